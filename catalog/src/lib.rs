@@ -1,0 +1,24 @@
+//! Catalog connections and the Iceberg commit protocol of medallion.
+//!
+//! iceberg-rust 0.10 can only fast-append, and it keeps the constructor of a
+//! catalog commit private. medallion therefore writes its own snapshots
+//! (manifests and manifest lists through the public spec writers) and hands the
+//! resulting `TableUpdate`s and `TableRequirement`s to a [`CommitTransport`],
+//! which talks to the catalog's commit endpoint directly. That gives every
+//! write an explicit policy: a job id recorded in the snapshot summary (so a
+//! re-run is a no-op), optimistic concurrency with retries, and clean-up of
+//! files that never became part of a snapshot.
+
+mod connection;
+mod error;
+mod schema;
+mod snapshot;
+mod transport;
+mod write;
+
+pub use connection::{Lakehouse, LakehouseConfig};
+pub use error::{CatalogError, Result};
+pub use schema::{normalize_arrow_schema, table_ident};
+pub use snapshot::{JOB_ID_PROPERTY, SnapshotInfo, snapshot_infos};
+pub use transport::{CommitTransport, SqlCommitTransport};
+pub use write::{CommitOutcome, CommitPolicy, TableWrite, WriteMode, WriteStats};

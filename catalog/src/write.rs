@@ -1,0 +1,485 @@
+use std::collections::HashMap;
+use std::error::Error as StdError;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow::array::{ArrayRef, RecordBatch};
+use arrow::compute::cast;
+use arrow::datatypes::{Schema, SchemaRef};
+use futures::{Stream, StreamExt};
+use iceberg::arrow::{arrow_schema_to_schema_auto_assign_ids, schema_to_arrow_schema};
+use iceberg::spec::{DataFile, DataFileFormat, TableProperties};
+use iceberg::table::Table;
+use iceberg::writer::base_writer::data_file_writer::DataFileWriterBuilder;
+use iceberg::writer::file_writer::ParquetWriterBuilder;
+use iceberg::writer::file_writer::location_generator::{
+    DefaultFileNameGenerator, DefaultLocationGenerator,
+};
+use iceberg::writer::file_writer::rolling_writer::RollingFileWriterBuilder;
+use iceberg::writer::{IcebergWriter, IcebergWriterBuilder};
+use iceberg::{ErrorKind, TableCreation, TableIdent};
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use tokio::task::JoinSet;
+use uuid::Uuid;
+
+use crate::connection::Lakehouse;
+use crate::error::{CatalogError, Context, Result};
+use crate::schema::{column_mapping, normalize_arrow_schema};
+use crate::snapshot::{FileChange, JOB_ID_PROPERTY, plan_snapshot, snapshot_of_job};
+
+/// How a write changes the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WriteMode {
+    /// Add the new rows; keep every existing row (bronze loads).
+    Append,
+    /// Replace the whole table with the new rows (gold aggregates, silver rebuilds).
+    Overwrite,
+}
+
+impl WriteMode {
+    fn file_change(self) -> FileChange {
+        match self {
+            WriteMode::Append => FileChange::Append,
+            WriteMode::Overwrite => FileChange::ReplaceAll,
+        }
+    }
+}
+
+/// Retries of a commit that lost an optimistic-concurrency race.
+#[derive(Debug, Clone)]
+pub struct CommitPolicy {
+    pub max_attempts: u32,
+    pub min_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for CommitPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 10,
+            min_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+impl CommitPolicy {
+    /// Exponential backoff with full jitter, so racing writers spread out.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let ceiling = self
+            .min_backoff
+            .saturating_mul(1 << attempt.min(16))
+            .min(self.max_backoff);
+        let jitter = (Uuid::new_v4().as_u128() % 1000) as u32;
+        ceiling
+            .mul_f64(f64::from(jitter) / 1000.0)
+            .max(self.min_backoff)
+    }
+}
+
+/// What a write put into the table.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct WriteStats {
+    pub rows: u64,
+    pub bytes: u64,
+    pub files: usize,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum CommitOutcome {
+    Committed {
+        snapshot_id: i64,
+        stats: WriteStats,
+        attempts: u32,
+    },
+    /// The job id had already committed to this table; nothing was written.
+    AlreadyCommitted { snapshot_id: i64 },
+}
+
+/// One write to one table: data files streamed to storage, then a single
+/// atomic snapshot commit. Readers see the old snapshot or the new one.
+pub struct TableWrite {
+    lakehouse: Lakehouse,
+    ident: TableIdent,
+    mode: WriteMode,
+    job_id: Option<String>,
+    policy: CommitPolicy,
+    snapshot_properties: HashMap<String, String>,
+}
+
+const ROW_GROUP_ROWS: usize = 256 * 1024;
+
+impl TableWrite {
+    pub(crate) fn new(lakehouse: Lakehouse, ident: TableIdent, mode: WriteMode) -> Self {
+        Self {
+            lakehouse,
+            ident,
+            mode,
+            job_id: None,
+            policy: CommitPolicy::default(),
+            snapshot_properties: HashMap::new(),
+        }
+    }
+
+    /// Makes the write idempotent: a job id commits to a table at most once.
+    pub fn job_id(mut self, job_id: impl Into<String>) -> Self {
+        self.job_id = Some(job_id.into());
+        self
+    }
+
+    pub fn commit_policy(mut self, policy: CommitPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    pub fn snapshot_property(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.snapshot_properties.insert(key.into(), value.into());
+        self
+    }
+
+    /// The snapshot this write's job id already committed, if any.
+    pub async fn previous_commit(&self) -> Result<Option<i64>> {
+        let Some(job_id) = &self.job_id else {
+            return Ok(None);
+        };
+        Ok(self
+            .lakehouse
+            .try_load_table(&self.ident)
+            .await?
+            .and_then(|table| snapshot_of_job(&table, job_id)))
+    }
+
+    /// Streams every partition into data files (one writer per partition,
+    /// in parallel), then commits them as one snapshot.
+    pub async fn execute<S, E>(self, schema: SchemaRef, partitions: Vec<S>) -> Result<CommitOutcome>
+    where
+        S: Stream<Item = std::result::Result<RecordBatch, E>> + Send + Unpin + 'static,
+        E: Into<Box<dyn StdError + Send + Sync>> + Send + 'static,
+    {
+        let (table, created) = self.ensure_table(&schema).await?;
+        if let Some(snapshot_id) = self.committed_by_job(&table) {
+            return Ok(CommitOutcome::AlreadyCommitted { snapshot_id });
+        }
+        let result = match self.write_files(&table, &schema, partitions).await {
+            Ok(files) => self.commit(&files).await,
+            Err(e) => Err(e),
+        };
+        if result.is_err() && created {
+            self.drop_if_still_empty().await;
+        }
+        result
+    }
+
+    /// A failed first write leaves no empty table behind.
+    async fn drop_if_still_empty(&self) {
+        if let Ok(table) = self.lakehouse.load_table(&self.ident).await
+            && table.metadata().snapshots().len() == 0
+            && let Err(e) = self.lakehouse.catalog().drop_table(&self.ident).await
+        {
+            tracing::warn!(table = %self.ident, error = %e, "could not drop the table created by a failed write");
+        }
+    }
+
+    fn committed_by_job(&self, table: &Table) -> Option<i64> {
+        self.job_id
+            .as_deref()
+            .and_then(|job_id| snapshot_of_job(table, job_id))
+    }
+
+    /// The target table, and whether this write created it.
+    async fn ensure_table(&self, schema: &Schema) -> Result<(Table, bool)> {
+        if let Some(table) = self.lakehouse.try_load_table(&self.ident).await? {
+            return Ok((table, false));
+        }
+        self.lakehouse
+            .ensure_namespace(self.ident.namespace())
+            .await?;
+        let iceberg_schema = arrow_schema_to_schema_auto_assign_ids(&normalize_arrow_schema(
+            schema,
+        ))
+        .context(|| {
+            format!(
+                "the output of the job cannot be stored in Iceberg table {}",
+                self.ident
+            )
+        })?;
+        let creation = TableCreation::builder()
+            .name(self.ident.name().to_string())
+            .schema(iceberg_schema)
+            .properties(HashMap::from([
+                (
+                    TableProperties::PROPERTY_DEFAULT_FILE_FORMAT.to_string(),
+                    "parquet".to_string(),
+                ),
+                (
+                    "write.parquet.compression-codec".to_string(),
+                    "zstd".to_string(),
+                ),
+            ]))
+            .build();
+        match self
+            .lakehouse
+            .catalog()
+            .create_table(self.ident.namespace(), creation)
+            .await
+        {
+            Ok(table) => {
+                tracing::info!(table = %self.ident, "created table");
+                Ok((table, true))
+            }
+            // A concurrent writer created it first.
+            Err(e) if e.kind() == ErrorKind::TableAlreadyExists => {
+                Ok((self.lakehouse.load_table(&self.ident).await?, false))
+            }
+            Err(e) => Err(e).context(|| format!("cannot create table {}", self.ident)),
+        }
+    }
+
+    async fn write_files<S, E>(
+        &self,
+        table: &Table,
+        schema: &Schema,
+        partitions: Vec<S>,
+    ) -> Result<Vec<DataFile>>
+    where
+        S: Stream<Item = std::result::Result<RecordBatch, E>> + Send + Unpin + 'static,
+        E: Into<Box<dyn StdError + Send + Sync>> + Send + 'static,
+    {
+        let metadata = table.metadata();
+        let table_schema = metadata.current_schema().clone();
+        let target = Arc::new(
+            schema_to_arrow_schema(&table_schema)
+                .context(|| format!("cannot map the schema of {} to Arrow", self.ident))?,
+        );
+        let mapping = Arc::new(column_mapping(&self.ident, &target, schema)?);
+        let target_file_size = metadata
+            .properties()
+            .get(TableProperties::PROPERTY_WRITE_TARGET_FILE_SIZE_BYTES)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(TableProperties::PROPERTY_WRITE_TARGET_FILE_SIZE_BYTES_DEFAULT);
+        let properties = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(
+                ZstdLevel::try_new(1).expect("valid zstd level"),
+            ))
+            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+            .build();
+        // Every write gets its own file-name prefix: iceberg-rust's name
+        // generator restarts its counter per generator, so a shared prefix
+        // would let two writes overwrite each other's files.
+        let prefix = format!(
+            "{}-{}",
+            self.job_id
+                .as_deref()
+                .map(sanitize)
+                .unwrap_or_else(|| "write".into()),
+            Uuid::now_v7()
+        );
+        let rolling = RollingFileWriterBuilder::new(
+            ParquetWriterBuilder::new(properties, table_schema),
+            target_file_size,
+            table.file_io().clone(),
+            DefaultLocationGenerator::new(metadata)
+                .context(|| format!("cannot place data files of {}", self.ident))?,
+            DefaultFileNameGenerator::new(prefix, None, DataFileFormat::Parquet),
+        );
+
+        let mut tasks = JoinSet::new();
+        for (index, mut stream) in partitions.into_iter().enumerate() {
+            let rolling = rolling.clone();
+            let target = target.clone();
+            let mapping = mapping.clone();
+            let ident = self.ident.clone();
+            tasks.spawn(async move {
+                let mut writer = DataFileWriterBuilder::new(rolling)
+                    .build(None)
+                    .await
+                    .context(|| format!("cannot open a data file of {ident}"))?;
+                while let Some(batch) = stream.next().await {
+                    let batch = batch.map_err(|e| CatalogError::Source {
+                        partition: index,
+                        source: e.into(),
+                    })?;
+                    if batch.num_rows() == 0 {
+                        continue;
+                    }
+                    let batch = conform(&batch, &mapping, &target).context(|| {
+                        format!("cannot convert the job's output to the columns of {ident}")
+                    })?;
+                    writer
+                        .write(batch)
+                        .await
+                        .context(|| format!("cannot write a data file of {ident}"))?;
+                }
+                writer
+                    .close()
+                    .await
+                    .context(|| format!("cannot finish a data file of {ident}"))
+            });
+        }
+        let mut files = Vec::new();
+        let mut failure = None;
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok(Ok(written)) => files.extend(written),
+                Ok(Err(e)) => {
+                    failure.get_or_insert(e);
+                    tasks.abort_all();
+                }
+                Err(e) if e.is_cancelled() => {}
+                Err(e) => {
+                    failure
+                        .get_or_insert(CatalogError::Config(format!("a writer task failed: {e}")));
+                    tasks.abort_all();
+                }
+            }
+        }
+        if let Some(e) = failure {
+            delete_quietly(table, files.iter().map(|f| f.file_path().to_string())).await;
+            return Err(e);
+        }
+        Ok(files)
+    }
+
+    async fn commit(&self, files: &[DataFile]) -> Result<CommitOutcome> {
+        let stats = WriteStats {
+            rows: files.iter().map(|f| f.record_count()).sum(),
+            bytes: files.iter().map(|f| f.file_size_in_bytes()).sum(),
+            files: files.len(),
+        };
+        let mut properties = self.snapshot_properties.clone();
+        properties.insert("engine-name".into(), "medallion".into());
+        properties.insert("engine-version".into(), env!("CARGO_PKG_VERSION").into());
+        if let Some(job_id) = &self.job_id {
+            properties.insert(JOB_ID_PROPERTY.into(), job_id.clone());
+        }
+        let data_paths = || files.iter().map(|f| f.file_path().to_string());
+
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let table = self.lakehouse.load_table(&self.ident).await?;
+            if let Some(snapshot_id) = self.committed_by_job(&table) {
+                // A concurrent run of the same job won the race.
+                delete_quietly(&table, data_paths()).await;
+                return Ok(CommitOutcome::AlreadyCommitted { snapshot_id });
+            }
+            let planned =
+                match plan_snapshot(&table, self.mode.file_change(), files, &properties).await {
+                    Ok(planned) => planned,
+                    Err(e) => {
+                        delete_quietly(&table, data_paths()).await;
+                        return Err(e)
+                            .context(|| format!("cannot prepare the commit to {}", self.ident));
+                    }
+                };
+            let started = Instant::now();
+            let result = self
+                .lakehouse
+                .transport()
+                .commit(
+                    &table,
+                    planned.requirements,
+                    planned.updates,
+                    &planned.snapshot_id.to_string(),
+                )
+                .await;
+            match result {
+                Ok(()) => {
+                    tracing::info!(
+                        table = %self.ident,
+                        snapshot_id = planned.snapshot_id,
+                        attempt,
+                        commit_ms = started.elapsed().as_millis() as u64,
+                        "committed"
+                    );
+                    return Ok(CommitOutcome::Committed {
+                        snapshot_id: planned.snapshot_id,
+                        stats,
+                        attempts: attempt,
+                    });
+                }
+                Err(e) if e.kind() == ErrorKind::CatalogCommitConflicts => {
+                    delete_quietly(&table, planned.metadata_files).await;
+                    if attempt >= self.policy.max_attempts {
+                        delete_quietly(&table, data_paths()).await;
+                        return Err(CatalogError::CommitConflict {
+                            table: self.ident.clone(),
+                            attempts: attempt,
+                        });
+                    }
+                    tracing::debug!(table = %self.ident, attempt, "commit conflict, retrying on the new head");
+                    tokio::time::sleep(self.policy.backoff(attempt)).await;
+                }
+                Err(e) => {
+                    // The catalog may have applied the commit before failing
+                    // to answer: deleting its files then would corrupt the table.
+                    let landed = self
+                        .lakehouse
+                        .load_table(&self.ident)
+                        .await
+                        .map(|t| t.metadata().snapshot_by_id(planned.snapshot_id).is_some());
+                    if let Ok(true) = landed {
+                        return Ok(CommitOutcome::Committed {
+                            snapshot_id: planned.snapshot_id,
+                            stats,
+                            attempts: attempt,
+                        });
+                    }
+                    if let Ok(false) = landed {
+                        delete_quietly(&table, planned.metadata_files).await;
+                        delete_quietly(&table, data_paths()).await;
+                    }
+                    return Err(e).context(|| format!("the commit to {} failed", self.ident));
+                }
+            }
+        }
+    }
+}
+
+/// Reorders and casts a batch into the table's Arrow schema (which carries
+/// the Iceberg field ids the writers need).
+fn conform(
+    batch: &RecordBatch,
+    mapping: &[usize],
+    target: &SchemaRef,
+) -> arrow::error::Result<RecordBatch> {
+    let columns = mapping
+        .iter()
+        .zip(target.fields())
+        .map(|(&index, field)| {
+            let column = batch.column(index);
+            if column.data_type() == field.data_type() {
+                Ok(column.clone())
+            } else {
+                cast(column, field.data_type())
+            }
+        })
+        .collect::<arrow::error::Result<Vec<ArrayRef>>>()?;
+    RecordBatch::try_new(target.clone(), columns)
+}
+
+fn sanitize(job_id: &str) -> String {
+    job_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Removes files that no snapshot references. Failure only leaves orphans,
+/// which orphan-file removal collects, so it is logged and not raised.
+async fn delete_quietly(table: &Table, paths: impl IntoIterator<Item = String>) {
+    for path in paths {
+        if let Err(e) = table.file_io().delete(&path).await {
+            tracing::warn!(path, error = %e, "could not delete an unreferenced file");
+        }
+    }
+}

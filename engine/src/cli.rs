@@ -1,0 +1,392 @@
+//! The `medallion` command line.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use arrow::util::pretty::pretty_format_batches;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use futures::StreamExt;
+use medallion_catalog::{snapshot_infos, table_ident};
+use medallion_jobs::{Pipeline, RunParameters, reference_pipeline_dir};
+
+use crate::config::{Config, Overrides};
+use crate::execute::Engine;
+use crate::progress::Progress;
+use crate::report::{RunReport, human_bytes, render_table};
+use crate::validate::validate_pipeline;
+
+const ABOUT: &str =
+    "medallion: bronze, silver and gold Iceberg tables from raw files, in one binary.";
+
+const LONG_ABOUT: &str = "\
+medallion: bronze, silver and gold Iceberg tables from raw files, in one binary.
+
+A pipeline is a folder of job specs (YAML) and SQL files. Each job reads raw
+files (Parquet, CSV, JSON) or committed tables, transforms them with DataFusion
+and commits one Iceberg snapshot to its target table. Re-running a job id never
+duplicates data: a job id commits to a table at most once.
+
+Start here:
+  medallion demo                      generate TPC-H data, run the reference pipeline
+  medallion tables                    what the lakehouse holds
+  medallion sql \"SELECT * FROM gold.sales_dashboard LIMIT 5\"
+  medallion history bronze.orders     snapshots, with the job ids that made them
+
+With no configuration everything lives in ./lakehouse: raw files in raw/, tables
+in warehouse/, the Iceberg SQL catalog in catalog.db (PyIceberg's SqlCatalog
+opens it). Settings come from medallion.yaml, then MEDALLION_* variables, then
+flags; flags win.";
+
+#[derive(Debug, Parser)]
+#[command(name = "medallion", version, about = ABOUT, long_about = LONG_ABOUT)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Config file (YAML); default: ./medallion.yaml when present.
+    #[arg(long, global = true, env = "MEDALLION_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Folder of the embedded lakehouse (raw files, tables, catalog).
+    #[arg(long, global = true, env = "MEDALLION_LAKEHOUSE", value_name = "DIR")]
+    pub lakehouse: Option<PathBuf>,
+    /// Root that relative raw paths of job specs resolve against (a folder or URI).
+    #[arg(long, global = true, env = "MEDALLION_RAW", value_name = "URI")]
+    pub raw: Option<String>,
+    /// Memory pool for query execution, e.g. 1GiB; operators spill to disk beyond it.
+    /// Default: half of the container's or machine's available memory.
+    #[arg(
+        long,
+        global = true,
+        env = "MEDALLION_MEMORY_LIMIT",
+        value_name = "SIZE"
+    )]
+    pub memory_limit: Option<String>,
+    /// Folder for spill files (default: the system temp folder).
+    #[arg(long, global = true, env = "MEDALLION_SPILL_DIR", value_name = "DIR")]
+    pub spill_dir: Option<PathBuf>,
+    /// Parallelism of query execution (default: number of cores).
+    #[arg(
+        long,
+        global = true,
+        env = "MEDALLION_TARGET_PARTITIONS",
+        value_name = "N"
+    )]
+    pub target_partitions: Option<usize>,
+    /// Print a machine-readable JSON report on stdout instead of the summary table.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// No live progress; logs only.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    /// More logs (-v: debug, -vv: trace). RUST_LOG overrides.
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate TPC-H orders and customers as raw Parquet, then run the reference
+    /// pipeline (bronze, silver incl. dq_report, gold) and print what was committed.
+    #[command(
+        after_help = "Examples:\n  medallion demo\n  medallion demo --scale 1\n  medallion demo --job-id load-2  # a second load appends to bronze"
+    )]
+    Demo {
+        /// TPC-H scale factor: 1 means 1,500,000 orders and 150,000 customers.
+        #[arg(long, default_value_t = 0.1)]
+        scale: f64,
+        /// Job id of the run (default: demo-sf<scale>, so re-running is a no-op).
+        #[arg(long)]
+        job_id: Option<String>,
+    },
+    /// Run a pipeline folder, or a single job spec, against the configured storage and catalog.
+    #[command(
+        after_help = "Examples:\n  medallion run jobs/reference --job-id 2026-11-29\n  medallion run jobs/reference --job silver_orders --job-id 2026-11-29\n  medallion run jobs/reference/gold/sales_dashboard.yaml"
+    )]
+    Run {
+        /// Pipeline folder or job spec file.
+        pipeline: PathBuf,
+        /// Job id of the run; re-running the same id never duplicates data.
+        /// Default: a new id, printed with the summary.
+        #[arg(long)]
+        job_id: Option<String>,
+        /// Run only these jobs (by name), in pipeline order.
+        #[arg(long = "job", value_name = "NAME")]
+        jobs: Vec<String>,
+    },
+    /// Check job specs and SQL without running them: references, types, and
+    /// that every query plans against the tables it reads.
+    Validate {
+        /// Pipeline folder or job spec file.
+        pipeline: PathBuf,
+    },
+    /// Query committed tables with SQL (DataFusion dialect).
+    #[command(
+        after_help = "Examples:\n  medallion sql \"SELECT market_segment, SUM(revenue) FROM gold.sales_dashboard GROUP BY 1\"\n  medallion sql --format csv \"SELECT * FROM silver.dq_report\""
+    )]
+    Sql {
+        query: String,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+    },
+    /// List tables with their current snapshot, rows, files and size.
+    Tables,
+    /// List the snapshots of a table: id, time, operation, job id, rows.
+    History {
+        /// Table name, e.g. bronze.orders.
+        table: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Csv,
+    Json,
+}
+
+impl GlobalArgs {
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            config_file: self.config.clone(),
+            lakehouse: self.lakehouse.clone(),
+            raw: self.raw.clone(),
+            memory_limit: self.memory_limit.clone(),
+            spill_dir: self.spill_dir.clone(),
+            target_partitions: self.target_partitions,
+        }
+    }
+}
+
+/// Runs one command; the error, if any, is for `main` to print on one line.
+pub async fn run(cli: Cli) -> Result<()> {
+    let config = Config::resolve(&cli.global.overrides())?;
+    let progress = Progress::new(!cli.global.quiet && !cli.global.json);
+    match cli.command {
+        Command::Demo { scale, job_id } => {
+            if !(scale > 0.0) {
+                bail!("--scale must be above 0, e.g. 0.1 or 1");
+            }
+            let raw_dir = config.local_raw_root().context(
+                "the demo generates its raw data locally; point --raw at a local folder",
+            )?;
+            let started = Instant::now();
+            let raw = crate::tpch::generate(&raw_dir, scale).await?;
+            tracing::info!(
+                orders = raw.orders_rows,
+                customers = raw.customer_rows,
+                seconds = started.elapsed().as_secs_f64(),
+                "raw TPC-H data ready"
+            );
+            let dir =
+                reference_pipeline_dir(&config.lakehouse.join("pipelines").join("reference"))?;
+            let job_id = job_id.unwrap_or_else(|| format!("demo-sf{scale}"));
+            run_pipeline(
+                config,
+                &Pipeline::load(&dir)?,
+                &[],
+                job_id,
+                &progress,
+                cli.global.json,
+            )
+            .await
+        }
+        Command::Run {
+            pipeline,
+            job_id,
+            jobs,
+        } => {
+            let pipeline = Pipeline::load(&pipeline)?;
+            let job_id = job_id.unwrap_or_else(new_job_id);
+            run_pipeline(config, &pipeline, &jobs, job_id, &progress, cli.global.json).await
+        }
+        Command::Validate { pipeline } => {
+            let pipeline = Pipeline::load(&pipeline)?;
+            let engine = Engine::open(config).await?;
+            let checked = validate_pipeline(&engine, &pipeline).await?;
+            for line in &checked {
+                println!("{line}");
+            }
+            println!("{} jobs valid", pipeline.jobs.len());
+            Ok(())
+        }
+        Command::Sql { query, format } => {
+            let engine = Engine::open(config).await?;
+            let ctx = engine.session_with_all_tables().await?;
+            let frame = ctx.sql(&query).await.context("the query does not plan")?;
+            print_frame(frame, format).await
+        }
+        Command::Tables => {
+            let engine = Engine::open(config).await?;
+            let mut rows = Vec::new();
+            for ident in engine.lakehouse.list_tables().await? {
+                let table = engine.lakehouse.load_table(&ident).await?;
+                let current = table.metadata().current_snapshot();
+                let prop = |key: &str| {
+                    current
+                        .and_then(|s| s.summary().additional_properties.get(key))
+                        .cloned()
+                        .unwrap_or_else(|| "0".into())
+                };
+                rows.push([
+                    ident.to_string(),
+                    current
+                        .map(|s| s.snapshot_id().to_string())
+                        .unwrap_or_else(|| "-".into()),
+                    prop("total-records"),
+                    prop("total-data-files"),
+                    human_bytes(prop("total-files-size").parse().unwrap_or(0)),
+                    current
+                        .map(|s| format_ms(s.timestamp_ms()))
+                        .unwrap_or_else(|| "-".into()),
+                ]);
+            }
+            if cli.global.json {
+                let json: Vec<_> = rows
+                    .iter()
+                    .map(|r| serde_json::json!({"table": r[0], "snapshot_id": r[1], "rows": r[2], "files": r[3], "size": r[4], "updated": r[5]}))
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&json)?);
+            } else if rows.is_empty() {
+                println!("no tables yet; `medallion demo` creates the reference tables");
+            } else {
+                print!(
+                    "{}",
+                    render_table(
+                        &[
+                            "table",
+                            "snapshot id",
+                            "rows",
+                            "files",
+                            "size",
+                            "updated (UTC)"
+                        ],
+                        &rows
+                    )
+                );
+            }
+            Ok(())
+        }
+        Command::History { table } => {
+            let engine = Engine::open(config).await?;
+            let table = engine.lakehouse.load_table(&table_ident(&table)?).await?;
+            let infos = snapshot_infos(&table);
+            if cli.global.json {
+                println!("{}", serde_json::to_string_pretty(&infos)?);
+                return Ok(());
+            }
+            let rows: Vec<[String; 6]> = infos
+                .iter()
+                .map(|s| {
+                    [
+                        format!("{}{}", s.snapshot_id, if s.is_current { " *" } else { "" }),
+                        format_ms(s.timestamp_ms),
+                        s.operation.clone(),
+                        s.job_id.clone().unwrap_or_else(|| "-".into()),
+                        s.added_records
+                            .map(|r| r.to_string())
+                            .unwrap_or_else(|| "-".into()),
+                        s.total_records
+                            .map(|r| r.to_string())
+                            .unwrap_or_else(|| "-".into()),
+                    ]
+                })
+                .collect();
+            print!(
+                "{}",
+                render_table(
+                    &[
+                        "snapshot id",
+                        "committed (UTC)",
+                        "operation",
+                        "job id",
+                        "rows added",
+                        "rows total"
+                    ],
+                    &rows
+                )
+            );
+            Ok(())
+        }
+    }
+}
+
+async fn run_pipeline(
+    config: Config,
+    pipeline: &Pipeline,
+    only: &[String],
+    job_id: String,
+    progress: &Progress,
+    json: bool,
+) -> Result<()> {
+    let jobs = pipeline.select(only)?;
+    let started = Instant::now();
+    let engine = Engine::open(config).await?;
+    let run = RunParameters {
+        job_id: job_id.clone(),
+        loaded_at_micros: chrono::Utc::now().timestamp_micros(),
+    };
+    let (jobs, error) = engine.run_jobs(&jobs, &run, progress).await;
+    let report = RunReport {
+        job_id,
+        jobs,
+        seconds: started.elapsed().as_secs_f64(),
+        error: error.as_ref().map(|e| format!("{e:#}")),
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.render());
+    }
+    match error {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+fn new_job_id() -> String {
+    format!("run-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"))
+}
+
+fn format_ms(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_else(|| ms.to_string())
+}
+
+async fn print_frame(frame: datafusion::prelude::DataFrame, format: OutputFormat) -> Result<()> {
+    match format {
+        OutputFormat::Table => {
+            let batches = frame.collect().await.context("the query failed")?;
+            println!("{}", pretty_format_batches(&batches)?);
+        }
+        OutputFormat::Csv | OutputFormat::Json => {
+            let mut stream = frame.execute_stream().await.context("the query failed")?;
+            let stdout = std::io::stdout().lock();
+            let mut csv = matches!(format, OutputFormat::Csv)
+                .then(|| arrow::csv::Writer::new(std::io::BufWriter::new(std::io::stdout())));
+            let mut json = matches!(format, OutputFormat::Json).then(|| {
+                arrow::json::LineDelimitedWriter::new(std::io::BufWriter::new(std::io::stdout()))
+            });
+            drop(stdout);
+            while let Some(batch) = stream.next().await {
+                let batch = batch.context("the query failed")?;
+                if let Some(w) = csv.as_mut() {
+                    w.write(&batch)?;
+                }
+                if let Some(w) = json.as_mut() {
+                    w.write(&batch)?;
+                }
+            }
+            if let Some(mut w) = json {
+                w.finish()?;
+            }
+        }
+    }
+    Ok(())
+}

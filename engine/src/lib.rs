@@ -1,0 +1,14 @@
+//! The medallion engine: configuration, storage, DataFusion sessions, job
+//! execution and the command line. The `medallion` binary is a thin wrapper
+//! over [`cli::run`].
+
+pub mod cli;
+pub mod config;
+pub mod execute;
+pub mod progress;
+pub mod report;
+pub mod session;
+pub mod storage;
+pub mod tables;
+pub mod tpch;
+pub mod validate;

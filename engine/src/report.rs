@@ -1,0 +1,160 @@
+//! What a run did, for people (a table) and machines (`--json`).
+
+use std::time::Instant;
+
+use medallion_catalog::WriteStats;
+use medallion_jobs::JobSpec;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    Committed,
+    /// This job id had committed to the table before; nothing was written.
+    AlreadyCommitted,
+    Failed,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct JobReport {
+    pub job: String,
+    pub table: String,
+    pub status: JobStatus,
+    pub snapshot_id: Option<i64>,
+    pub rows: Option<u64>,
+    pub bytes: Option<u64>,
+    pub files: Option<usize>,
+    pub seconds: f64,
+}
+
+impl JobReport {
+    pub fn new(
+        job: &JobSpec,
+        status: JobStatus,
+        snapshot_id: Option<i64>,
+        stats: Option<WriteStats>,
+        started: Instant,
+    ) -> Self {
+        Self {
+            job: job.name.clone(),
+            table: job.target.table.clone(),
+            status,
+            snapshot_id,
+            rows: stats.as_ref().map(|s| s.rows),
+            bytes: stats.as_ref().map(|s| s.bytes),
+            files: stats.as_ref().map(|s| s.files),
+            seconds: started.elapsed().as_secs_f64(),
+        }
+    }
+
+    pub fn failed(job: &JobSpec) -> Self {
+        Self {
+            job: job.name.clone(),
+            table: job.target.table.clone(),
+            status: JobStatus::Failed,
+            snapshot_id: None,
+            rows: None,
+            bytes: None,
+            files: None,
+            seconds: 0.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub job_id: String,
+    pub jobs: Vec<JobReport>,
+    pub seconds: f64,
+    pub error: Option<String>,
+}
+
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+impl RunReport {
+    /// The summary table printed at the end of a run.
+    pub fn render(&self) -> String {
+        let header = [
+            "table",
+            "status",
+            "snapshot id",
+            "rows",
+            "bytes",
+            "files",
+            "time",
+        ];
+        let rows: Vec<[String; 7]> = self
+            .jobs
+            .iter()
+            .map(|j| {
+                [
+                    j.table.clone(),
+                    match j.status {
+                        JobStatus::Committed => "committed".into(),
+                        JobStatus::AlreadyCommitted => "already committed".into(),
+                        JobStatus::Failed => "FAILED".into(),
+                    },
+                    j.snapshot_id
+                        .map(|s| s.to_string())
+                        .unwrap_or_else(|| "-".into()),
+                    j.rows.map(|r| r.to_string()).unwrap_or_else(|| "-".into()),
+                    j.bytes.map(human_bytes).unwrap_or_else(|| "-".into()),
+                    j.files.map(|f| f.to_string()).unwrap_or_else(|| "-".into()),
+                    format!("{:.2}s", j.seconds),
+                ]
+            })
+            .collect();
+        let mut out = format!("job id {}\n", self.job_id);
+        out.push_str(&render_table(&header, &rows));
+        out.push_str(&format!("total {:.2}s\n", self.seconds));
+        out
+    }
+}
+
+/// A plain aligned text table; numbers right-aligned.
+pub fn render_table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let numeric = |i: usize| {
+        rows.iter().all(|r| {
+            r[i] == "-"
+                || r[i]
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_digit() || c == '-')
+        })
+    };
+    let line = |cells: Vec<String>| -> String {
+        let mut parts = Vec::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if numeric(i) && !rows.is_empty() {
+                parts.push(format!("{cell:>w$}", w = widths[i]));
+            } else {
+                parts.push(format!("{cell:<w$}", w = widths[i]));
+            }
+        }
+        parts.join("  ").trim_end().to_string() + "\n"
+    };
+    let mut out = line(header.iter().map(|h| h.to_string()).collect());
+    for row in rows {
+        out.push_str(&line(row.to_vec()));
+    }
+    out
+}

@@ -1,0 +1,69 @@
+//! DataFusion sessions: one shared runtime (a bounded, spilling memory pool)
+//! and a fresh session per job, with the job's tables registered by name.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use datafusion::catalog::MemorySchemaProvider;
+use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use iceberg::TableIdent;
+
+use crate::config::Config;
+use crate::tables::table_provider;
+use medallion_catalog::Lakehouse;
+
+pub fn runtime(config: &Config) -> Result<Arc<RuntimeEnv>> {
+    let pool = TrackConsumersPool::new(
+        FairSpillPool::new(config.memory_limit as usize),
+        std::num::NonZeroUsize::new(5).expect("non-zero"),
+    );
+    let mut builder = RuntimeEnvBuilder::new().with_memory_pool(Arc::new(pool));
+    if let Some(dir) = &config.spill_dir {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the spill folder {}", dir.display()))?;
+        builder = builder.with_temp_file_path(dir);
+    }
+    builder
+        .build_arc()
+        .context("cannot start the DataFusion runtime")
+}
+
+pub fn session(config: &Config, runtime: &Arc<RuntimeEnv>) -> SessionContext {
+    let mut session_config = SessionConfig::new()
+        .with_target_partitions(config.target_partitions)
+        .with_information_schema(true);
+    let options = session_config.options_mut();
+    options.execution.parquet.pushdown_filters = true;
+    options.execution.parquet.allow_single_file_parallelism = true;
+    options.sql_parser.enable_ident_normalization = true;
+    SessionContext::new_with_config_rt(session_config, runtime.clone())
+}
+
+/// Registers a committed table under its name (`bronze.orders`), creating
+/// the namespace as a schema of the default catalog when needed.
+pub async fn register_table(
+    ctx: &SessionContext,
+    lakehouse: &Lakehouse,
+    ident: &TableIdent,
+    snapshot_id: Option<i64>,
+) -> Result<()> {
+    let table = lakehouse.load_table(ident).await?;
+    let provider = table_provider(&table, snapshot_id).await?;
+    let schema_name = ident.namespace().join(".");
+    let catalog = ctx
+        .catalog("datafusion")
+        .context("the default DataFusion catalog is missing")?;
+    if catalog.schema(&schema_name).is_none() {
+        catalog
+            .register_schema(&schema_name, Arc::new(MemorySchemaProvider::new()))
+            .with_context(|| format!("cannot register schema {schema_name}"))?;
+    }
+    ctx.register_table(
+        datafusion::sql::TableReference::partial(schema_name, ident.name().to_string()),
+        provider,
+    )
+    .with_context(|| format!("cannot register table {ident}"))?;
+    Ok(())
+}

@@ -1,0 +1,115 @@
+//! Resolving raw inputs to the objects they name.
+
+use anyhow::{Context, Result, bail};
+use datafusion::datasource::listing::ListingTableUrl;
+use datafusion::prelude::SessionContext;
+use futures::TryStreamExt;
+use medallion_jobs::{RawFile, RawFormat};
+
+/// Joins a spec's raw path to the raw root unless it is already a URI or an
+/// absolute path.
+pub fn raw_uri(raw_root: &str, path: &str) -> String {
+    if path.contains("://") {
+        path.to_string()
+    } else if path.starts_with('/') {
+        format!("file://{path}")
+    } else {
+        format!(
+            "{}/{}",
+            raw_root.trim_end_matches('/'),
+            path.trim_start_matches("./")
+        )
+    }
+}
+
+/// Every object of a raw input: one file, a folder of parts (recursively) or
+/// a glob, sorted by path.
+pub async fn list_raw_files(
+    ctx: &SessionContext,
+    uri: &str,
+    format: RawFormat,
+) -> Result<Vec<RawFile>> {
+    let is_file = uri.ends_with(format.extension());
+    // A folder must end in `/` for DataFusion to list it.
+    let listing = if is_file || uri.contains(['*', '?', '[']) || uri.ends_with('/') {
+        uri.to_string()
+    } else {
+        format!("{uri}/")
+    };
+    let url = ListingTableUrl::parse(&listing).with_context(|| format!("bad raw path {uri}"))?;
+    let store = ctx
+        .runtime_env()
+        .object_store(&url)
+        .with_context(|| format!("no storage is configured for {uri}"))?;
+    let state = ctx.state();
+    let objects: Vec<_> = match url
+        .list_all_files(&state, store.as_ref(), format.extension())
+        .await
+    {
+        Ok(stream) => stream.try_collect().await,
+        Err(e) => Err(e),
+    }
+    .with_context(|| format!("cannot list raw files at {uri}"))?;
+    let store_url = url.object_store();
+    let mut files: Vec<RawFile> = objects
+        .into_iter()
+        .map(|meta| RawFile {
+            uri: object_uri(store_url.as_str(), meta.location.as_ref()),
+            format,
+        })
+        .collect();
+    files.sort_by(|a, b| a.uri.cmp(&b.uri));
+    if files.is_empty() {
+        bail!(
+            "no {} files at {uri}; land the raw files there, or fix the input path",
+            format.extension()
+        );
+    }
+    Ok(files)
+}
+
+/// The full URI of an object: `file:///abs/path`, `s3://bucket/key`.
+fn object_uri(store_url: &str, key: &str) -> String {
+    let (scheme, rest) = store_url.split_once(':').unwrap_or(("file", ""));
+    let host = rest.trim_matches('/');
+    let key = key.trim_start_matches('/');
+    if host.is_empty() {
+        format!("{scheme}:///{key}")
+    } else {
+        format!("{scheme}://{host}/{key}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_raw_paths_join_the_root() {
+        assert_eq!(raw_uri("s3://raw", "tpch/orders"), "s3://raw/tpch/orders");
+        assert_eq!(
+            raw_uri("file:///lh/raw/", "./tpch/orders"),
+            "file:///lh/raw/tpch/orders"
+        );
+        assert_eq!(
+            raw_uri("file:///lh/raw", "s3://other/x.parquet"),
+            "s3://other/x.parquet"
+        );
+        assert_eq!(
+            raw_uri("file:///lh/raw", "/data/x.parquet"),
+            "file:///data/x.parquet"
+        );
+    }
+
+    #[test]
+    fn object_uris_are_full() {
+        assert_eq!(
+            object_uri("file:///", "lh/raw/a.parquet"),
+            "file:///lh/raw/a.parquet"
+        );
+        assert_eq!(
+            object_uri("s3://raw/", "tpch/a.parquet"),
+            "s3://raw/tpch/a.parquet"
+        );
+    }
+}

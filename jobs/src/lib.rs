@@ -1,0 +1,17 @@
+//! Jobs are data, not code: a pipeline is a folder of YAML job specs and SQL
+//! files. This crate reads them, orders them, checks them and turns one job
+//! into a DataFusion plan; running the plan and committing its output is the
+//! engine's work.
+
+mod bronze;
+mod dedup;
+mod error;
+mod pipeline;
+mod plan;
+mod spec;
+
+pub use bronze::{JOB_ID, LOADED_AT, RawFile, SOURCE_FILE, bronze_frame, loaded_at_type};
+pub use error::{JobError, Result};
+pub use pipeline::{Pipeline, reference_pipeline_dir};
+pub use plan::{RunParameters, plan_job};
+pub use spec::{ColumnSpec, InputSpec, JobSpec, RawFormat, StepSpec, TargetSpec};

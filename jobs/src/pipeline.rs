@@ -1,0 +1,241 @@
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use crate::error::{JobError, Result};
+use crate::spec::JobSpec;
+
+/// A folder of job specs, in the order they must run: a job that reads a
+/// table runs after the job that writes it; otherwise by file path.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    pub dir: PathBuf,
+    pub jobs: Vec<JobSpec>,
+}
+
+/// The reference pipeline (`shared/pipeline-v1.md`), compiled into the binary
+/// so `medallion demo` works from any folder.
+const REFERENCE_FILES: &[(&str, &str)] = &[
+    (
+        "bronze/orders.yaml",
+        include_str!("../reference/bronze/orders.yaml"),
+    ),
+    (
+        "bronze/customers.yaml",
+        include_str!("../reference/bronze/customers.yaml"),
+    ),
+    (
+        "silver/customers.yaml",
+        include_str!("../reference/silver/customers.yaml"),
+    ),
+    (
+        "silver/orders.yaml",
+        include_str!("../reference/silver/orders.yaml"),
+    ),
+    (
+        "silver/orders.sql",
+        include_str!("../reference/silver/orders.sql"),
+    ),
+    (
+        "silver/dq_report.yaml",
+        include_str!("../reference/silver/dq_report.yaml"),
+    ),
+    (
+        "silver/dq_report.sql",
+        include_str!("../reference/silver/dq_report.sql"),
+    ),
+    (
+        "gold/customer_metrics.yaml",
+        include_str!("../reference/gold/customer_metrics.yaml"),
+    ),
+    (
+        "gold/customer_metrics.sql",
+        include_str!("../reference/gold/customer_metrics.sql"),
+    ),
+    (
+        "gold/sales_dashboard.yaml",
+        include_str!("../reference/gold/sales_dashboard.yaml"),
+    ),
+    (
+        "gold/sales_dashboard.sql",
+        include_str!("../reference/gold/sales_dashboard.sql"),
+    ),
+];
+
+/// Writes the reference pipeline into `dir` (files already there are kept,
+/// so a user's edits survive) and returns the folder.
+pub fn reference_pipeline_dir(dir: &Path) -> Result<PathBuf> {
+    for (relative, text) in REFERENCE_FILES {
+        let path = dir.join(relative);
+        if path.exists() {
+            continue;
+        }
+        let io = |source| JobError::Io {
+            path: path.clone(),
+            context: "cannot write the reference pipeline".into(),
+            source,
+        };
+        std::fs::create_dir_all(path.parent().expect("relative path has a parent")).map_err(io)?;
+        std::fs::write(&path, text).map_err(io)?;
+    }
+    Ok(dir.to_path_buf())
+}
+
+impl Pipeline {
+    /// Loads a pipeline folder, or a single job spec file.
+    pub fn load(path: &Path) -> Result<Self> {
+        if path.is_file() {
+            let job = JobSpec::load(path)?;
+            return Ok(Self {
+                dir: path.parent().unwrap_or(Path::new(".")).to_path_buf(),
+                jobs: vec![job],
+            });
+        }
+        if !path.is_dir() {
+            return Err(JobError::Spec {
+                path: path.to_path_buf(),
+                message: "no such pipeline folder or job spec; `medallion demo` writes the \
+                          reference pipeline to lakehouse/pipelines/reference"
+                    .into(),
+            });
+        }
+        let mut files = Vec::new();
+        collect_specs(path, &mut files)?;
+        files.sort();
+        if files.is_empty() {
+            return Err(JobError::Spec {
+                path: path.to_path_buf(),
+                message: "the folder holds no job specs (*.yaml)".into(),
+            });
+        }
+        let jobs = files
+            .iter()
+            .map(|f| JobSpec::load(f))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            dir: path.to_path_buf(),
+            jobs: order(jobs)?,
+        })
+    }
+
+    /// The jobs selected by name (all when `names` is empty), in pipeline order.
+    pub fn select(&self, names: &[String]) -> Result<Vec<&JobSpec>> {
+        for name in names {
+            if !self.jobs.iter().any(|j| &j.name == name) {
+                return Err(JobError::Spec {
+                    path: self.dir.clone(),
+                    message: format!(
+                        "no job named `{name}`; jobs: {}",
+                        self.jobs
+                            .iter()
+                            .map(|j| j.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                });
+            }
+        }
+        Ok(self
+            .jobs
+            .iter()
+            .filter(|j| names.is_empty() || names.contains(&j.name))
+            .collect())
+    }
+}
+
+fn collect_specs(dir: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
+    let entries = std::fs::read_dir(dir).map_err(|source| JobError::Io {
+        path: dir.to_path_buf(),
+        context: "cannot read the pipeline folder".into(),
+        source,
+    })?;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect_specs(&path, files)?;
+        } else if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml")
+        ) {
+            files.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Bronze before silver before gold, where dependencies leave a choice.
+fn layer_rank(table: &str) -> usize {
+    let layer = table.split('.').next().unwrap_or_default();
+    ["bronze", "silver", "gold"]
+        .iter()
+        .position(|l| *l == layer)
+        .unwrap_or(3)
+}
+
+/// Topological order by table dependencies; among jobs that are ready, by
+/// layer, then by file path.
+fn order(jobs: Vec<JobSpec>) -> Result<Vec<JobSpec>> {
+    let mut writers: HashMap<String, usize> = HashMap::new();
+    let mut names: HashMap<&str, &Path> = HashMap::new();
+    for (index, job) in jobs.iter().enumerate() {
+        if let Some(other) = names.insert(&job.name, &job.path) {
+            return Err(JobError::Spec {
+                path: job.path.clone(),
+                message: format!(
+                    "job name `{}` is also used by {}",
+                    job.name,
+                    other.display()
+                ),
+            });
+        }
+        if let Some(&other) = writers.get(&job.target.table) {
+            return Err(JobError::Spec {
+                path: job.path.clone(),
+                message: format!(
+                    "table {} is also written by {}; one job owns a table",
+                    job.target.table,
+                    jobs[other].path.display()
+                ),
+            });
+        }
+        writers.insert(job.target.table.clone(), index);
+    }
+    let depends_on: Vec<Vec<usize>> = jobs
+        .iter()
+        .map(|job| {
+            job.input_tables()
+                .filter_map(|t| writers.get(t).copied())
+                .collect()
+        })
+        .collect();
+    let mut remaining: BTreeMap<usize, Vec<usize>> = depends_on.into_iter().enumerate().collect();
+    let mut done = vec![false; jobs.len()];
+    let mut sequence = Vec::with_capacity(jobs.len());
+    while !remaining.is_empty() {
+        let ready = remaining
+            .iter()
+            .filter(|(_, deps)| deps.iter().all(|&d| done[d]))
+            .map(|(&index, _)| index)
+            .min_by_key(|&index| (layer_rank(&jobs[index].target.table), index));
+        match ready {
+            Some(index) => {
+                remaining.remove(&index);
+                done[index] = true;
+                sequence.push(index);
+            }
+            None => {
+                let cycle: Vec<&str> = remaining.keys().map(|&i| jobs[i].name.as_str()).collect();
+                return Err(JobError::Spec {
+                    path: jobs[*remaining.keys().next().expect("non-empty")]
+                        .path
+                        .clone(),
+                    message: format!("jobs depend on each other in a cycle: {}", cycle.join(", ")),
+                });
+            }
+        }
+    }
+    let mut slots: Vec<Option<JobSpec>> = jobs.into_iter().map(Some).collect();
+    Ok(sequence
+        .into_iter()
+        .map(|i| slots[i].take().expect("each job once"))
+        .collect())
+}

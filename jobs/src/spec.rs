@@ -1,0 +1,344 @@
+use std::path::{Path, PathBuf};
+
+use arrow::datatypes::{DataType, TimeUnit};
+use medallion_catalog::WriteMode;
+use serde::Deserialize;
+
+use crate::error::{JobError, Result};
+
+/// One job: where its data comes from, how it is transformed and which table
+/// it commits to. Written as YAML; see `jobs/reference/` for examples.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobSpec {
+    /// Unique name of the job within its pipeline.
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Raw files and tables the job reads. Tables also order the pipeline:
+    /// a job runs after the job that writes a table it reads.
+    #[serde(default)]
+    pub inputs: Vec<InputSpec>,
+    /// Transform steps, in order; the last step's output is written.
+    pub steps: Vec<StepSpec>,
+    pub target: TargetSpec,
+    /// The file this spec was read from (set when loading).
+    #[serde(skip)]
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged, deny_unknown_fields)]
+pub enum InputSpec {
+    /// A committed Iceberg table, readable in SQL under its name (`bronze.orders`).
+    Table { table: String },
+    /// Raw files: one file, a folder of parts, or a glob; relative paths are
+    /// resolved against the configured raw root.
+    Raw {
+        name: String,
+        path: String,
+        #[serde(default)]
+        format: RawFormat,
+    },
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RawFormat {
+    #[default]
+    Parquet,
+    Csv,
+    /// Newline-delimited JSON.
+    Json,
+}
+
+impl RawFormat {
+    pub fn extension(self) -> &'static str {
+        match self {
+            RawFormat::Parquet => ".parquet",
+            RawFormat::Csv => ".csv",
+            RawFormat::Json => ".json",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct StepSpec {
+    /// Name under which later steps can query this step's output.
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(flatten)]
+    pub kind: StepKind,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepKind {
+    /// Standardise raw files: rename, cast, trim strings, and add the
+    /// `loaded_at`, `source_file` and `job_id` columns.
+    Bronze(BronzeStep),
+    /// SQL text, run by DataFusion.
+    Sql(String),
+    /// SQL in a file next to the spec.
+    SqlFile(PathBuf),
+    /// Keep one row per key: the one with the greatest `latest_by` values.
+    Dedup(DedupStep),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BronzeStep {
+    /// The raw input to load.
+    pub from: String,
+    pub columns: Vec<ColumnSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnSpec {
+    /// Column name in the table.
+    pub name: String,
+    /// Column name in the raw file.
+    pub from: String,
+    /// int32, int64, float64, boolean, string, date, timestamp, decimal(p,s).
+    #[serde(rename = "type")]
+    pub data_type: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DedupStep {
+    /// Step or table to dedup.
+    pub from: String,
+    pub keys: Vec<String>,
+    /// Ordering columns, most significant first; the greatest wins, and a
+    /// null never beats a value.
+    pub latest_by: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetSpec {
+    /// `<namespace>.<table>`, e.g. `silver.orders`.
+    pub table: String,
+    pub mode: WriteMode,
+}
+
+impl ColumnSpec {
+    pub fn arrow_type(&self) -> Result<DataType, String> {
+        parse_type(&self.data_type)
+    }
+}
+
+/// Parses the type names job specs use.
+pub fn parse_type(name: &str) -> Result<DataType, String> {
+    let lower = name.trim().to_ascii_lowercase();
+    let simple = match lower.as_str() {
+        "int" | "int32" | "integer" => Some(DataType::Int32),
+        "long" | "int64" | "bigint" => Some(DataType::Int64),
+        "float" | "float32" => Some(DataType::Float32),
+        "double" | "float64" => Some(DataType::Float64),
+        "bool" | "boolean" => Some(DataType::Boolean),
+        "string" | "varchar" | "text" => Some(DataType::Utf8),
+        "date" => Some(DataType::Date32),
+        "timestamp" => Some(DataType::Timestamp(TimeUnit::Microsecond, None)),
+        "timestamptz" => Some(DataType::Timestamp(
+            TimeUnit::Microsecond,
+            Some("+00:00".into()),
+        )),
+        _ => None,
+    };
+    if let Some(t) = simple {
+        return Ok(t);
+    }
+    if let Some(args) = lower
+        .strip_prefix("decimal(")
+        .and_then(|rest| rest.strip_suffix(')'))
+    {
+        let mut parts = args.split(',').map(str::trim);
+        if let (Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next())
+            && let (Ok(precision), Ok(scale)) = (p.parse::<u8>(), s.parse::<i8>())
+            && (1..=38).contains(&precision)
+            && scale >= 0
+            && scale as u8 <= precision
+        {
+            return Ok(DataType::Decimal128(precision, scale));
+        }
+    }
+    Err(format!(
+        "unknown type `{name}`; use int32, int64, float32, float64, boolean, string, date, \
+         timestamp, timestamptz or decimal(p,s) with p <= 38"
+    ))
+}
+
+impl JobSpec {
+    /// Reads and checks one spec file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|source| JobError::Io {
+            path: path.to_path_buf(),
+            context: "cannot read the job spec".into(),
+            source,
+        })?;
+        let mut spec: JobSpec = serde_yaml::from_str(&text).map_err(|e| JobError::Spec {
+            path: path.to_path_buf(),
+            message: match e.location() {
+                Some(at) => format!("line {} column {}: {e}", at.line(), at.column()),
+                None => e.to_string(),
+            },
+        })?;
+        spec.path = path.to_path_buf();
+        spec.check()?;
+        Ok(spec)
+    }
+
+    fn error(&self, message: impl Into<String>) -> JobError {
+        JobError::Spec {
+            path: self.path.clone(),
+            message: format!("job `{}`: {}", self.name, message.into()),
+        }
+    }
+
+    /// Checks what can be checked without data: names, references, types.
+    fn check(&self) -> Result<()> {
+        medallion_catalog::table_ident(&self.target.table)
+            .map_err(|e| self.error(e.to_string()))?;
+        if self.steps.is_empty() {
+            return Err(self.error("`steps` is empty; a job needs at least one step"));
+        }
+        let mut known: Vec<String> = self
+            .inputs
+            .iter()
+            .map(|i| i.reference().to_string())
+            .collect();
+        for input in &self.inputs {
+            if let InputSpec::Table { table } = input {
+                medallion_catalog::table_ident(table).map_err(|e| self.error(e.to_string()))?;
+            }
+        }
+        for (index, step) in self.steps.iter().enumerate() {
+            let step_no = index + 1;
+            match &step.kind {
+                StepKind::Bronze(bronze) => {
+                    let raw = self
+                        .inputs
+                        .iter()
+                        .any(|i| matches!(i, InputSpec::Raw { name, .. } if name == &bronze.from));
+                    if !raw {
+                        return Err(self.error(format!(
+                            "step {step_no}: bronze `from: {}` must name a raw input of this job",
+                            bronze.from
+                        )));
+                    }
+                    if bronze.columns.is_empty() {
+                        return Err(
+                            self.error(format!("step {step_no}: bronze `columns` is empty"))
+                        );
+                    }
+                    for column in &bronze.columns {
+                        column.arrow_type().map_err(|e| {
+                            self.error(format!("step {step_no}, column `{}`: {e}", column.name))
+                        })?;
+                    }
+                }
+                StepKind::Dedup(dedup) => {
+                    if !known.contains(&dedup.from) {
+                        return Err(self.error(format!(
+                            "step {step_no}: dedup `from: {}` is neither an input nor an earlier step; known: {}",
+                            dedup.from,
+                            known.join(", ")
+                        )));
+                    }
+                    if dedup.keys.is_empty() {
+                        return Err(
+                            self.error(format!("step {step_no}: dedup needs at least one key"))
+                        );
+                    }
+                }
+                StepKind::SqlFile(file) => {
+                    let sql_path = self.sql_path(file);
+                    if !sql_path.is_file() {
+                        return Err(self.error(format!(
+                            "step {step_no}: SQL file {} does not exist",
+                            sql_path.display()
+                        )));
+                    }
+                }
+                StepKind::Sql(_) => {}
+            }
+            if let Some(name) = &step.name {
+                known.push(name.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// SQL files are relative to the spec's folder.
+    pub fn sql_path(&self, file: &Path) -> PathBuf {
+        self.path.parent().unwrap_or(Path::new(".")).join(file)
+    }
+
+    /// Tables this job reads.
+    pub fn input_tables(&self) -> impl Iterator<Item = &str> {
+        self.inputs.iter().filter_map(|i| match i {
+            InputSpec::Table { table } => Some(table.as_str()),
+            InputSpec::Raw { .. } => None,
+        })
+    }
+}
+
+impl InputSpec {
+    /// The name SQL and steps use for this input.
+    pub fn reference(&self) -> &str {
+        match self {
+            InputSpec::Table { table } => table,
+            InputSpec::Raw { name, .. } => name,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn types_parse() {
+        assert_eq!(
+            parse_type("decimal(15,2)").unwrap(),
+            DataType::Decimal128(15, 2)
+        );
+        assert_eq!(parse_type("int64").unwrap(), DataType::Int64);
+        assert!(parse_type("decimal(40,2)").is_err());
+        assert!(
+            parse_type("varchar2")
+                .unwrap_err()
+                .contains("unknown type `varchar2`")
+        );
+    }
+
+    #[test]
+    fn unknown_keys_point_at_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("job.yaml");
+        std::fs::write(
+            &path,
+            "name: j\nsteps:\n  - sql: SELECT 1 AS x\ntarget:\n  table: gold.x\n  mode: append\n  partitoned_by: [x]\n",
+        )
+        .unwrap();
+        let err = JobSpec::load(&path).unwrap_err().to_string();
+        assert!(err.contains("job.yaml: line 7"), "{err}");
+        assert!(err.contains("partitoned_by"), "{err}");
+    }
+
+    #[test]
+    fn dedup_must_name_something_known() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("job.yaml");
+        std::fs::write(
+            &path,
+            "name: j\ninputs:\n  - table: bronze.orders\nsteps:\n  - dedup: { from: bronze.ordres, keys: [k], latest_by: [t] }\ntarget: { table: silver.orders, mode: overwrite }\n",
+        )
+        .unwrap();
+        let err = JobSpec::load(&path).unwrap_err().to_string();
+        assert!(err.contains("dedup `from: bronze.ordres`"), "{err}");
+    }
+}

@@ -1,0 +1,11 @@
+//! Integration tests of the embedded lakehouse: the real `medallion` binary,
+//! real Parquet and Iceberg files, a real SQLite catalog, and PyIceberg
+//! reading the tables back. One test binary for the area keeps builds fast.
+
+mod support;
+
+mod bad_input;
+mod demo;
+mod interop;
+mod reruns;
+mod validate;

@@ -1,0 +1,257 @@
+//! Running the binary against a throw-away lakehouse, and facts about the
+//! raw data computed without medallion (straight from the Parquet files).
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{Date32Type, Decimal128Type, Int64Type};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use serde_json::Value;
+
+pub const SCALE: &str = "0.1";
+
+pub struct Lakehouse {
+    pub dir: tempfile::TempDir,
+}
+
+impl Lakehouse {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Runs `medallion --lakehouse <dir> --quiet <args>`.
+    pub fn medallion(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_medallion"))
+            .arg("--lakehouse")
+            .arg(self.path())
+            .arg("--quiet")
+            .args(args)
+            .env_remove("MEDALLION_CONFIG")
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("the medallion binary runs")
+    }
+
+    /// Runs a command that must succeed and returns its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.medallion(args);
+        assert!(
+            out.status.success(),
+            "medallion {args:?} failed:\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8 output")
+    }
+
+    /// Runs a command that must fail; returns its stderr, which must be one
+    /// `error:` line.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.medallion(args);
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(
+            !out.status.success(),
+            "medallion {args:?} should fail; stderr: {stderr}"
+        );
+        let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+        assert_eq!(errors.len(), 1, "expected one error line, got: {stderr}");
+        errors[0].to_string()
+    }
+
+    /// The JSON run report of a pipeline command (`--json`).
+    pub fn report(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        serde_json::from_str(&self.ok(&all)).expect("a JSON report")
+    }
+
+    /// One scalar from `medallion sql`.
+    pub fn scalar(&self, query: &str) -> String {
+        let out = self.ok(&["sql", "--format", "csv", query]);
+        let mut lines = out.lines();
+        lines.next().expect("a csv header");
+        lines
+            .next()
+            .expect("a csv row")
+            .trim()
+            .trim_matches('"')
+            .to_string()
+    }
+
+    pub fn rows(&self, table: &str) -> u64 {
+        self.scalar(&format!("SELECT COUNT(*) FROM {table}"))
+            .parse()
+            .expect("a count")
+    }
+
+    /// Current snapshot id of every table (from `medallion tables --json`).
+    pub fn snapshots(&self) -> HashMap<String, String> {
+        let tables: Value = serde_json::from_str(&self.ok(&["tables", "--json"])).expect("json");
+        tables
+            .as_array()
+            .expect("array")
+            .iter()
+            .map(|t| {
+                (
+                    t["table"].as_str().unwrap().to_string(),
+                    t["snapshot_id"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    pub fn raw_dir(&self, table: &str) -> PathBuf {
+        self.path().join("raw").join("tpch").join(table)
+    }
+
+    /// A copy of the reference pipeline the test may edit.
+    pub fn pipeline_copy(&self) -> PathBuf {
+        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../jobs/reference");
+        let target = self.path().join("pipeline");
+        copy_dir(&source, &target);
+        target
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// Every batch of every Parquet file in a folder.
+pub fn read_parquet_dir(dir: &Path) -> Vec<RecordBatch> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .collect();
+    paths.sort();
+    paths
+        .iter()
+        .flat_map(|p| {
+            ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(p).unwrap())
+                .unwrap()
+                .build()
+                .unwrap()
+                .map(|b| b.unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// The gold facts of the reference pipeline, from the raw files alone.
+#[derive(Debug)]
+pub struct Expected {
+    pub orders: u64,
+    pub customers: u64,
+    pub customers_with_orders: u64,
+    /// Sum of o_totalprice in cents.
+    pub revenue_cents: i128,
+    pub month_segments: u64,
+}
+
+pub fn expected_from_raw(lakehouse: &Lakehouse) -> Expected {
+    let mut segment_of: HashMap<i64, String> = HashMap::new();
+    for batch in read_parquet_dir(&lakehouse.raw_dir("customer")) {
+        let keys = batch
+            .column_by_name("c_custkey")
+            .unwrap()
+            .as_primitive::<Int64Type>();
+        let segments = batch
+            .column_by_name("c_mktsegment")
+            .unwrap()
+            .as_string::<i32>();
+        for i in 0..batch.num_rows() {
+            segment_of.insert(keys.value(i), segments.value(i).trim().to_string());
+        }
+    }
+    let (mut orders, mut revenue_cents) = (0u64, 0i128);
+    let mut buyers = HashSet::new();
+    let mut month_segments = HashSet::new();
+    for batch in read_parquet_dir(&lakehouse.raw_dir("orders")) {
+        let customers = batch
+            .column_by_name("o_custkey")
+            .unwrap()
+            .as_primitive::<Int64Type>();
+        let prices = batch
+            .column_by_name("o_totalprice")
+            .unwrap()
+            .as_primitive::<Decimal128Type>();
+        let dates = batch
+            .column_by_name("o_orderdate")
+            .unwrap()
+            .as_primitive::<Date32Type>();
+        for i in 0..batch.num_rows() {
+            orders += 1;
+            revenue_cents += prices.value(i);
+            buyers.insert(customers.value(i));
+            let date = Date32Type::to_naive_date_opt(dates.value(i)).expect("valid date");
+            let segment = segment_of
+                .get(&customers.value(i))
+                .expect("every order has a customer");
+            month_segments.insert((chrono_month(date), segment.clone()));
+        }
+        assert_eq!(prices.null_count(), 0);
+    }
+    Expected {
+        orders,
+        customers: segment_of.len() as u64,
+        customers_with_orders: buyers.len() as u64,
+        revenue_cents,
+        month_segments: month_segments.len() as u64,
+    }
+}
+
+fn chrono_month(date: chrono::NaiveDate) -> (i32, u32) {
+    use chrono::Datelike;
+    (date.year(), date.month())
+}
+
+/// `123.45` -> 12345.
+pub fn cents(decimal: &str) -> i128 {
+    let (whole, fraction) = decimal.split_once('.').unwrap_or((decimal, "0"));
+    let fraction = format!("{fraction:0<2}");
+    let sign = if whole.starts_with('-') { -1 } else { 1 };
+    whole.parse::<i128>().unwrap() * 100 + sign * fraction[..2].parse::<i128>().unwrap()
+}
+
+/// The status of each table in a run report.
+pub fn statuses(report: &Value) -> HashMap<String, String> {
+    report["jobs"]
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .map(|j| {
+            (
+                j["table"].as_str().unwrap().to_string(),
+                j["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+pub const TABLES: [&str; 7] = [
+    "bronze.orders",
+    "bronze.customers",
+    "silver.customers",
+    "silver.orders",
+    "silver.dq_report",
+    "gold.customer_metrics",
+    "gold.sales_dashboard",
+];
