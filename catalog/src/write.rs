@@ -483,3 +483,183 @@ async fn delete_quietly(table: &Table, paths: impl IntoIterator<Item = String>) 
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use arrow::array::{Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field};
+    use futures::stream;
+
+    use super::*;
+    use crate::connection::LakehouseConfig;
+    use crate::schema::table_ident;
+    use crate::snapshot::snapshot_infos;
+
+    async fn lakehouse(dir: &std::path::Path) -> Lakehouse {
+        Lakehouse::connect(&LakehouseConfig::Sqlite {
+            name: "test".into(),
+            database: dir.join("catalog.db"),
+            warehouse: dir.join("warehouse"),
+        })
+        .await
+        .unwrap()
+    }
+
+    fn batch(keys: std::ops::Range<i64>) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("key", DataType::Int64, false),
+            Field::new("name", DataType::Utf8View, true),
+        ]));
+        let names: StringArray = keys.clone().map(|k| Some(format!("n{k}"))).collect();
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(Int64Array::from_iter_values(keys)),
+                Arc::new(arrow::compute::cast(&names, &DataType::Utf8View).unwrap()),
+            ],
+        )
+        .unwrap()
+    }
+
+    type Partition =
+        stream::Iter<std::vec::IntoIter<std::result::Result<RecordBatch, std::io::Error>>>;
+
+    fn partitions(batches: Vec<Vec<RecordBatch>>) -> Vec<Partition> {
+        batches
+            .into_iter()
+            .map(|p| stream::iter(p.into_iter().map(Ok).collect::<Vec<_>>()))
+            .collect()
+    }
+
+    async fn data_files(lakehouse: &Lakehouse, name: &str) -> Vec<String> {
+        let table = lakehouse
+            .load_table(&table_ident(name).unwrap())
+            .await
+            .unwrap();
+        let snapshot = table.metadata().current_snapshot().unwrap();
+        let list = table.manifest_list_reader(snapshot).load().await.unwrap();
+        let mut paths = Vec::new();
+        for manifest in list.entries() {
+            let manifest = manifest.load_manifest(table.file_io()).await.unwrap();
+            paths.extend(
+                manifest
+                    .entries()
+                    .iter()
+                    .filter(|e| e.is_alive())
+                    .map(|e| e.file_path().to_string()),
+            );
+        }
+        paths
+    }
+
+    #[tokio::test]
+    async fn appends_keep_every_file_and_never_reuse_a_file_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let lakehouse = lakehouse(dir.path()).await;
+        let ident = table_ident("bronze.things").unwrap();
+        for round in 0..2 {
+            let schema = batch(0..1).schema();
+            let outcome = lakehouse
+                .write(ident.clone(), WriteMode::Append)
+                .execute(
+                    schema,
+                    partitions(vec![
+                        vec![batch(round * 100..round * 100 + 10)],
+                        vec![batch(round * 100 + 10..round * 100 + 30)],
+                    ]),
+                )
+                .await
+                .unwrap();
+            let CommitOutcome::Committed { stats, .. } = outcome else {
+                panic!("expected a commit, got {outcome:?}");
+            };
+            assert_eq!((stats.rows, stats.files), (30, 2));
+        }
+        let files = data_files(&lakehouse, "bronze.things").await;
+        assert_eq!(files.len(), 4);
+        assert_eq!(files.iter().collect::<HashSet<_>>().len(), 4, "{files:?}");
+        let table = lakehouse.load_table(&ident).await.unwrap();
+        let history = snapshot_infos(&table);
+        assert_eq!(history.len(), 2);
+        assert_eq!(history[1].total_records, Some(60));
+        assert!(history.iter().all(|s| s.operation == "append"));
+    }
+
+    #[tokio::test]
+    async fn overwrite_replaces_every_file_and_records_the_deletes() {
+        let dir = tempfile::tempdir().unwrap();
+        let lakehouse = lakehouse(dir.path()).await;
+        let ident = table_ident("gold.things").unwrap();
+        let schema = batch(0..1).schema();
+        for keys in [0..50, 50..60] {
+            lakehouse
+                .write(ident.clone(), WriteMode::Overwrite)
+                .execute(schema.clone(), partitions(vec![vec![batch(keys)]]))
+                .await
+                .unwrap();
+        }
+        let files = data_files(&lakehouse, "gold.things").await;
+        assert_eq!(files.len(), 1);
+        let table = lakehouse.load_table(&ident).await.unwrap();
+        let current = table.metadata().current_snapshot().unwrap();
+        let summary = &current.summary().additional_properties;
+        assert_eq!(current.summary().operation.as_str(), "overwrite");
+        assert_eq!(summary["total-records"], "10");
+        assert_eq!(summary["deleted-records"], "50");
+        assert_eq!(summary["added-records"], "10");
+    }
+
+    #[tokio::test]
+    async fn a_job_id_commits_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let lakehouse = lakehouse(dir.path()).await;
+        let ident = table_ident("bronze.things").unwrap();
+        let schema = batch(0..1).schema();
+        let first = lakehouse
+            .write(ident.clone(), WriteMode::Append)
+            .job_id("load-1")
+            .execute(schema.clone(), partitions(vec![vec![batch(0..5)]]))
+            .await
+            .unwrap();
+        let CommitOutcome::Committed { snapshot_id, .. } = first else {
+            panic!("{first:?}");
+        };
+        let again = lakehouse
+            .write(ident.clone(), WriteMode::Append)
+            .job_id("load-1")
+            .execute(schema, partitions(vec![vec![batch(0..5)]]))
+            .await
+            .unwrap();
+        assert!(
+            matches!(again, CommitOutcome::AlreadyCommitted { snapshot_id: s } if s == snapshot_id),
+            "{again:?}"
+        );
+        assert_eq!(data_files(&lakehouse, "bronze.things").await.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn data_that_does_not_fit_the_table_is_refused_with_the_columns_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let lakehouse = lakehouse(dir.path()).await;
+        let ident = table_ident("bronze.things").unwrap();
+        lakehouse
+            .write(ident.clone(), WriteMode::Append)
+            .execute(batch(0..1).schema(), partitions(vec![vec![batch(0..5)]]))
+            .await
+            .unwrap();
+        let other = Arc::new(Schema::new(vec![Field::new("key", DataType::Utf8, true)]));
+        let err = lakehouse
+            .write(ident, WriteMode::Append)
+            .execute(other, partitions(vec![]))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("column `key` is Int64 in the table but Utf8 in the data"),
+            "{err}"
+        );
+        assert!(err.contains("column `name` is missing"), "{err}");
+    }
+}

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use datafusion::catalog::MemorySchemaProvider;
+use datafusion::catalog::{MemorySchemaProvider, TableProvider};
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -41,8 +41,7 @@ pub fn session(config: &Config, runtime: &Arc<RuntimeEnv>) -> SessionContext {
     SessionContext::new_with_config_rt(session_config, runtime.clone())
 }
 
-/// Registers a committed table under its name (`bronze.orders`), creating
-/// the namespace as a schema of the default catalog when needed.
+/// Registers a committed table under its name (`bronze.orders`).
 pub async fn register_table(
     ctx: &SessionContext,
     lakehouse: &Lakehouse,
@@ -50,7 +49,16 @@ pub async fn register_table(
     snapshot_id: Option<i64>,
 ) -> Result<()> {
     let table = lakehouse.load_table(ident).await?;
-    let provider = table_provider(&table, snapshot_id).await?;
+    register_provider(ctx, ident, table_provider(&table, snapshot_id).await?)
+}
+
+/// Registers `provider` under the table's name, creating the namespace as a
+/// schema of the default catalog when needed.
+pub fn register_provider(
+    ctx: &SessionContext,
+    ident: &TableIdent,
+    provider: Arc<dyn TableProvider>,
+) -> Result<()> {
     let schema_name = ident.namespace().join(".");
     let catalog = ctx
         .catalog("datafusion")

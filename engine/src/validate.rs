@@ -5,16 +5,15 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use arrow::datatypes::SchemaRef;
-use datafusion::catalog::MemorySchemaProvider;
 use datafusion::datasource::empty::EmptyTable;
-use datafusion::prelude::SessionContext;
 use iceberg::arrow::schema_to_arrow_schema;
 use medallion_catalog::{normalize_arrow_schema, table_ident};
 use medallion_jobs::{InputSpec, Pipeline, RunParameters, plan_job};
 
 use crate::execute::Engine;
+use crate::session::register_provider;
 use crate::storage::{list_raw_files, raw_uri};
 
 pub async fn validate_pipeline(engine: &Engine, pipeline: &Pipeline) -> Result<Vec<String>> {
@@ -48,7 +47,11 @@ pub async fn validate_pipeline(engine: &Engine, pipeline: &Pipeline) -> Result<V
                             ),
                         },
                     };
-                    register_empty(&ctx, table, schema)?;
+                    register_provider(
+                        &ctx,
+                        &table_ident(table)?,
+                        Arc::new(EmptyTable::new(schema)),
+                    )?;
                 }
                 InputSpec::Raw { name, path, format } => {
                     let uri = raw_uri(&engine.config.raw_root, path);
@@ -78,20 +81,4 @@ pub async fn validate_pipeline(engine: &Engine, pipeline: &Pipeline) -> Result<V
         planned.insert(job.target.table.clone(), schema);
     }
     Ok(lines)
-}
-
-fn register_empty(ctx: &SessionContext, table: &str, schema: SchemaRef) -> Result<()> {
-    let ident = table_ident(table)?;
-    let schema_name = ident.namespace().join(".");
-    let catalog = ctx
-        .catalog("datafusion")
-        .context("the default DataFusion catalog is missing")?;
-    if catalog.schema(&schema_name).is_none() {
-        catalog.register_schema(&schema_name, Arc::new(MemorySchemaProvider::new()))?;
-    }
-    ctx.register_table(
-        datafusion::sql::TableReference::partial(schema_name, ident.name().to_string()),
-        Arc::new(EmptyTable::new(schema)),
-    )?;
-    Ok(())
 }

@@ -1,31 +1,37 @@
-use crate::support::{Lakehouse, SCALE};
+use std::path::PathBuf;
 
-fn prepared() -> (Lakehouse, std::path::PathBuf) {
+use crate::support::{Lakehouse, SCALE, edit};
+
+/// A lakehouse after one demo run, and an editable copy of its pipeline.
+fn prepared() -> (Lakehouse, PathBuf) {
     let lakehouse = Lakehouse::new();
     lakehouse.report(&["demo", "--scale", SCALE]);
     let pipeline = lakehouse.pipeline_copy();
     (lakehouse, pipeline)
 }
 
+/// Runs one job of the pipeline, which must fail; returns the error line.
+fn run_job_fails(lakehouse: &Lakehouse, pipeline: &std::path::Path, job: &str) -> String {
+    lakehouse.fails(&[
+        "run",
+        pipeline.to_str().unwrap(),
+        "--job",
+        job,
+        "--job-id",
+        "x",
+    ])
+}
+
 #[test]
 fn a_missing_raw_path_is_named_and_changes_nothing() {
     let (lakehouse, pipeline) = prepared();
     let before = lakehouse.snapshots();
-    let spec = pipeline.join("bronze/orders.yaml");
-    let text = std::fs::read_to_string(&spec).unwrap();
-    std::fs::write(
-        &spec,
-        text.replace("path: tpch/orders", "path: tpch/no_such_orders"),
-    )
-    .unwrap();
-    let error = lakehouse.fails(&[
-        "run",
-        pipeline.to_str().unwrap(),
-        "--job",
-        "bronze_orders",
-        "--job-id",
-        "x",
-    ]);
+    edit(
+        &pipeline.join("bronze/orders.yaml"),
+        "path: tpch/orders",
+        "path: tpch/no_such_orders",
+    );
+    let error = run_job_fails(&lakehouse, &pipeline, "bronze_orders");
     assert!(
         error.contains("no .parquet files at") && error.contains("tpch/no_such_orders"),
         "{error}"
@@ -39,29 +45,25 @@ fn a_corrupt_parquet_file_is_named_and_changes_nothing() {
     let before = lakehouse.snapshots();
     let corrupt = lakehouse.raw_dir("orders").join("part-9.parquet");
     std::fs::write(&corrupt, b"PAR1 this is not parquet at all").unwrap();
-    let error = lakehouse.fails(&[
-        "run",
-        pipeline.to_str().unwrap(),
-        "--job",
-        "bronze_orders",
-        "--job-id",
-        "x",
-    ]);
-    assert!(error.contains("part-9.parquet"), "{error}");
-    assert!(error.contains("bronze_orders"), "{error}");
+    let error = run_job_fails(&lakehouse, &pipeline, "bronze_orders");
+    assert!(
+        error.contains("part-9.parquet") && error.contains("bronze_orders"),
+        "{error}"
+    );
     assert_eq!(lakehouse.snapshots(), before);
-    let rows = lakehouse.rows("bronze.orders");
-    assert_eq!(rows, 150_000);
+    assert_eq!(lakehouse.rows("bronze.orders"), 150_000);
 }
 
 #[test]
 fn an_unknown_column_in_a_spec_is_named_and_changes_nothing() {
     let (lakehouse, pipeline) = prepared();
     let before = lakehouse.snapshots();
-    let spec = pipeline.join("bronze/customers.yaml");
-    let text = std::fs::read_to_string(&spec).unwrap();
-    std::fs::write(&spec, text.replace("from: c_phone", "from: c_phone_number")).unwrap();
-    let error = lakehouse.fails(&["run", pipeline.to_str().unwrap(), "--job-id", "x"]);
+    edit(
+        &pipeline.join("bronze/customers.yaml"),
+        "from: c_phone,",
+        "from: c_phone_number,",
+    );
+    let error = run_job_fails(&lakehouse, &pipeline, "bronze_customers");
     assert!(
         error.contains("c_phone_number") && error.contains("customers.yaml"),
         "{error}"
@@ -70,7 +72,6 @@ fn an_unknown_column_in_a_spec_is_named_and_changes_nothing() {
         error.contains("c_phone,"),
         "the error lists the columns there are: {error}"
     );
-    // bronze_customers runs first in file order, so nothing at all changed.
     assert_eq!(lakehouse.snapshots(), before);
 }
 
@@ -78,25 +79,16 @@ fn an_unknown_column_in_a_spec_is_named_and_changes_nothing() {
 fn a_value_that_does_not_cast_fails_the_job_without_a_commit() {
     let (lakehouse, pipeline) = prepared();
     let before = lakehouse.snapshots();
-    let spec = pipeline.join("bronze/orders.yaml");
-    let text = std::fs::read_to_string(&spec).unwrap();
     // Order status letters ('F', 'O', 'P') are not integers; a new table
-    // takes the typed rows.
-    let text = text
-        .replace(
-            "from: o_orderstatus,   type: string",
-            "from: o_orderstatus,   type: int32",
-        )
-        .replace("table: bronze.orders", "table: bronze.orders_typed");
-    std::fs::write(&spec, text).unwrap();
-    let error = lakehouse.fails(&[
-        "run",
-        pipeline.to_str().unwrap(),
-        "--job",
-        "bronze_orders",
-        "--job-id",
-        "x",
-    ]);
+    // would take the typed rows.
+    let spec = pipeline.join("bronze/orders.yaml");
+    edit(
+        &spec,
+        "from: o_orderstatus,   type: string",
+        "from: o_orderstatus,   type: int32",
+    );
+    edit(&spec, "table: bronze.orders", "table: bronze.orders_typed");
+    let error = run_job_fails(&lakehouse, &pipeline, "bronze_orders");
     assert!(
         error.contains("bronze_orders") && error.to_lowercase().contains("cast"),
         "{error}"

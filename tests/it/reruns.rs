@@ -1,6 +1,6 @@
 use std::collections::HashSet;
 
-use crate::support::{Lakehouse, SCALE, TABLES, statuses};
+use crate::support::{Lakehouse, SCALE, TABLES, edit, statuses};
 
 #[test]
 fn rerunning_a_job_id_changes_nothing_and_a_new_load_dedups_in_silver() {
@@ -67,8 +67,7 @@ fn a_job_failing_halfway_keeps_bronze_and_leaves_later_layers_untouched() {
     let pipeline_arg = pipeline.to_str().unwrap();
 
     let orders_sql = pipeline.join("silver/orders.sql");
-    let good_sql = std::fs::read_to_string(&orders_sql).unwrap();
-    std::fs::write(&orders_sql, good_sql.replace("o.clerk,", "o.clerk_name,")).unwrap();
+    edit(&orders_sql, "o.clerk,", "o.clerk_name,");
     let error = lakehouse.fails(&["run", pipeline_arg, "--job-id", "load-2"]);
     assert!(
         error.contains("silver_orders") && error.contains("clerk_name"),
@@ -95,7 +94,7 @@ fn a_job_failing_halfway_keeps_bronze_and_leaves_later_layers_untouched() {
     }
 
     // Fixed and re-run with the same job id: bronze is not loaded twice.
-    std::fs::write(&orders_sql, good_sql).unwrap();
+    edit(&orders_sql, "o.clerk_name,", "o.clerk,");
     let report = lakehouse.report(&["run", pipeline_arg, "--job-id", "load-2"]);
     let status = statuses(&report);
     assert_eq!(status["bronze.orders"], "already_committed");

@@ -1,4 +1,4 @@
-use crate::support::Lakehouse;
+use crate::support::{Lakehouse, edit};
 
 #[test]
 fn the_reference_pipeline_validates_without_data() {
@@ -32,10 +32,12 @@ fn validation_points_at_the_file_and_line() {
     assert!(error.contains("sales_dashboard.yaml: line"), "{error}");
     assert!(error.contains("partitioned"), "{error}");
 
-    std::fs::write(&spec, text).unwrap();
-    let sql = pipeline.join("gold/customer_metrics.sql");
-    let text = std::fs::read_to_string(&sql).unwrap();
-    std::fs::write(&sql, text.replace("MIN(order_date)", "MIN(order_day)")).unwrap();
+    edit(&spec, "\n  partitioned: [order_month]", "");
+    edit(
+        &pipeline.join("gold/customer_metrics.sql"),
+        "MIN(order_date)",
+        "MIN(order_day)",
+    );
     let error = lakehouse.fails(&["validate", pipeline.to_str().unwrap()]);
     assert!(
         error.contains("customer_metrics.sql") && error.contains("order_day"),
