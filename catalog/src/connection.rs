@@ -1,28 +1,33 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use iceberg::io::LocalFsStorageFactory;
 use iceberg::table::Table;
 use iceberg::{Catalog, CatalogBuilder, ErrorKind, NamespaceIdent, TableIdent};
 use iceberg_catalog_sql::{SqlBindStyle, SqlCatalogBuilder};
 
+use std::path::PathBuf;
+
 use crate::error::{CatalogError, Context, Result};
+use crate::object_storage::{ObjectStoreStorageFactory, ObjectStores};
+use crate::rest::{Authenticator, RestCatalog, RestClient, RestSettings, RetryPolicy};
 use crate::transport::{CommitTransport, SqlCommitTransport};
 use crate::write::{TableWrite, WriteMode};
 
 /// Where the tables live and who keeps their pointers.
 #[derive(Debug, Clone)]
 pub enum LakehouseConfig {
-    /// An Iceberg SQL catalog in a SQLite file, with tables in a local folder.
-    /// PyIceberg's `SqlCatalog` opens the same file under the same name.
+    /// An Iceberg SQL catalog in a SQLite file. PyIceberg's `SqlCatalog`
+    /// opens the same file under the same name.
     Sqlite {
         /// The catalog name stored in every row (PyIceberg: `SqlCatalog(name, ...)`).
         name: String,
         /// Path of the SQLite database file; created when missing.
-        database: std::path::PathBuf,
-        /// Root folder of the table data and metadata.
-        warehouse: std::path::PathBuf,
+        database: PathBuf,
+        /// Root of the table data and metadata: `file:///...` or `s3://bucket/prefix`.
+        warehouse: String,
     },
+    /// An Iceberg REST catalog (Lakekeeper, Polaris, ...).
+    Rest(RestSettings),
 }
 
 /// A connected catalog: reads go through iceberg-rust's `Catalog`, commits
@@ -43,19 +48,22 @@ impl std::fmt::Debug for Lakehouse {
 }
 
 impl Lakehouse {
-    pub async fn connect(config: &LakehouseConfig) -> Result<Self> {
+    /// Connects to the catalog; table files are read and written through `stores`.
+    pub async fn connect(config: &LakehouseConfig, stores: Arc<ObjectStores>) -> Result<Self> {
+        let storage = Arc::new(ObjectStoreStorageFactory::new(stores));
         match config {
             LakehouseConfig::Sqlite {
                 name,
                 database,
                 warehouse,
             } => {
-                std::fs::create_dir_all(warehouse).map_err(|e| {
-                    CatalogError::Config(format!(
-                        "cannot create the warehouse folder {}: {e}",
-                        warehouse.display()
-                    ))
-                })?;
+                if let Some(local) = warehouse.strip_prefix("file://") {
+                    std::fs::create_dir_all(local).map_err(|e| {
+                        CatalogError::Config(format!(
+                            "cannot create the warehouse folder {local}: {e}"
+                        ))
+                    })?;
+                }
                 if let Some(parent) = database.parent() {
                     std::fs::create_dir_all(parent).map_err(|e| {
                         CatalogError::Config(format!(
@@ -67,22 +75,16 @@ impl Lakehouse {
                 let database = std::path::absolute(database).map_err(|e| {
                     CatalogError::Config(format!("bad catalog path {}: {e}", database.display()))
                 })?;
-                let warehouse = std::path::absolute(warehouse).map_err(|e| {
-                    CatalogError::Config(format!("bad warehouse path {}: {e}", warehouse.display()))
-                })?;
                 let uri = format!("sqlite://{}?mode=rwc", database.display());
                 let transport = SqlCommitTransport::connect(name, &uri).await?;
                 let catalog = SqlCatalogBuilder::default()
-                    .with_storage_factory(Arc::new(LocalFsStorageFactory))
+                    .with_storage_factory(storage)
                     .sql_bind_style(SqlBindStyle::QMark)
                     .load(
                         name,
                         HashMap::from([
                             ("uri".to_string(), uri),
-                            (
-                                "warehouse".to_string(),
-                                format!("file://{}", warehouse.display()),
-                            ),
+                            ("warehouse".to_string(), warehouse.clone()),
                         ]),
                     )
                     .await
@@ -90,7 +92,33 @@ impl Lakehouse {
                 Ok(Self {
                     catalog: Arc::new(catalog),
                     transport: Arc::new(transport),
-                    description: format!("sqlite catalog {}", database.display()),
+                    description: format!("SQLite catalog {}", database.display()),
+                })
+            }
+            LakehouseConfig::Rest(settings) => {
+                let http = reqwest::Client::builder()
+                    .user_agent(concat!("medallion/", env!("CARGO_PKG_VERSION")))
+                    .build()
+                    .map_err(|e| CatalogError::Config(format!("cannot set up HTTP: {e}")))?;
+                let auth = Authenticator::new(settings.token_source()?, http.clone());
+                let client = RestClient::connect(
+                    &settings.uri,
+                    settings.warehouse.as_deref(),
+                    &settings.headers,
+                    auth,
+                    http,
+                    RetryPolicy::default(),
+                )
+                .await?;
+                let rest = Arc::new(RestCatalog::new(
+                    client,
+                    storage,
+                    settings.vended_credentials,
+                ));
+                Ok(Self {
+                    catalog: rest.clone(),
+                    transport: rest,
+                    description: format!("REST catalog {}", settings.uri),
                 })
             }
         }

@@ -49,6 +49,14 @@ pub enum CatalogError {
 
     #[error("{0}")]
     Config(String),
+
+    /// Authentication or authorization failed (401, 403, token endpoint).
+    #[error("{0}")]
+    Auth(String),
+
+    /// The catalog refused or failed a request.
+    #[error("{0}")]
+    Catalog(String),
 }
 
 pub type Result<T, E = CatalogError> = std::result::Result<T, E>;

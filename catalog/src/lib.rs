@@ -11,14 +11,20 @@
 
 mod connection;
 mod error;
+mod object_storage;
+mod rest;
 mod schema;
+mod secret;
 mod snapshot;
 mod transport;
 mod write;
 
 pub use connection::{Lakehouse, LakehouseConfig};
 pub use error::{CatalogError, Result};
+pub use object_storage::{ObjectStoreStorage, ObjectStoreStorageFactory, ObjectStores, S3Settings};
+pub use rest::{RestSettings, RetryPolicy, TokenSource};
 pub use schema::{normalize_arrow_schema, table_ident};
+pub use secret::Secret;
 pub use snapshot::{JOB_ID_PROPERTY, SnapshotInfo, snapshot_infos};
 pub use transport::{CommitTransport, SqlCommitTransport};
 pub use write::{CommitOutcome, CommitPolicy, TableWrite, WriteMode, WriteStats};

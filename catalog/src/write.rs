@@ -343,6 +343,11 @@ impl TableWrite {
         Ok(files)
     }
 
+    /// Commits the written files as one snapshot, re-planning on the new
+    /// head after a conflict. An attempt whose outcome is unknown (the
+    /// catalog failed to answer) is checked on the next reload: if its
+    /// snapshot landed, the write is done, and nothing it references is
+    /// ever deleted.
     async fn commit(&self, files: &[DataFile]) -> Result<CommitOutcome> {
         let stats = WriteStats {
             rows: files.iter().map(|f| f.record_count()).sum(),
@@ -357,24 +362,47 @@ impl TableWrite {
         }
         let data_paths = || files.iter().map(|f| f.file_path().to_string());
 
-        let mut attempt = 0;
+        // Snapshot ids and metadata files of every attempt so far.
+        let mut attempts: Vec<(i64, Vec<String>)> = Vec::new();
+        let mut last_error = None;
         loop {
-            attempt += 1;
             let table = self.lakehouse.load_table(&self.ident).await?;
+            let landed = attempts
+                .iter()
+                .position(|(id, _)| table.metadata().snapshot_by_id(*id).is_some());
+            if let Some(index) = landed {
+                let (snapshot_id, _) = attempts.swap_remove(index);
+                delete_quietly(&table, attempts.into_iter().flat_map(|(_, f)| f)).await;
+                return Ok(CommitOutcome::Committed {
+                    snapshot_id,
+                    stats,
+                    attempts: index as u32 + 1,
+                });
+            }
+            let abandon = |table: Table, attempts: Vec<(i64, Vec<String>)>| async move {
+                delete_quietly(&table, attempts.into_iter().flat_map(|(_, f)| f)).await;
+                delete_quietly(&table, data_paths()).await;
+            };
             if let Some(snapshot_id) = self.committed_by_job(&table) {
                 // A concurrent run of the same job won the race.
-                delete_quietly(&table, data_paths()).await;
+                abandon(table, attempts).await;
                 return Ok(CommitOutcome::AlreadyCommitted { snapshot_id });
             }
+            if let Some(error) = last_error.take() {
+                abandon(table, attempts).await;
+                return Err(error);
+            }
+            let attempt = attempts.len() as u32 + 1;
             let planned =
                 match plan_snapshot(&table, self.mode.file_change(), files, &properties).await {
                     Ok(planned) => planned,
                     Err(e) => {
-                        delete_quietly(&table, data_paths()).await;
+                        abandon(table, attempts).await;
                         return Err(e)
                             .context(|| format!("cannot prepare the commit to {}", self.ident));
                     }
                 };
+            attempts.push((planned.snapshot_id, planned.metadata_files));
             let started = Instant::now();
             let result = self
                 .lakehouse
@@ -383,7 +411,7 @@ impl TableWrite {
                     &table,
                     planned.requirements,
                     planned.updates,
-                    &planned.snapshot_id.to_string(),
+                    &Uuid::now_v7().to_string(),
                 )
                 .await;
             match result {
@@ -395,44 +423,32 @@ impl TableWrite {
                         commit_ms = started.elapsed().as_millis() as u64,
                         "committed"
                     );
+                    let _ = attempts.pop();
+                    delete_quietly(&table, attempts.into_iter().flat_map(|(_, f)| f)).await;
                     return Ok(CommitOutcome::Committed {
                         snapshot_id: planned.snapshot_id,
                         stats,
                         attempts: attempt,
                     });
                 }
-                Err(e) if e.kind() == ErrorKind::CatalogCommitConflicts => {
-                    delete_quietly(&table, planned.metadata_files).await;
-                    if attempt >= self.policy.max_attempts {
-                        delete_quietly(&table, data_paths()).await;
-                        return Err(CatalogError::CommitConflict {
-                            table: self.ident.clone(),
-                            attempts: attempt,
-                        });
-                    }
+                Err(e)
+                    if e.kind() == ErrorKind::CatalogCommitConflicts
+                        && attempt < self.policy.max_attempts =>
+                {
                     tracing::debug!(table = %self.ident, attempt, "commit conflict, retrying on the new head");
                     tokio::time::sleep(self.policy.backoff(attempt)).await;
                 }
+                Err(e) if e.kind() == ErrorKind::CatalogCommitConflicts => {
+                    last_error = Some(CatalogError::CommitConflict {
+                        table: self.ident.clone(),
+                        attempts: attempt,
+                    });
+                }
                 Err(e) => {
-                    // The catalog may have applied the commit before failing
-                    // to answer: deleting its files then would corrupt the table.
-                    let landed = self
-                        .lakehouse
-                        .load_table(&self.ident)
-                        .await
-                        .map(|t| t.metadata().snapshot_by_id(planned.snapshot_id).is_some());
-                    if let Ok(true) = landed {
-                        return Ok(CommitOutcome::Committed {
-                            snapshot_id: planned.snapshot_id,
-                            stats,
-                            attempts: attempt,
-                        });
-                    }
-                    if let Ok(false) = landed {
-                        delete_quietly(&table, planned.metadata_files).await;
-                        delete_quietly(&table, data_paths()).await;
-                    }
-                    return Err(e).context(|| format!("the commit to {} failed", self.ident));
+                    last_error = Some(CatalogError::Iceberg {
+                        context: format!("the commit to {} failed", self.ident),
+                        source: e,
+                    });
                 }
             }
         }
@@ -494,15 +510,19 @@ mod tests {
 
     use super::*;
     use crate::connection::LakehouseConfig;
+    use crate::object_storage::ObjectStores;
     use crate::schema::table_ident;
     use crate::snapshot::snapshot_infos;
 
     async fn lakehouse(dir: &std::path::Path) -> Lakehouse {
-        Lakehouse::connect(&LakehouseConfig::Sqlite {
-            name: "test".into(),
-            database: dir.join("catalog.db"),
-            warehouse: dir.join("warehouse"),
-        })
+        Lakehouse::connect(
+            &LakehouseConfig::Sqlite {
+                name: "test".into(),
+                database: dir.join("catalog.db"),
+                warehouse: format!("file://{}/warehouse", dir.display()),
+            },
+            ObjectStores::new(Default::default()),
+        )
         .await
         .unwrap()
     }

@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use arrow::util::pretty::pretty_format_batches;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use futures::StreamExt;
-use medallion_catalog::{snapshot_infos, table_ident};
+use medallion_catalog::{Secret, snapshot_infos, table_ident};
 use medallion_jobs::{Pipeline, RunParameters, reference_pipeline_dir};
 
 use crate::config::{Config, Overrides};
@@ -58,6 +58,50 @@ pub struct GlobalArgs {
     /// Root that relative raw paths of job specs resolve against (a folder or URI).
     #[arg(long, global = true, env = "MEDALLION_RAW", value_name = "URI")]
     pub raw: Option<String>,
+    /// Iceberg REST catalog URI (Lakekeeper: http://host:8181/catalog); selects the REST catalog.
+    #[arg(long, global = true, env = "MEDALLION_CATALOG_URI", value_name = "URI")]
+    pub catalog_uri: Option<String>,
+    /// Warehouse of the REST catalog (Lakekeeper: the warehouse name).
+    #[arg(
+        long,
+        global = true,
+        env = "MEDALLION_CATALOG_WAREHOUSE",
+        value_name = "NAME"
+    )]
+    pub catalog_warehouse: Option<String>,
+    /// OAuth2 client credentials for the catalog, `client_id:client_secret`.
+    /// Prefer the environment variable or a config file over the flag.
+    #[arg(long, global = true, env = "MEDALLION_CATALOG_CREDENTIAL", hide_env_values = true, value_name = "ID:SECRET", value_parser = parse_secret)]
+    pub catalog_credential: Option<Secret>,
+    /// OAuth2 token endpoint (Keycloak: https://host/realms/REALM/protocol/openid-connect/token).
+    #[arg(
+        long,
+        global = true,
+        env = "MEDALLION_CATALOG_OAUTH2_SERVER_URI",
+        value_name = "URI"
+    )]
+    pub catalog_oauth2_server_uri: Option<String>,
+    /// OAuth2 scope to ask for (Lakekeeper with Keycloak: lakekeeper).
+    #[arg(
+        long,
+        global = true,
+        env = "MEDALLION_CATALOG_SCOPE",
+        value_name = "SCOPE"
+    )]
+    pub catalog_scope: Option<String>,
+    /// File with a bearer token for the catalog, re-read when it changes
+    /// (e.g. a projected Kubernetes service-account token).
+    #[arg(
+        long,
+        global = true,
+        env = "MEDALLION_CATALOG_TOKEN_FILE",
+        value_name = "FILE"
+    )]
+    pub catalog_token_file: Option<PathBuf>,
+    /// S3 endpoint for MinIO and other S3 servers (default: AWS_ENDPOINT_URL).
+    /// Keys come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or the config file.
+    #[arg(long, global = true, env = "MEDALLION_S3_ENDPOINT", value_name = "URL")]
+    pub s3_endpoint: Option<String>,
     /// Memory pool for query execution, e.g. 1GiB; operators spill to disk beyond it.
     /// Default: half of the container's or machine's available memory.
     #[arg(
@@ -156,6 +200,13 @@ impl GlobalArgs {
             config_file: self.config.clone(),
             lakehouse: self.lakehouse.clone(),
             raw: self.raw.clone(),
+            catalog_uri: self.catalog_uri.clone(),
+            catalog_warehouse: self.catalog_warehouse.clone(),
+            catalog_credential: self.catalog_credential.clone(),
+            catalog_token_file: self.catalog_token_file.clone(),
+            catalog_oauth2_server_uri: self.catalog_oauth2_server_uri.clone(),
+            catalog_scope: self.catalog_scope.clone(),
+            s3_endpoint: self.s3_endpoint.clone(),
             memory_limit: self.memory_limit.clone(),
             spill_dir: self.spill_dir.clone(),
             target_partitions: self.target_partitions,
@@ -172,29 +223,31 @@ pub async fn run(cli: Cli) -> Result<()> {
             if !(scale > 0.0) {
                 bail!("--scale must be above 0, e.g. 0.1 or 1");
             }
-            let raw_dir = config.local_raw_root().context(
-                "the demo generates its raw data locally; point --raw at a local folder",
-            )?;
+            // Raw data is generated locally, then published when the raw root is remote.
+            let raw_dir = config
+                .local_raw_root()
+                .unwrap_or_else(|| config.lakehouse.join("raw"));
             let started = Instant::now();
             let raw = crate::tpch::generate(&raw_dir, scale).await?;
-            tracing::info!(
-                orders = raw.orders_rows,
-                customers = raw.customer_rows,
-                seconds = started.elapsed().as_secs_f64(),
-                "raw TPC-H data ready"
-            );
-            let dir =
-                reference_pipeline_dir(&config.lakehouse.join("pipelines").join("reference"))?;
+            let engine = Engine::open(config).await?;
+            if engine.config.local_raw_root().is_none() {
+                crate::tpch::publish(&raw_dir, &engine.config.raw_root, &engine.stores).await?;
+            }
+            if !cli.global.json {
+                println!(
+                    "raw TPC-H data at scale {scale}: {} orders, {} customers in {}/tpch ({:.2}s)",
+                    raw.orders_rows,
+                    raw.customer_rows,
+                    engine.config.raw_root,
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            let dir = reference_pipeline_dir(
+                &engine.config.lakehouse.join("pipelines").join("reference"),
+            )?;
             let job_id = job_id.unwrap_or_else(|| format!("demo-sf{scale}"));
-            run_pipeline(
-                config,
-                &Pipeline::load(&dir)?,
-                &[],
-                job_id,
-                &progress,
-                cli.global.json,
-            )
-            .await
+            let pipeline = Pipeline::load(&dir)?;
+            run_pipeline(&engine, &pipeline, &[], job_id, &progress, cli.global.json).await
         }
         Command::Run {
             pipeline,
@@ -203,7 +256,16 @@ pub async fn run(cli: Cli) -> Result<()> {
         } => {
             let pipeline = Pipeline::load(&pipeline)?;
             let job_id = job_id.unwrap_or_else(new_job_id);
-            run_pipeline(config, &pipeline, &jobs, job_id, &progress, cli.global.json).await
+            let engine = Engine::open(config).await?;
+            run_pipeline(
+                &engine,
+                &pipeline,
+                &jobs,
+                job_id,
+                &progress,
+                cli.global.json,
+            )
+            .await
         }
         Command::Validate { pipeline } => {
             let pipeline = Pipeline::load(&pipeline)?;
@@ -317,7 +379,7 @@ pub async fn run(cli: Cli) -> Result<()> {
 }
 
 async fn run_pipeline(
-    config: Config,
+    engine: &Engine,
     pipeline: &Pipeline,
     only: &[String],
     job_id: String,
@@ -326,7 +388,6 @@ async fn run_pipeline(
 ) -> Result<()> {
     let jobs = pipeline.select(only)?;
     let started = Instant::now();
-    let engine = Engine::open(config).await?;
     let run = RunParameters {
         job_id: job_id.clone(),
         loaded_at_micros: chrono::Utc::now().timestamp_micros(),
@@ -347,6 +408,10 @@ async fn run_pipeline(
         Some(e) => Err(e),
         None => Ok(()),
     }
+}
+
+fn parse_secret(value: &str) -> Result<Secret, String> {
+    Ok(Secret::new(value))
 }
 
 fn new_job_id() -> String {

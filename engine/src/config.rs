@@ -1,19 +1,22 @@
 //! Where medallion keeps its data and how much it may use. Three layers,
 //! each overriding the one before: built-in defaults (an embedded lakehouse
 //! in `./lakehouse`), a YAML config file, and flags or their `MEDALLION_*`
-//! environment variables.
+//! environment variables. Secrets can be given as files (`*_file`), the way
+//! Kubernetes mounts a Secret, and never appear in `Debug` output.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use medallion_catalog::LakehouseConfig;
+use medallion_catalog::{LakehouseConfig, RestSettings, S3Settings, Secret};
 use serde::Deserialize;
 
-/// The config file, every key optional.
+/// The config file, every key optional. See `deploy/config/` for a
+/// production example (MinIO + Lakekeeper + Keycloak).
 ///
 /// ```yaml
 /// lakehouse: ./lakehouse          # embedded default: raw files, tables and catalog live here
-/// raw: ./lakehouse/raw            # where raw inputs of job specs are resolved
+/// raw: ./lakehouse/raw            # where raw inputs of job specs are resolved (or s3://raw)
 /// catalog:
 ///   type: sqlite
 ///   database: ./lakehouse/catalog.db
@@ -28,9 +31,25 @@ use serde::Deserialize;
 pub struct ConfigFile {
     pub lakehouse: Option<PathBuf>,
     pub raw: Option<String>,
+    #[serde(default)]
+    pub s3: S3File,
     pub catalog: Option<CatalogFile>,
     #[serde(default)]
     pub execution: ExecutionFile,
+}
+
+/// S3 settings; keys left out come from `AWS_*` variables.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3File {
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub access_key_id_file: Option<PathBuf>,
+    pub secret_access_key: Option<Secret>,
+    pub secret_access_key_file: Option<PathBuf>,
+    #[serde(default)]
+    pub virtual_hosted_style: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -38,7 +57,24 @@ pub struct ConfigFile {
 pub enum CatalogFile {
     Sqlite {
         database: Option<PathBuf>,
-        warehouse: Option<PathBuf>,
+        /// A folder, or an `s3://bucket/prefix` URI.
+        warehouse: Option<String>,
+    },
+    Rest {
+        uri: String,
+        warehouse: Option<String>,
+        /// OAuth2 client credentials `client_id:client_secret`.
+        credential: Option<Secret>,
+        credential_file: Option<PathBuf>,
+        #[serde(rename = "oauth2-server-uri", alias = "oauth2_server_uri")]
+        oauth2_server_uri: Option<String>,
+        scope: Option<String>,
+        token: Option<Secret>,
+        token_file: Option<PathBuf>,
+        #[serde(default)]
+        headers: HashMap<String, String>,
+        #[serde(default)]
+        vended_credentials: bool,
     },
 }
 
@@ -56,6 +92,14 @@ pub struct Overrides {
     pub config_file: Option<PathBuf>,
     pub lakehouse: Option<PathBuf>,
     pub raw: Option<String>,
+    /// A REST catalog URI; selects the REST catalog.
+    pub catalog_uri: Option<String>,
+    pub catalog_warehouse: Option<String>,
+    pub catalog_credential: Option<Secret>,
+    pub catalog_token_file: Option<PathBuf>,
+    pub catalog_oauth2_server_uri: Option<String>,
+    pub catalog_scope: Option<String>,
+    pub s3_endpoint: Option<String>,
     pub memory_limit: Option<String>,
     pub spill_dir: Option<PathBuf>,
     pub target_partitions: Option<usize>,
@@ -68,6 +112,7 @@ pub struct Config {
     pub lakehouse: PathBuf,
     /// Root URI that relative raw paths of job specs resolve against.
     pub raw_root: String,
+    pub s3: S3Settings,
     pub catalog: LakehouseConfig,
     pub memory_limit: u64,
     pub spill_dir: Option<PathBuf>,
@@ -99,19 +144,70 @@ impl Config {
             Some(raw) => to_uri(&raw)?,
             None => to_uri(&lakehouse.join("raw").display().to_string())?,
         };
-        let catalog = match file.catalog {
-            Some(CatalogFile::Sqlite {
-                database,
-                warehouse,
-            }) => LakehouseConfig::Sqlite {
+        let s3 = s3_settings(file.s3, overrides.s3_endpoint.clone())?;
+        let warehouse_default = || to_uri(&lakehouse.join("warehouse").display().to_string());
+        let catalog = match (file.catalog, &overrides.catalog_uri) {
+            (
+                Some(CatalogFile::Rest {
+                    uri,
+                    warehouse,
+                    credential,
+                    credential_file,
+                    oauth2_server_uri,
+                    scope,
+                    token,
+                    token_file,
+                    headers,
+                    vended_credentials,
+                }),
+                _,
+            ) => LakehouseConfig::Rest(RestSettings {
+                uri: overrides.catalog_uri.clone().unwrap_or(uri),
+                warehouse: overrides.catalog_warehouse.clone().or(warehouse),
+                credential: overrides
+                    .catalog_credential
+                    .clone()
+                    .or(credential)
+                    .map(Ok)
+                    .or_else(|| credential_file.map(|f| read_secret(&f)))
+                    .transpose()?,
+                oauth2_server_uri: overrides
+                    .catalog_oauth2_server_uri
+                    .clone()
+                    .or(oauth2_server_uri),
+                scope: overrides.catalog_scope.clone().or(scope),
+                token,
+                token_file: overrides.catalog_token_file.clone().or(token_file),
+                headers,
+                vended_credentials,
+            }),
+            (_, Some(uri)) => LakehouseConfig::Rest(RestSettings {
+                uri: uri.clone(),
+                warehouse: overrides.catalog_warehouse.clone(),
+                credential: overrides.catalog_credential.clone(),
+                oauth2_server_uri: overrides.catalog_oauth2_server_uri.clone(),
+                scope: overrides.catalog_scope.clone(),
+                token_file: overrides.catalog_token_file.clone(),
+                ..RestSettings::default()
+            }),
+            (
+                Some(CatalogFile::Sqlite {
+                    database,
+                    warehouse,
+                }),
+                None,
+            ) => LakehouseConfig::Sqlite {
                 name: CATALOG_NAME.into(),
                 database: database.unwrap_or_else(|| lakehouse.join("catalog.db")),
-                warehouse: warehouse.unwrap_or_else(|| lakehouse.join("warehouse")),
+                warehouse: match warehouse {
+                    Some(w) => to_uri(&w)?,
+                    None => warehouse_default()?,
+                },
             },
-            None => LakehouseConfig::Sqlite {
+            (None, None) => LakehouseConfig::Sqlite {
                 name: CATALOG_NAME.into(),
                 database: lakehouse.join("catalog.db"),
-                warehouse: lakehouse.join("warehouse"),
+                warehouse: warehouse_default()?,
             },
         };
         let memory_limit = match overrides
@@ -132,6 +228,7 @@ impl Config {
         Ok(Self {
             lakehouse,
             raw_root,
+            s3,
             catalog,
             memory_limit,
             spill_dir: overrides.spill_dir.clone().or(file.execution.spill_dir),
@@ -143,6 +240,42 @@ impl Config {
     pub fn local_raw_root(&self) -> Option<PathBuf> {
         self.raw_root.strip_prefix("file://").map(PathBuf::from)
     }
+}
+
+/// S3 settings from the file, the standard `AWS_*` variables and flags.
+fn s3_settings(file: S3File, endpoint_flag: Option<String>) -> Result<S3Settings> {
+    let env = |key: &str| std::env::var(key).ok().filter(|v| !v.is_empty());
+    let access_key_id = match (file.access_key_id, file.access_key_id_file) {
+        (Some(key), _) => Some(key),
+        (None, Some(path)) => Some(read_secret(&path)?.expose().to_string()),
+        (None, None) => None,
+    };
+    let secret_access_key = match (file.secret_access_key, file.secret_access_key_file) {
+        (Some(secret), _) => Some(secret),
+        (None, Some(path)) => Some(read_secret(&path)?),
+        (None, None) => None,
+    };
+    Ok(S3Settings {
+        endpoint: endpoint_flag
+            .or(file.endpoint)
+            .or_else(|| env("AWS_ENDPOINT_URL_S3"))
+            .or_else(|| env("AWS_ENDPOINT_URL")),
+        region: file
+            .region
+            .or_else(|| env("AWS_REGION"))
+            .or_else(|| env("AWS_DEFAULT_REGION")),
+        access_key_id,
+        secret_access_key: secret_access_key.map(|s| s.expose().to_string()),
+        session_token: None,
+        virtual_hosted_style: file.virtual_hosted_style,
+    })
+}
+
+/// Reads a secret from a file (a mounted Kubernetes Secret), trimmed.
+fn read_secret(path: &Path) -> Result<Secret> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the secret file {}", path.display()))?;
+    Ok(Secret::new(text.trim()))
 }
 
 fn read_config_file(path: &Path) -> Result<ConfigFile> {

@@ -12,7 +12,7 @@ use datafusion::physical_plan::{
     ExecutionPlan, ExecutionPlanProperties, execute_stream_partitioned,
 };
 use datafusion::prelude::SessionContext;
-use medallion_catalog::{CommitOutcome, Lakehouse, table_ident};
+use medallion_catalog::{CommitOutcome, Lakehouse, ObjectStores, table_ident};
 use medallion_jobs::{InputSpec, JobSpec, RunParameters, plan_job};
 
 use crate::config::Config;
@@ -25,16 +25,19 @@ use crate::storage::{list_raw_files, raw_uri};
 pub struct Engine {
     pub config: Config,
     pub lakehouse: Lakehouse,
+    pub stores: Arc<ObjectStores>,
     runtime: Arc<RuntimeEnv>,
 }
 
 impl Engine {
     pub async fn open(config: Config) -> Result<Self> {
-        let lakehouse = Lakehouse::connect(&config.catalog).await?;
-        let runtime = runtime(&config)?;
+        let stores = ObjectStores::new(config.s3.clone());
+        let lakehouse = Lakehouse::connect(&config.catalog, stores.clone()).await?;
+        let runtime = runtime(&config, stores.clone())?;
         Ok(Self {
             config,
             lakehouse,
+            stores,
             runtime,
         })
     }

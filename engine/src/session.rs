@@ -11,15 +11,18 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use iceberg::TableIdent;
 
 use crate::config::Config;
+use crate::storage::StoreRegistry;
 use crate::tables::table_provider;
-use medallion_catalog::Lakehouse;
+use medallion_catalog::{Lakehouse, ObjectStores};
 
-pub fn runtime(config: &Config) -> Result<Arc<RuntimeEnv>> {
+pub fn runtime(config: &Config, stores: Arc<ObjectStores>) -> Result<Arc<RuntimeEnv>> {
     let pool = TrackConsumersPool::new(
         FairSpillPool::new(config.memory_limit as usize),
         std::num::NonZeroUsize::new(5).expect("non-zero"),
     );
-    let mut builder = RuntimeEnvBuilder::new().with_memory_pool(Arc::new(pool));
+    let mut builder = RuntimeEnvBuilder::new()
+        .with_memory_pool(Arc::new(pool))
+        .with_object_store_registry(Arc::new(StoreRegistry::new(stores)));
     if let Some(dir) = &config.spill_dir {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create the spill folder {}", dir.display()))?;

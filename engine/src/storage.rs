@@ -1,10 +1,60 @@
-//! Resolving raw inputs to the objects they name.
+//! Storage as DataFusion sees it, and resolving raw inputs to the objects
+//! they name.
+
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
+use datafusion::common::DataFusionError;
 use datafusion::datasource::listing::ListingTableUrl;
+use datafusion::execution::object_store::{DefaultObjectStoreRegistry, ObjectStoreRegistry};
 use datafusion::prelude::SessionContext;
 use futures::TryStreamExt;
+use medallion_catalog::ObjectStores;
 use medallion_jobs::{RawFile, RawFormat};
+use object_store::ObjectStore;
+use url::Url;
+
+/// DataFusion's object stores: S3 buckets come from the same
+/// [`ObjectStores`] that Iceberg's file IO uses, built on first use.
+#[derive(Debug)]
+pub struct StoreRegistry {
+    stores: Arc<ObjectStores>,
+    registered: DefaultObjectStoreRegistry,
+}
+
+impl StoreRegistry {
+    pub fn new(stores: Arc<ObjectStores>) -> Self {
+        Self {
+            stores,
+            registered: DefaultObjectStoreRegistry::new(),
+        }
+    }
+}
+
+impl ObjectStoreRegistry for StoreRegistry {
+    fn register_store(
+        &self,
+        url: &Url,
+        store: Arc<dyn ObjectStore>,
+    ) -> Option<Arc<dyn ObjectStore>> {
+        self.registered.register_store(url, store)
+    }
+
+    fn get_store(&self, url: &Url) -> datafusion::error::Result<Arc<dyn ObjectStore>> {
+        match url.scheme() {
+            "s3" | "s3a" => self
+                .stores
+                .resolve(&format!(
+                    "{}://{}/",
+                    url.scheme(),
+                    url.host_str().unwrap_or_default()
+                ))
+                .map(|(store, _)| store)
+                .map_err(|e| DataFusionError::ObjectStore(Box::new(e))),
+            _ => self.registered.get_store(url),
+        }
+    }
+}
 
 /// Joins a spec's raw path to the raw root unless it is already a URI or an
 /// absolute path.

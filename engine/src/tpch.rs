@@ -3,7 +3,7 @@
 //! pins, so the arrow-58 batches are built here from `tpchgen`'s rows.
 
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -12,21 +12,23 @@ use arrow::array::{
     StringBuilder,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use futures::{StreamExt, TryStreamExt};
+use medallion_catalog::ObjectStores;
+use object_store::buffered::BufWriter;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
+use tokio::io::AsyncWriteExt;
 use tpchgen::generators::{CustomerGenerator, OrderGenerator};
 
 const BATCH_ROWS: usize = 64 * 1024;
 
 /// What generation produced.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone)]
 pub struct RawData {
-    pub scale: f64,
     pub orders_rows: u64,
     pub customer_rows: u64,
-    pub orders_dir: PathBuf,
-    pub customer_dir: PathBuf,
 }
 
 fn orders_schema() -> SchemaRef {
@@ -66,11 +68,8 @@ pub async fn generate(raw_dir: &Path, scale: f64) -> Result<RawData> {
     let orders_rows = (OrderGenerator::SCALE_BASE as f64 * scale) as u64;
     let customer_rows = (150_000.0 * scale) as u64;
     let data = RawData {
-        scale,
         orders_rows,
         customer_rows,
-        orders_dir: orders_dir.clone(),
-        customer_dir: customer_dir.clone(),
     };
     if std::fs::read_to_string(&marker).ok().as_deref() == Some(&scale.to_string()) {
         tracing::info!(scale, "raw TPC-H data already generated");
@@ -222,4 +221,59 @@ fn customer_batches(
         ];
         Some(RecordBatch::try_new(customer_schema(), columns).map_err(Into::into))
     })
+}
+
+/// Copies generated raw data to a remote raw root (`s3://raw`), unless the
+/// same scale is already there. Files stream up in parts.
+pub async fn publish(local_raw_dir: &Path, raw_root: &str, stores: &ObjectStores) -> Result<()> {
+    let local_tpch = local_raw_dir.join("tpch");
+    let scale = std::fs::read_to_string(local_tpch.join("_SCALE"))
+        .context("no generated raw data to publish")?;
+    let marker_uri = format!("{raw_root}/tpch/_SCALE");
+    let (store, marker) = stores.resolve(&marker_uri)?;
+    if let Ok(existing) = store.get(&marker).await
+        && existing.bytes().await.ok().as_deref() == Some(scale.as_bytes())
+    {
+        return Ok(());
+    }
+    for table in ["orders", "customer"] {
+        let (store, prefix) = stores.resolve(&format!("{raw_root}/tpch/{table}/"))?;
+        let stale = store
+            .list(Some(&prefix))
+            .map_ok(|meta| meta.location)
+            .boxed();
+        store
+            .delete_stream(stale)
+            .try_collect::<Vec<_>>()
+            .await
+            .with_context(|| format!("cannot clear {raw_root}/tpch/{table}/"))?;
+        let mut entries: Vec<_> = std::fs::read_dir(local_tpch.join(table))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+            .collect();
+        entries.sort();
+        for file in entries {
+            let name = file
+                .file_name()
+                .and_then(|n| n.to_str())
+                .context("bad file name")?
+                .to_string();
+            let uri = format!("{raw_root}/tpch/{table}/{name}");
+            let (store, path) = stores.resolve(&uri)?;
+            let mut reader = tokio::fs::File::open(&file).await?;
+            let mut writer = BufWriter::new(store, path);
+            tokio::io::copy(&mut reader, &mut writer)
+                .await
+                .with_context(|| format!("cannot upload {uri}"))?;
+            writer
+                .shutdown()
+                .await
+                .with_context(|| format!("cannot upload {uri}"))?;
+        }
+    }
+    store
+        .put(&marker, PutPayload::from(scale.into_bytes()))
+        .await
+        .with_context(|| format!("cannot write {marker_uri}"))?;
+    Ok(())
 }

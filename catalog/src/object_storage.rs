@@ -1,0 +1,456 @@
+//! One storage layer for everything medallion reads and writes: raw files
+//! through DataFusion, table data and metadata through Iceberg's `FileIO`.
+//! Both go through `object_store`, so one S3 configuration (endpoint,
+//! region, path-style, credentials) serves both, and a local folder works
+//! the same way as a bucket.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::ops::Range;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
+use iceberg::io::{
+    FileMetadata, FileRead, FileWrite, InputFile, OutputFile, Storage, StorageConfig,
+    StorageFactory,
+};
+use iceberg::{Error, ErrorKind};
+use object_store::aws::AmazonS3Builder;
+use object_store::buffered::BufWriter;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncWriteExt;
+
+/// How to reach S3 (or MinIO, SeaweedFS, ...). Keys left empty come from
+/// the standard `AWS_*` environment variables.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct S3Settings {
+    /// e.g. `http://minio.storage:9000`; empty for AWS itself.
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub session_token: Option<String>,
+    /// Virtual-hosted-style requests (`bucket.host`); local servers need
+    /// path style, the default.
+    pub virtual_hosted_style: bool,
+}
+
+impl fmt::Debug for S3Settings {
+    // Keys never reach a log line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("S3Settings")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field(
+                "access_key_id",
+                &self.access_key_id.as_ref().map(|_| "<set>"),
+            )
+            .field(
+                "secret_access_key",
+                &self.secret_access_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field(
+                "session_token",
+                &self.session_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("virtual_hosted_style", &self.virtual_hosted_style)
+            .finish()
+    }
+}
+
+impl S3Settings {
+    /// Settings overridden by the `s3.*` properties a catalog sends with a
+    /// table (vended credentials). The configured endpoint wins: a catalog
+    /// may advertise an address only reachable inside its own network.
+    pub fn with_catalog_properties(&self, props: &HashMap<String, String>) -> Self {
+        let mut merged = self.clone();
+        let get = |key: &str| props.get(key).filter(|v| !v.is_empty()).cloned();
+        if let (Some(key), Some(secret)) = (get("s3.access-key-id"), get("s3.secret-access-key")) {
+            merged.access_key_id = Some(key);
+            merged.secret_access_key = Some(secret);
+            merged.session_token = get("s3.session-token");
+        }
+        if merged.endpoint.is_none() {
+            merged.endpoint = get("s3.endpoint");
+        }
+        if merged.region.is_none() {
+            merged.region = get("client.region").or_else(|| get("s3.region"));
+        }
+        merged
+    }
+
+    fn build(&self, bucket: &str) -> object_store::Result<Arc<dyn ObjectStore>> {
+        let mut builder = AmazonS3Builder::from_env()
+            .with_bucket_name(bucket)
+            .with_virtual_hosted_style_request(self.virtual_hosted_style);
+        if let Some(endpoint) = &self.endpoint {
+            builder = builder
+                .with_endpoint(endpoint)
+                .with_allow_http(endpoint.starts_with("http://"));
+        }
+        if let Some(region) = &self.region {
+            builder = builder.with_region(region);
+        }
+        if let Some(key) = &self.access_key_id {
+            builder = builder.with_access_key_id(key);
+        }
+        if let Some(secret) = &self.secret_access_key {
+            builder = builder.with_secret_access_key(secret);
+        }
+        if let Some(token) = &self.session_token {
+            builder = builder.with_token(token);
+        }
+        Ok(Arc::new(builder.build()?))
+    }
+}
+
+/// Object stores by `scheme://bucket`, built on first use and shared.
+#[derive(Debug, Default)]
+pub struct ObjectStores {
+    s3: S3Settings,
+    stores: Mutex<HashMap<String, Arc<dyn ObjectStore>>>,
+}
+
+impl ObjectStores {
+    pub fn new(s3: S3Settings) -> Arc<Self> {
+        Arc::new(Self {
+            s3,
+            stores: Mutex::default(),
+        })
+    }
+
+    pub fn s3_settings(&self) -> &S3Settings {
+        &self.s3
+    }
+
+    /// The store holding `location` (`s3://bucket/key`, `file:///path`)
+    /// and the object's path inside it.
+    pub fn resolve(&self, location: &str) -> object_store::Result<(Arc<dyn ObjectStore>, Path)> {
+        let (scheme, rest) = location
+            .split_once("://")
+            .ok_or_else(|| unsupported(location))?;
+        let (bucket, key) = match scheme {
+            "file" => ("", rest),
+            "s3" | "s3a" => rest.split_once('/').unwrap_or((rest, "")),
+            _ => return Err(unsupported(location)),
+        };
+        let cache_key = format!("{scheme}://{bucket}");
+        let store = {
+            let mut stores = self.stores.lock().expect("store cache lock");
+            match stores.get(&cache_key) {
+                Some(store) => store.clone(),
+                None => {
+                    let store: Arc<dyn ObjectStore> = if scheme == "file" {
+                        Arc::new(LocalFileSystem::new().with_automatic_cleanup(true))
+                    } else {
+                        self.s3.build(bucket)?
+                    };
+                    stores.insert(cache_key, store.clone());
+                    store
+                }
+            }
+        };
+        let path = if scheme == "file" {
+            Path::from_absolute_path(std::path::Path::new(key))?
+        } else {
+            Path::parse(key)?
+        };
+        Ok((store, path))
+    }
+}
+
+fn unsupported(location: &str) -> object_store::Error {
+    object_store::Error::Generic {
+        store: "medallion",
+        source: format!("unsupported location {location}: use s3://bucket/key or file:///path")
+            .into(),
+    }
+}
+
+fn io_error(action: &str, location: &str, e: object_store::Error) -> Error {
+    let kind = match e {
+        object_store::Error::NotFound { .. } => ErrorKind::DataInvalid,
+        _ => ErrorKind::Unexpected,
+    };
+    Error::new(kind, format!("cannot {action} {location}")).with_source(e)
+}
+
+/// Iceberg `FileIO` storage over [`ObjectStores`].
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ObjectStoreStorage {
+    #[serde(skip)]
+    stores: Arc<ObjectStores>,
+}
+
+impl ObjectStoreStorage {
+    fn resolve(
+        &self,
+        action: &str,
+        location: &str,
+    ) -> iceberg::Result<(Arc<dyn ObjectStore>, Path)> {
+        self.stores
+            .resolve(location)
+            .map_err(|e| io_error(action, location, e))
+    }
+}
+
+#[async_trait]
+#[typetag::serde(name = "medallion-object-store")]
+impl Storage for ObjectStoreStorage {
+    async fn exists(&self, path: &str) -> iceberg::Result<bool> {
+        let (store, key) = self.resolve("look up", path)?;
+        match store.head(&key).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(io_error("look up", path, e)),
+        }
+    }
+
+    async fn metadata(&self, path: &str) -> iceberg::Result<FileMetadata> {
+        let (store, key) = self.resolve("look up", path)?;
+        let meta = store
+            .head(&key)
+            .await
+            .map_err(|e| io_error("look up", path, e))?;
+        Ok(FileMetadata { size: meta.size })
+    }
+
+    async fn read(&self, path: &str) -> iceberg::Result<Bytes> {
+        let (store, key) = self.resolve("read", path)?;
+        let result = store
+            .get(&key)
+            .await
+            .map_err(|e| io_error("read", path, e))?;
+        result.bytes().await.map_err(|e| io_error("read", path, e))
+    }
+
+    async fn reader(&self, path: &str) -> iceberg::Result<Box<dyn FileRead>> {
+        let (store, key) = self.resolve("read", path)?;
+        Ok(Box::new(RangeReader {
+            store,
+            key,
+            location: path.to_string(),
+        }))
+    }
+
+    async fn write(&self, path: &str, bs: Bytes) -> iceberg::Result<()> {
+        let (store, key) = self.resolve("write", path)?;
+        store
+            .put(&key, PutPayload::from_bytes(bs))
+            .await
+            .map_err(|e| io_error("write", path, e))?;
+        Ok(())
+    }
+
+    async fn writer(&self, path: &str) -> iceberg::Result<Box<dyn FileWrite>> {
+        let (store, key) = self.resolve("write", path)?;
+        Ok(Box::new(StreamingWriter {
+            writer: Some(BufWriter::new(store, key)),
+            location: path.to_string(),
+        }))
+    }
+
+    async fn delete(&self, path: &str) -> iceberg::Result<()> {
+        let (store, key) = self.resolve("delete", path)?;
+        match store.delete(&key).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(io_error("delete", path, e)),
+        }
+    }
+
+    async fn delete_prefix(&self, path: &str) -> iceberg::Result<()> {
+        let (store, prefix) = self.resolve("delete", path)?;
+        let objects = store
+            .list(Some(&prefix))
+            .map_ok(|meta| meta.location)
+            .boxed();
+        store
+            .delete_stream(objects)
+            .try_collect::<Vec<_>>()
+            .await
+            .map_err(|e| io_error("delete everything under", path, e))?;
+        Ok(())
+    }
+
+    async fn delete_stream(&self, mut paths: BoxStream<'static, String>) -> iceberg::Result<()> {
+        while let Some(path) = paths.next().await {
+            self.delete(&path).await?;
+        }
+        Ok(())
+    }
+
+    fn new_input(&self, path: &str) -> iceberg::Result<InputFile> {
+        Ok(InputFile::new(Arc::new(self.clone()), path.to_string()))
+    }
+
+    fn new_output(&self, path: &str) -> iceberg::Result<OutputFile> {
+        Ok(OutputFile::new(Arc::new(self.clone()), path.to_string()))
+    }
+}
+
+struct RangeReader {
+    store: Arc<dyn ObjectStore>,
+    key: Path,
+    location: String,
+}
+
+#[async_trait]
+impl FileRead for RangeReader {
+    async fn read(&self, range: Range<u64>) -> iceberg::Result<Bytes> {
+        self.store
+            .get_range(&self.key, range)
+            .await
+            .map_err(|e| io_error("read", &self.location, e))
+    }
+}
+
+/// Buffers and uploads in parts (multipart on S3); the object appears only
+/// when the writer is closed, so a killed write leaves nothing half-written.
+struct StreamingWriter {
+    writer: Option<BufWriter>,
+    location: String,
+}
+
+#[async_trait]
+impl FileWrite for StreamingWriter {
+    async fn write(&mut self, bs: Bytes) -> iceberg::Result<()> {
+        let writer = self.writer.as_mut().ok_or_else(|| {
+            Error::new(
+                ErrorKind::Unexpected,
+                format!("{} is already closed", self.location),
+            )
+        })?;
+        writer
+            .put(bs)
+            .await
+            .map_err(|e| io_error("write", &self.location, e))
+    }
+
+    async fn close(&mut self) -> iceberg::Result<()> {
+        let mut writer = self.writer.take().ok_or_else(|| {
+            Error::new(
+                ErrorKind::Unexpected,
+                format!("{} is already closed", self.location),
+            )
+        })?;
+        writer.shutdown().await.map_err(|e| {
+            Error::new(
+                ErrorKind::Unexpected,
+                format!("cannot finish writing {}", self.location),
+            )
+            .with_source(e)
+        })
+    }
+}
+
+/// Builds [`ObjectStoreStorage`] for every `FileIO`, applying the
+/// properties the catalog sent with a table.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ObjectStoreStorageFactory {
+    #[serde(skip)]
+    stores: Arc<ObjectStores>,
+}
+
+impl ObjectStoreStorageFactory {
+    pub fn new(stores: Arc<ObjectStores>) -> Self {
+        Self { stores }
+    }
+}
+
+#[typetag::serde(name = "medallion-object-store")]
+impl StorageFactory for ObjectStoreStorageFactory {
+    fn build(&self, config: &StorageConfig) -> iceberg::Result<Arc<dyn Storage>> {
+        let settings = self
+            .stores
+            .s3_settings()
+            .with_catalog_properties(config.props());
+        let stores = if &settings == self.stores.s3_settings() {
+            self.stores.clone()
+        } else {
+            ObjectStores::new(settings)
+        };
+        Ok(Arc::new(ObjectStoreStorage { stores }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_hides_keys() {
+        let settings = S3Settings {
+            access_key_id: Some("AKIAEXAMPLE".into()),
+            secret_access_key: Some("very-secret".into()),
+            session_token: Some("token-value".into()),
+            ..S3Settings::default()
+        };
+        let shown = format!("{settings:?}");
+        assert!(
+            !shown.contains("AKIAEXAMPLE")
+                && !shown.contains("very-secret")
+                && !shown.contains("token-value"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn vended_credentials_win_but_the_configured_endpoint_stays() {
+        let configured = S3Settings {
+            endpoint: Some("http://127.0.0.1:9000".into()),
+            access_key_id: Some("configured".into()),
+            secret_access_key: Some("configured-secret".into()),
+            ..S3Settings::default()
+        };
+        let vended = HashMap::from([
+            (
+                "s3.endpoint".to_string(),
+                "http://minio.internal:9000".to_string(),
+            ),
+            ("s3.access-key-id".to_string(), "vended".to_string()),
+            (
+                "s3.secret-access-key".to_string(),
+                "vended-secret".to_string(),
+            ),
+            ("s3.session-token".to_string(), "session".to_string()),
+        ]);
+        let merged = configured.with_catalog_properties(&vended);
+        assert_eq!(merged.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+        assert_eq!(merged.access_key_id.as_deref(), Some("vended"));
+        assert_eq!(merged.session_token.as_deref(), Some("session"));
+    }
+
+    #[tokio::test]
+    async fn local_files_round_trip_through_the_iceberg_storage() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = ObjectStoreStorage::default();
+        let location = format!("file://{}/a/b/data.bin", dir.path().display());
+        assert!(!storage.exists(&location).await.unwrap());
+        let mut writer = storage.writer(&location).await.unwrap();
+        writer.write(Bytes::from_static(b"hello ")).await.unwrap();
+        writer.write(Bytes::from_static(b"world")).await.unwrap();
+        assert!(
+            !storage.exists(&location).await.unwrap(),
+            "invisible until closed"
+        );
+        writer.close().await.unwrap();
+        assert_eq!(storage.metadata(&location).await.unwrap().size, 11);
+        let reader = storage.reader(&location).await.unwrap();
+        assert_eq!(
+            reader.read(6..11).await.unwrap(),
+            Bytes::from_static(b"world")
+        );
+        storage
+            .delete_prefix(&format!("file://{}/a", dir.path().display()))
+            .await
+            .unwrap();
+        assert!(!storage.exists(&location).await.unwrap());
+        storage.delete(&location).await.unwrap();
+    }
+}
