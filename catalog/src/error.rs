@@ -23,7 +23,7 @@ pub enum CatalogError {
     Iceberg {
         context: String,
         #[source]
-        source: iceberg::Error,
+        source: Box<iceberg::Error>,
     },
 
     #[error("{context}")]
@@ -70,7 +70,7 @@ impl<T> Context<T> for std::result::Result<T, iceberg::Error> {
     fn context(self, context: impl FnOnce() -> String) -> Result<T> {
         self.map_err(|source| CatalogError::Iceberg {
             context: context(),
-            source,
+            source: Box::new(source),
         })
     }
 }

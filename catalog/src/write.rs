@@ -447,7 +447,7 @@ impl TableWrite {
                 Err(e) => {
                     last_error = Some(CatalogError::Iceberg {
                         context: format!("the commit to {} failed", self.ident),
-                        source: e,
+                        source: Box::new(e),
                     });
                 }
             }

@@ -220,7 +220,7 @@ pub async fn run(cli: Cli) -> Result<()> {
     let progress = Progress::new(!cli.global.quiet && !cli.global.json);
     match cli.command {
         Command::Demo { scale, job_id } => {
-            if !(scale > 0.0) {
+            if scale.is_nan() || scale <= 0.0 {
                 bail!("--scale must be above 0, e.g. 0.1 or 1");
             }
             // Raw data is generated locally, then published when the raw root is remote.

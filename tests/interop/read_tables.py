@@ -1,30 +1,76 @@
 """Reads medallion's tables with PyIceberg and prints facts about them as JSON.
 
-Usage: read_tables.py <lakehouse folder>
+  read_tables.py sql <lakehouse folder>       the embedded SQLite catalog
+  read_tables.py rest [--drop-all]            the REST catalog in MEDALLION_TEST_* variables
+
+With --drop-all, every table of the REST catalog is dropped instead (a clean
+start for a test).
 """
 import json
+import os
 import sys
 from pathlib import Path
 
 import pyarrow.compute as pc
-from pyiceberg.catalog.sql import SqlCatalog
 
-lakehouse = Path(sys.argv[1]).resolve()
-catalog = SqlCatalog(
-    "medallion",
-    uri=f"sqlite:///{lakehouse / 'catalog.db'}",
-    warehouse=f"file://{lakehouse / 'warehouse'}",
-)
-facts = {}
-for namespace in catalog.list_namespaces():
-    for identifier in catalog.list_tables(namespace):
-        name = ".".join(identifier)
-        table = catalog.load_table(identifier).scan().to_arrow()
-        entry = {"rows": table.num_rows}
-        for column in ("total_spend", "total_price", "revenue"):
-            if column in table.column_names:
-                entry[column] = str(pc.sum(table[column]).as_py())
-        if "order_count" in table.column_names:
-            entry["order_count"] = pc.sum(table["order_count"]).as_py()
-        facts[name] = entry
-print(json.dumps(facts))
+
+def sql_catalog(lakehouse):
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    lakehouse = Path(lakehouse).resolve()
+    return SqlCatalog(
+        "medallion",
+        uri=f"sqlite:///{lakehouse / 'catalog.db'}",
+        warehouse=f"file://{lakehouse / 'warehouse'}",
+    )
+
+
+def rest_catalog():
+    from pyiceberg.catalog.rest import RestCatalog
+
+    env = os.environ
+    return RestCatalog(
+        "medallion",
+        uri=env["MEDALLION_TEST_ICEBERG_URI"],
+        warehouse=env["MEDALLION_TEST_ICEBERG_WAREHOUSE"],
+        credential=f"{env['MEDALLION_TEST_S3_ACCESS_KEY']}:{env['MEDALLION_TEST_S3_SECRET_KEY']}",
+        **{
+            "s3.endpoint": env["MEDALLION_TEST_S3_ENDPOINT"],
+            "s3.access-key-id": env["MEDALLION_TEST_S3_ACCESS_KEY"],
+            "s3.secret-access-key": env["MEDALLION_TEST_S3_SECRET_KEY"],
+            "s3.region": env.get("MEDALLION_TEST_S3_REGION", "us-east-1"),
+            "s3.path-style-access": "true",
+        },
+    )
+
+
+def facts(catalog):
+    result = {}
+    for namespace in catalog.list_namespaces():
+        for identifier in catalog.list_tables(namespace):
+            name = ".".join(identifier)
+            table = catalog.load_table(identifier).scan().to_arrow()
+            entry = {"rows": table.num_rows}
+            for column in ("total_spend", "total_price", "revenue"):
+                if column in table.column_names:
+                    entry[column] = str(pc.sum(table[column]).as_py())
+            if "order_count" in table.column_names:
+                entry["order_count"] = pc.sum(table["order_count"]).as_py()
+            result[name] = entry
+    return result
+
+
+def drop_all(catalog):
+    for namespace in catalog.list_namespaces():
+        for identifier in catalog.list_tables(namespace):
+            catalog.drop_table(identifier)
+
+
+if sys.argv[1] == "sql":
+    print(json.dumps(facts(sql_catalog(sys.argv[2]))))
+elif sys.argv[1] == "rest" and sys.argv[2:] == ["--drop-all"]:
+    drop_all(rest_catalog())
+elif sys.argv[1] == "rest":
+    print(json.dumps(facts(rest_catalog())))
+else:
+    sys.exit(__doc__)

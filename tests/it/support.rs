@@ -1,5 +1,7 @@
 //! Running the binary against a throw-away lakehouse, and facts about the
 //! raw data computed without medallion (straight from the Parquet files).
+//! Shared by the test binaries; each uses part of it.
+#![allow(dead_code)]
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -14,12 +16,23 @@ pub const SCALE: &str = "0.1";
 
 pub struct Lakehouse {
     pub dir: tempfile::TempDir,
+    /// Global flags and environment for every command (a remote catalog, S3).
+    args: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 impl Lakehouse {
+    /// An embedded lakehouse in a fresh folder.
     pub fn new() -> Self {
+        Self::with(Vec::new(), Vec::new())
+    }
+
+    /// A lakehouse whose commands all get `args` and `env`.
+    pub fn with(args: Vec<String>, env: Vec<(String, String)>) -> Self {
         Self {
             dir: tempfile::tempdir().expect("temp dir"),
+            args,
+            env,
         }
     }
 
@@ -33,7 +46,9 @@ impl Lakehouse {
             .arg("--lakehouse")
             .arg(self.path())
             .arg("--quiet")
+            .args(&self.args)
             .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env_remove("MEDALLION_CONFIG")
             .env("RUST_LOG", "warn")
             .output()
@@ -267,3 +282,95 @@ pub const TABLES: [&str; 7] = [
     "gold.customer_metrics",
     "gold.sales_dashboard",
 ];
+
+/// Runs `tests/interop/read_tables.py` (PyIceberg) and returns its JSON.
+pub fn pyiceberg(args: &[&str], env: &[(String, String)]) -> Option<Value> {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/interop/read_tables.py"
+    );
+    let out = Command::new(std::env::var("PYTHON").unwrap_or_else(|_| "python3".into()))
+        .arg(script)
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "PyIceberg failed (pip install -r tests/requirements.txt):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+/// What PyIceberg read must match the raw data.
+pub fn assert_pyiceberg_read(facts: &Value, expected: &Expected) {
+    assert_eq!(facts["bronze.orders"]["rows"], expected.orders, "{facts}");
+    assert_eq!(
+        facts["bronze.customers"]["rows"], expected.customers,
+        "{facts}"
+    );
+    assert_eq!(facts["silver.orders"]["rows"], expected.orders, "{facts}");
+    assert_eq!(
+        facts["silver.customers"]["rows"], expected.customers,
+        "{facts}"
+    );
+    assert_eq!(facts["silver.dq_report"]["rows"], 5, "{facts}");
+    assert_eq!(
+        facts["gold.customer_metrics"]["rows"], expected.customers_with_orders,
+        "{facts}"
+    );
+    assert_eq!(
+        facts["gold.sales_dashboard"]["rows"], expected.month_segments,
+        "{facts}"
+    );
+    assert_eq!(
+        cents(
+            facts["gold.customer_metrics"]["total_spend"]
+                .as_str()
+                .unwrap()
+        ),
+        expected.revenue_cents
+    );
+    assert_eq!(
+        cents(facts["gold.sales_dashboard"]["revenue"].as_str().unwrap()),
+        expected.revenue_cents
+    );
+    assert_eq!(
+        cents(facts["silver.orders"]["total_price"].as_str().unwrap()),
+        expected.revenue_cents
+    );
+    assert_eq!(
+        facts["gold.customer_metrics"]["order_count"],
+        expected.orders
+    );
+}
+
+/// The tables of a demo run hold exactly what the raw data says.
+pub fn assert_demo_tables(lakehouse: &Lakehouse, expected: &Expected) {
+    assert_eq!(lakehouse.rows("bronze.orders"), expected.orders);
+    assert_eq!(lakehouse.rows("bronze.customers"), expected.customers);
+    assert_eq!(lakehouse.rows("silver.customers"), expected.customers);
+    assert_eq!(lakehouse.rows("silver.orders"), expected.orders);
+    assert_eq!(lakehouse.rows("silver.dq_report"), 5);
+    assert_eq!(
+        lakehouse.scalar("SELECT SUM(rejected_rows) FROM silver.dq_report"),
+        "0"
+    );
+    assert_eq!(
+        lakehouse.rows("gold.customer_metrics"),
+        expected.customers_with_orders
+    );
+    assert_eq!(
+        lakehouse.rows("gold.sales_dashboard"),
+        expected.month_segments
+    );
+    let revenue = lakehouse.scalar("SELECT SUM(revenue) FROM gold.sales_dashboard");
+    assert_eq!(cents(&revenue), expected.revenue_cents);
+    let spend = lakehouse.scalar("SELECT SUM(total_spend) FROM gold.customer_metrics");
+    assert_eq!(cents(&spend), expected.revenue_cents);
+    assert_eq!(
+        lakehouse.scalar("SELECT SUM(order_count) FROM gold.customer_metrics"),
+        expected.orders.to_string()
+    );
+}
