@@ -9,4 +9,6 @@ mod support;
 
 mod auth;
 mod backend;
+mod faults;
 mod pipeline;
+mod proxy;
