@@ -180,6 +180,9 @@ pub enum Command {
     },
     /// List tables with their current snapshot, rows, files and size.
     Tables,
+    /// Try the configuration: catalog reachable, credentials accepted,
+    /// raw storage readable and writable. Says which step fails and why.
+    Check,
     /// List the snapshots of a table: id, time, operation, job id, rows.
     History {
         /// Table name, e.g. bronze.orders.
@@ -282,6 +285,30 @@ pub async fn run(cli: Cli) -> Result<()> {
             let ctx = engine.session_with_all_tables().await?;
             let frame = ctx.sql(&query).await.context("the query does not plan")?;
             print_frame(frame, format).await
+        }
+        Command::Check => {
+            let steps = crate::check::check(&config).await;
+            let mut failed = 0;
+            for step in &steps {
+                match &step.outcome {
+                    Ok(message) => {
+                        println!("ok    {:<12} {message} ({} ms)", step.name, step.millis)
+                    }
+                    Err(e) => {
+                        failed += 1;
+                        println!(
+                            "FAIL  {:<12} {} ({} ms)",
+                            step.name,
+                            crate::errors::one_line(e),
+                            step.millis
+                        );
+                    }
+                }
+            }
+            if failed > 0 {
+                bail!("{failed} of {} checks failed", steps.len());
+            }
+            Ok(())
         }
         Command::Tables => {
             let engine = Engine::open(config).await?;
@@ -397,7 +424,7 @@ async fn run_pipeline(
         job_id,
         jobs,
         seconds: started.elapsed().as_secs_f64(),
-        error: error.as_ref().map(|e| format!("{e:#}")),
+        error: error.as_ref().map(crate::errors::one_line),
     };
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);

@@ -2,8 +2,10 @@
 //! execution and the command line. The `medallion` binary is a thin wrapper
 //! over [`cli::run`].
 
+pub mod check;
 pub mod cli;
 pub mod config;
+pub mod errors;
 pub mod execute;
 pub mod progress;
 pub mod report;

@@ -60,7 +60,8 @@ pub async fn validate_pipeline(engine: &Engine, pipeline: &Pipeline) -> Result<V
                             raw_files.insert(name.clone(), files);
                         }
                         Err(e) => notes.push(format!(
-                            "raw input `{name}` checked against its declared columns only ({e:#})"
+                            "raw input `{name}` checked against its declared columns only ({})",
+                            crate::errors::one_line(&e)
                         )),
                     }
                 }

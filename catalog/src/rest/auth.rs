@@ -208,3 +208,67 @@ pub(crate) fn without_url(error: &reqwest::Error) -> String {
     }
     message.replace(" ()", "").replace(" for url", "")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_token_file_is_read_again_when_it_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        std::fs::write(&path, "first-token\n").unwrap();
+        let auth = Authenticator::new(TokenSource::File(path.clone()), reqwest::Client::new());
+        assert_eq!(
+            auth.authorization().await.unwrap().as_deref(),
+            Some("Bearer first-token")
+        );
+
+        // Kubernetes swaps projected tokens by replacing the file.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let replacement = dir.path().join("token.new");
+        std::fs::write(&replacement, "second-token").unwrap();
+        std::fs::rename(&replacement, &path).unwrap();
+        assert_eq!(
+            auth.authorization().await.unwrap().as_deref(),
+            Some("Bearer second-token")
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_token_file_names_the_file() {
+        let auth = Authenticator::new(
+            TokenSource::File("/nonexistent/token".into()),
+            reqwest::Client::new(),
+        );
+        let error = auth.authorization().await.unwrap_err().to_string();
+        assert!(error.contains("/nonexistent/token"), "{error}");
+    }
+
+    #[test]
+    fn settings_refuse_two_kinds_of_credential() {
+        let settings = crate::rest::RestSettings {
+            uri: "http://catalog".into(),
+            credential: Some(Secret::new("id:secret")),
+            token: Some(Secret::new("token")),
+            ..Default::default()
+        };
+        assert!(settings.token_source().is_err());
+        let settings = crate::rest::RestSettings {
+            uri: "http://catalog/".into(),
+            credential: Some(Secret::new("id:secret")),
+            ..Default::default()
+        };
+        match settings.token_source().unwrap() {
+            TokenSource::ClientCredentials {
+                token_endpoint,
+                client_id,
+                ..
+            } => {
+                assert_eq!(token_endpoint, "http://catalog/v1/oauth/tokens");
+                assert_eq!(client_id, "id");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
