@@ -22,7 +22,7 @@ use object_store::aws::AmazonS3Builder;
 use object_store::buffered::BufWriter;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 
@@ -39,6 +39,9 @@ pub struct S3Settings {
     /// Virtual-hosted-style requests (`bucket.host`); local servers need
     /// path style, the default.
     pub virtual_hosted_style: bool,
+    /// How long a failing request is retried before the error is final
+    /// (default: object_store's three minutes).
+    pub retry_timeout: Option<std::time::Duration>,
 }
 
 impl fmt::Debug for S3Settings {
@@ -60,6 +63,7 @@ impl fmt::Debug for S3Settings {
                 &self.session_token.as_ref().map(|_| "<redacted>"),
             )
             .field("virtual_hosted_style", &self.virtual_hosted_style)
+            .field("retry_timeout", &self.retry_timeout)
             .finish()
     }
 }
@@ -105,6 +109,12 @@ impl S3Settings {
         }
         if let Some(token) = &self.session_token {
             builder = builder.with_token(token);
+        }
+        if let Some(timeout) = self.retry_timeout {
+            builder = builder.with_retry(RetryConfig {
+                retry_timeout: timeout,
+                ..RetryConfig::default()
+            });
         }
         Ok(Arc::new(builder.build()?))
     }

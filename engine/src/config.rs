@@ -50,6 +50,8 @@ pub struct S3File {
     pub secret_access_key_file: Option<PathBuf>,
     #[serde(default)]
     pub virtual_hosted_style: bool,
+    /// Seconds a failing S3 request is retried (MEDALLION_S3_RETRY_TIMEOUT_SECS).
+    pub retry_timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -268,6 +270,16 @@ fn s3_settings(file: S3File, endpoint_flag: Option<String>) -> Result<S3Settings
         secret_access_key: secret_access_key.map(|s| s.expose().to_string()),
         session_token: None,
         virtual_hosted_style: file.virtual_hosted_style,
+        retry_timeout: match file.retry_timeout_secs {
+            Some(seconds) => Some(seconds),
+            None => env("MEDALLION_S3_RETRY_TIMEOUT_SECS")
+                .map(|v| {
+                    v.parse::<u64>()
+                        .context("MEDALLION_S3_RETRY_TIMEOUT_SECS must be a number of seconds")
+                })
+                .transpose()?,
+        }
+        .map(std::time::Duration::from_secs),
     })
 }
 

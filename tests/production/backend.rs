@@ -112,11 +112,16 @@ impl Backend {
     /// Flags selecting this backend, with `catalog_uri` in place of the
     /// real one (to go through a proxy) and raw data under a fresh prefix.
     pub fn args(&self, catalog_uri: &str, raw_prefix: &str) -> Vec<String> {
+        self.args_via(catalog_uri, &self.s3_endpoint, raw_prefix)
+    }
+
+    /// As [`Self::args`], with S3 reached through `s3_endpoint` (a proxy).
+    pub fn args_via(&self, catalog_uri: &str, s3_endpoint: &str, raw_prefix: &str) -> Vec<String> {
         let mut args = vec![
             "--raw".to_string(),
             format!("s3://raw/{raw_prefix}"),
             "--s3-endpoint".into(),
-            self.s3_endpoint.clone(),
+            s3_endpoint.to_string(),
             "--catalog-uri".into(),
             catalog_uri.to_string(),
             "--catalog-warehouse".into(),
@@ -139,8 +144,12 @@ impl Backend {
 
     pub fn lakehouse_via(&self, catalog_uri: &str) -> Lakehouse {
         self.drop_all_tables();
-        let prefix = format!("test-{}", std::process::id());
-        Lakehouse::with(self.args(catalog_uri, &prefix), self.env())
+        Lakehouse::with(self.args(catalog_uri, &Self::raw_prefix()), self.env())
+    }
+
+    /// Raw data of this test process, under its own S3 prefix.
+    pub fn raw_prefix() -> String {
+        format!("test-{}", std::process::id())
     }
 
     fn drop_all_tables(&self) {

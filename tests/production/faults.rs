@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use crate::backend::Backend;
 use crate::proxy::{Faults, Proxy};
-use crate::support::{Lakehouse, SCALE, assert_demo_tables, expected_from_raw, statuses};
+use crate::support::{Lakehouse, SCALE, TABLES, assert_demo_tables, expected_from_raw, statuses};
+use crate::tcp_proxy::{TcpFaults, TcpProxy};
 
 /// Runs the CLI off the async runtime that serves the proxy.
 async fn run(lakehouse: &Lakehouse, args: &[&str]) -> std::process::Output {
@@ -112,4 +113,88 @@ async fn a_catalog_that_keeps_failing_commits_leaves_every_table_as_it_was() {
         tokio::task::block_in_place(|| lakehouse.snapshots()),
         before
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_s3_that_drops_connections_is_retried_and_the_run_succeeds() {
+    let backend = Backend::seaweedfs();
+    let s3 = TcpProxy::start(
+        &backend.s3_endpoint,
+        TcpFaults {
+            delay: Duration::from_millis(30),
+            drop_every: Some(3),
+        },
+    )
+    .await;
+    backend.lakehouse(); // empties the catalog
+    let lakehouse = Lakehouse::with(
+        backend.args_via(&backend.catalog_uri, &s3.endpoint, &Backend::raw_prefix()),
+        backend.env(),
+    );
+    let out = run(&lakehouse, &["demo", "--scale", SCALE]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        s3.dropped.load(Ordering::Relaxed) >= 1,
+        "no connection was dropped"
+    );
+    let expected = expected_from_raw(&lakehouse);
+    tokio::task::block_in_place(|| assert_demo_tables(&lakehouse, &expected));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_stopping_mid_run_fails_clearly_and_no_table_is_half_visible() {
+    let backend = Backend::seaweedfs();
+    let lakehouse = backend.lakehouse();
+    assert!(
+        run(&lakehouse, &["demo", "--scale", SCALE])
+            .await
+            .status
+            .success()
+    );
+    let rows_before: Vec<u64> =
+        tokio::task::block_in_place(|| TABLES.iter().map(|t| lakehouse.rows(t)).collect());
+
+    // A second load whose S3 goes away a moment after the run starts.
+    let s3 = TcpProxy::start(&backend.s3_endpoint, TcpFaults::default()).await;
+    let mut env = backend.env();
+    env.push(("MEDALLION_S3_RETRY_TIMEOUT_SECS".into(), "3".into()));
+    let second = Lakehouse::with(
+        backend.args_via(&backend.catalog_uri, &s3.endpoint, &Backend::raw_prefix()),
+        env,
+    );
+    let run = tokio::task::spawn_blocking(move || {
+        let out = second.medallion(&["demo", "--scale", SCALE, "--job-id", "load-2"]);
+        (second, out)
+    });
+    while s3.connections.load(Ordering::Relaxed) < 3 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    s3.stop_serving();
+    let (_second, out) = run.await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the run should fail once S3 is gone");
+    let error = stderr
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(
+        error.contains("s3://") || error.contains(&s3.endpoint),
+        "names what it could not reach: {error}"
+    );
+
+    // Every table reads completely (no snapshot points at a missing file);
+    // bronze holds the first load, or both loads whole.
+    for (table, before) in TABLES.iter().zip(rows_before) {
+        let rows = tokio::task::block_in_place(|| lakehouse.rows(table));
+        if table.starts_with("bronze") {
+            assert!(
+                rows == before || rows == 2 * before,
+                "{table}: {rows} rows after, {before} before"
+            );
+        }
+    }
 }

@@ -12,3 +12,4 @@ mod backend;
 mod faults;
 mod pipeline;
 mod proxy;
+mod tcp_proxy;
