@@ -13,6 +13,7 @@ mod connection;
 mod error;
 mod object_storage;
 mod rest;
+mod rollback;
 mod schema;
 mod secret;
 mod snapshot;

@@ -11,7 +11,7 @@ use medallion_catalog::{Secret, snapshot_infos, table_ident};
 use medallion_jobs::{Pipeline, RunParameters, reference_pipeline_dir};
 
 use crate::config::{Config, Overrides};
-use crate::execute::Engine;
+use crate::execute::{AsOf, Engine};
 use crate::progress::Progress;
 use crate::report::{RunReport, human_bytes, render_table};
 use crate::validate::validate_pipeline;
@@ -177,9 +177,28 @@ pub enum Command {
         query: String,
         #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
         format: OutputFormat,
+        /// Read a table at a snapshot (time travel), e.g.
+        /// --snapshot bronze.orders=4680882902660432718; repeatable.
+        #[arg(long = "snapshot", value_name = "TABLE=SNAPSHOT_ID", value_parser = parse_table_snapshot)]
+        snapshots: Vec<(String, i64)>,
+        /// Read every table as it was at this moment (RFC 3339, e.g.
+        /// 2026-11-29T12:00:00Z), unless --snapshot names it.
+        #[arg(long, value_name = "TIMESTAMP")]
+        as_of: Option<chrono::DateTime<chrono::FixedOffset>>,
     },
     /// List tables with their current snapshot, rows, files and size.
     Tables,
+    /// Make an earlier snapshot of a table current again (undo a bad load).
+    /// The data files stay; readers see the table as it was.
+    #[command(
+        after_help = "Example:\n  medallion history gold.sales_dashboard\n  medallion rollback gold.sales_dashboard --to 3188727205462243394"
+    )]
+    Rollback {
+        table: String,
+        /// Snapshot id from `medallion history`; must be an ancestor of the current one.
+        #[arg(long = "to", value_name = "SNAPSHOT_ID")]
+        snapshot_id: i64,
+    },
     /// Try the configuration: catalog reachable, credentials accepted,
     /// raw storage readable and writable. Says which step fails and why.
     Check,
@@ -280,11 +299,27 @@ pub async fn run(cli: Cli) -> Result<()> {
             println!("{} jobs valid", pipeline.jobs.len());
             Ok(())
         }
-        Command::Sql { query, format } => {
+        Command::Sql {
+            query,
+            format,
+            snapshots,
+            as_of,
+        } => {
             let engine = Engine::open(config).await?;
-            let ctx = engine.session_with_all_tables().await?;
+            let as_of = AsOf {
+                snapshots: snapshots.into_iter().collect(),
+                timestamp_ms: as_of.map(|t| t.timestamp_millis()),
+            };
+            let ctx = engine.session_with_all_tables(&as_of).await?;
             let frame = ctx.sql(&query).await.context("the query does not plan")?;
             print_frame(frame, format).await
+        }
+        Command::Rollback { table, snapshot_id } => {
+            let engine = Engine::open(config).await?;
+            let ident = table_ident(&table)?;
+            engine.lakehouse.rollback(&ident, snapshot_id).await?;
+            println!("{table} is at snapshot {snapshot_id}");
+            Ok(())
         }
         Command::Check => {
             let steps = crate::check::check(&config).await;
@@ -435,6 +470,16 @@ async fn run_pipeline(
         Some(e) => Err(e),
         None => Ok(()),
     }
+}
+
+fn parse_table_snapshot(value: &str) -> Result<(String, i64), String> {
+    let (table, id) = value
+        .split_once('=')
+        .ok_or_else(|| format!("`{value}` is not TABLE=SNAPSHOT_ID"))?;
+    let id = id
+        .parse()
+        .map_err(|_| format!("`{id}` is not a snapshot id"))?;
+    Ok((table.to_string(), id))
 }
 
 fn parse_secret(value: &str) -> Result<Secret, String> {

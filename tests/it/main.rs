@@ -8,4 +8,5 @@ mod bad_input;
 mod demo;
 mod interop;
 mod reruns;
+mod time_travel;
 mod validate;
