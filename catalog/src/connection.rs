@@ -183,19 +183,22 @@ impl Lakehouse {
             .namespace_exists(namespace)
             .await
             .context(|| format!("cannot look up namespace {}", namespace.join(".")))?;
-        if !exists {
-            match self
+        if !exists
+            && let Err(e) = self
                 .catalog
                 .create_namespace(namespace, HashMap::new())
                 .await
-            {
-                Ok(_) => {}
-                // Another writer created it first: that is what we wanted.
-                Err(e) if e.kind() == ErrorKind::NamespaceAlreadyExists => {}
-                Err(e) => {
-                    return Err(e)
-                        .context(|| format!("cannot create namespace {}", namespace.join(".")));
-                }
+        {
+            // Another writer may have created it first, which is what we
+            // wanted; catalogs say so differently (SQLite: a unique-key error).
+            let created_meanwhile = self
+                .catalog
+                .namespace_exists(namespace)
+                .await
+                .unwrap_or(false);
+            if !created_meanwhile {
+                return Err(e)
+                    .context(|| format!("cannot create namespace {}", namespace.join(".")));
             }
         }
         Ok(())

@@ -83,7 +83,11 @@ impl CommitTransport for SqlCommitTransport {
             builder = update.apply(builder)?;
         }
         let metadata = builder.build()?.metadata;
-        let location = MetadataLocation::from_str(&base_location)?.with_new_metadata(&metadata);
+        // A new file name for every commit: the swap below is only a
+        // compare-and-swap if the new pointer differs from every old one.
+        let location = MetadataLocation::from_str(&base_location)?
+            .with_next_version()
+            .with_new_metadata(&metadata);
         metadata.write_to(base.file_io(), &location).await?;
         let location = location.to_string();
 

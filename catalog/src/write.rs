@@ -230,11 +230,12 @@ impl TableWrite {
                 tracing::info!(table = %self.ident, "created table");
                 Ok((table, true))
             }
-            // A concurrent writer created it first.
-            Err(e) if e.kind() == ErrorKind::TableAlreadyExists => {
-                Ok((self.lakehouse.load_table(&self.ident).await?, false))
-            }
-            Err(e) => Err(e).context(|| format!("cannot create table {}", self.ident)),
+            // A concurrent writer may have created it first; catalogs say so
+            // differently (SQLite: a unique-constraint error), so look.
+            Err(e) => match self.lakehouse.try_load_table(&self.ident).await? {
+                Some(table) => Ok((table, false)),
+                None => Err(e).context(|| format!("cannot create table {}", self.ident)),
+            },
         }
     }
 
@@ -579,6 +580,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let lakehouse = lakehouse(dir.path()).await;
         let ident = table_ident("bronze.things").unwrap();
+        let mut metadata_files = Vec::new();
         for round in 0..2 {
             let schema = batch(0..1).schema();
             let outcome = lakehouse
@@ -596,7 +598,14 @@ mod tests {
                 panic!("expected a commit, got {outcome:?}");
             };
             assert_eq!((stats.rows, stats.files), (30, 2));
+            let table = lakehouse.load_table(&ident).await.unwrap();
+            metadata_files.push(table.metadata_location().unwrap().to_string());
         }
+        // Every commit writes a new metadata file; the old ones stay for
+        // readers that still hold them (the swap is a real compare-and-swap).
+        assert_ne!(metadata_files[0], metadata_files[1]);
+        let table = lakehouse.load_table(&ident).await.unwrap();
+        assert!(table.file_io().exists(&metadata_files[0]).await.unwrap());
         let files = data_files(&lakehouse, "bronze.things").await;
         assert_eq!(files.len(), 4);
         assert_eq!(files.iter().collect::<HashSet<_>>().len(), 4, "{files:?}");

@@ -5,6 +5,7 @@
 mod support;
 
 mod bad_input;
+mod concurrency;
 mod demo;
 mod interop;
 mod reruns;
