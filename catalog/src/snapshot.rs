@@ -1,4 +1,4 @@
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use iceberg::spec::{
     DataContentType, DataFile, DataFileFormat, FormatVersion, MAIN_BRANCH, ManifestContentType,
@@ -14,11 +14,14 @@ pub const JOB_ID_PROPERTY: &str = "medallion.job-id";
 
 /// What a new snapshot does to the table's files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum FileChange {
+pub(crate) enum FileChange<'a> {
     /// Keep every live file, add the new ones.
     Append,
     /// Remove every live file, add the new ones.
     ReplaceAll,
+    /// Remove exactly these live files (rewritten copies of them are among
+    /// the new ones), keep the rest.
+    Replace(&'a HashSet<String>),
 }
 
 /// A planned snapshot: files already written to storage, plus the catalog
@@ -36,7 +39,7 @@ pub(crate) struct PlannedSnapshot {
 /// table's current snapshot.
 pub(crate) async fn plan_snapshot(
     table: &Table,
-    change: FileChange,
+    change: FileChange<'_>,
     added: &[DataFile],
     properties: &HashMap<String, String>,
 ) -> iceberg::Result<PlannedSnapshot> {
@@ -87,43 +90,87 @@ pub(crate) async fn plan_snapshot(
             Ok((path, writer))
         };
 
-    let mut removed_files = 0u64;
+    let mut removed = Removed::default();
     if let Some(parent) = parent {
         let list = table.manifest_list_reader(parent).load().await?;
-        match change {
-            FileChange::Append => manifests.extend(list.consume_entries()),
-            FileChange::ReplaceAll => {
-                let (path, mut deleted) = new_manifest_writer(ManifestContentType::Data)?;
-                let mut any_deleted = false;
-                for manifest in list.entries() {
-                    let manifest = manifest.load_manifest(table.file_io()).await?;
-                    for entry in manifest.entries().iter().filter(|e| e.is_alive()) {
-                        let file = entry.data_file();
-                        if file.content_type() != DataContentType::Data {
-                            return Err(Error::new(
-                                ErrorKind::FeatureUnsupported,
-                                format!(
-                                    "{} has delete files; medallion cannot overwrite it yet",
-                                    table.identifier()
-                                ),
-                            ));
-                        }
+        if change == FileChange::Append {
+            manifests.extend(list.consume_entries());
+        } else {
+            let (deleted_path, mut deleted) = new_manifest_writer(ManifestContentType::Data)?;
+            let (kept_path, mut kept) = new_manifest_writer(ManifestContentType::Data)?;
+            let mut any_kept = false;
+            for manifest_file in list.consume_entries() {
+                let manifest = manifest_file.load_manifest(table.file_io()).await?;
+                let removes = |path: &str| match change {
+                    FileChange::Replace(paths) => paths.contains(path),
+                    _ => true,
+                };
+                let touched = manifest
+                    .entries()
+                    .iter()
+                    .any(|e| e.is_alive() && removes(e.file_path()));
+                if !touched {
+                    manifests.push(manifest_file);
+                    continue;
+                }
+                for entry in manifest.entries().iter().filter(|e| e.is_alive()) {
+                    let file = entry.data_file();
+                    if file.content_type() != DataContentType::Data {
+                        return Err(Error::new(
+                            ErrorKind::FeatureUnsupported,
+                            format!(
+                                "{} has delete files; medallion cannot rewrite it yet",
+                                table.identifier()
+                            ),
+                        ));
+                    }
+                    let sequence_number = entry.sequence_number().unwrap_or(0);
+                    if removes(file.file_path()) {
                         summary.remove_file(file, schema.clone(), spec.clone());
-                        removed_files += 1;
+                        removed.add(file);
                         deleted.add_delete_file(
                             file.clone(),
-                            entry.sequence_number().unwrap_or(0),
+                            sequence_number,
                             entry.file_sequence_number,
                         )?;
-                        any_deleted = true;
+                    } else {
+                        kept.add_existing_file(
+                            file.clone(),
+                            entry.snapshot_id().unwrap_or_default(),
+                            sequence_number,
+                            entry.file_sequence_number,
+                        )?;
+                        any_kept = true;
                     }
                 }
-                if any_deleted {
-                    manifests.push(deleted.write_manifest_file().await?);
-                    metadata_files.push(path);
-                }
+            }
+            if let FileChange::Replace(paths) = change
+                && removed.paths.len() != paths.len()
+            {
+                return Err(Error::new(
+                    ErrorKind::DataInvalid,
+                    format!(
+                        "files to rewrite in {} are gone: a concurrent commit changed them; run again",
+                        table.identifier()
+                    ),
+                ));
+            }
+            if !removed.paths.is_empty() {
+                manifests.push(deleted.write_manifest_file().await?);
+                metadata_files.push(deleted_path);
+            }
+            if any_kept {
+                manifests.push(kept.write_manifest_file().await?);
+                metadata_files.push(kept_path);
             }
         }
+    } else if let FileChange::Replace(paths) = change
+        && !paths.is_empty()
+    {
+        return Err(Error::new(
+            ErrorKind::DataInvalid,
+            format!("{} has no data to rewrite", table.identifier()),
+        ));
     }
 
     if !added.is_empty() {
@@ -137,10 +184,11 @@ pub(crate) async fn plan_snapshot(
 
     let mut additional_properties = properties.clone();
     additional_properties.extend(summary.build());
-    additional_properties.extend(totals(parent.map(|p| p.summary()), change, added));
-    let operation = match (change, removed_files) {
-        (FileChange::Append, _) | (FileChange::ReplaceAll, 0) => Operation::Append,
-        (FileChange::ReplaceAll, _) => Operation::Overwrite,
+    additional_properties.extend(totals(parent.map(|p| p.summary()), added, &removed));
+    let operation = match (removed.paths.is_empty(), added.is_empty()) {
+        (true, _) => Operation::Append,
+        (false, true) => Operation::Delete,
+        (false, false) => Operation::Overwrite,
     };
 
     let list_path = format!(
@@ -196,36 +244,51 @@ pub(crate) async fn plan_snapshot(
     })
 }
 
-/// The `total-*` summary fields, carried forward from the parent snapshot.
+/// Live files a snapshot removes.
+#[derive(Default)]
+struct Removed {
+    paths: HashSet<String>,
+    records: u64,
+    bytes: u64,
+}
+
+impl Removed {
+    fn add(&mut self, file: &DataFile) {
+        self.paths.insert(file.file_path().to_string());
+        self.records += file.record_count();
+        self.bytes += file.file_size_in_bytes();
+    }
+}
+
+/// The `total-*` summary fields: the parent's, plus what was added, minus
+/// what was removed.
 fn totals(
     parent: Option<&Summary>,
-    change: FileChange,
     added: &[DataFile],
+    removed: &Removed,
 ) -> HashMap<String, String> {
     let previous = |key: &str| -> u64 {
-        match change {
-            FileChange::ReplaceAll => 0,
-            FileChange::Append => parent
-                .and_then(|s| s.additional_properties.get(key))
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0),
-        }
+        parent
+            .and_then(|s| s.additional_properties.get(key))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
     };
     let added_records: u64 = added.iter().map(|f| f.record_count()).sum();
     let added_size: u64 = added.iter().map(|f| f.file_size_in_bytes()).sum();
+    let total = |key: &str, plus: u64, minus: u64| {
+        (
+            key.to_string(),
+            (previous(key) + plus).saturating_sub(minus).to_string(),
+        )
+    };
     HashMap::from([
-        (
-            "total-records".to_string(),
-            (previous("total-records") + added_records).to_string(),
+        total("total-records", added_records, removed.records),
+        total(
+            "total-data-files",
+            added.len() as u64,
+            removed.paths.len() as u64,
         ),
-        (
-            "total-data-files".to_string(),
-            (previous("total-data-files") + added.len() as u64).to_string(),
-        ),
-        (
-            "total-files-size".to_string(),
-            (previous("total-files-size") + added_size).to_string(),
-        ),
+        total("total-files-size", added_size, removed.bytes),
         ("total-delete-files".to_string(), "0".to_string()),
         ("total-position-deletes".to_string(), "0".to_string()),
         ("total-equality-deletes".to_string(), "0".to_string()),

@@ -1,4 +1,4 @@
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::error::Error as StdError;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -39,7 +39,7 @@ pub enum WriteMode {
 }
 
 impl WriteMode {
-    fn file_change(self) -> FileChange {
+    fn file_change(self) -> FileChange<'static> {
         match self {
             WriteMode::Append => FileChange::Append,
             WriteMode::Overwrite => FileChange::ReplaceAll,
@@ -108,6 +108,8 @@ pub struct TableWrite {
     job_id: Option<String>,
     policy: CommitPolicy,
     snapshot_properties: HashMap<String, String>,
+    /// Copy-on-write: the live files the new data replaces.
+    replaced: Option<HashSet<String>>,
 }
 
 const ROW_GROUP_ROWS: usize = 256 * 1024;
@@ -121,6 +123,21 @@ impl TableWrite {
             job_id: None,
             policy: CommitPolicy::default(),
             snapshot_properties: HashMap::new(),
+            replaced: None,
+        }
+    }
+
+    /// Copy-on-write: the written data replaces exactly these live files
+    /// (by path), whatever the write mode; every other file stays.
+    pub fn replacing_files(mut self, paths: HashSet<String>) -> Self {
+        self.replaced = Some(paths);
+        self
+    }
+
+    fn file_change(&self) -> FileChange<'_> {
+        match &self.replaced {
+            Some(paths) => FileChange::Replace(paths),
+            None => self.mode.file_change(),
         }
     }
 
@@ -394,15 +411,15 @@ impl TableWrite {
                 return Err(error);
             }
             let attempt = attempts.len() as u32 + 1;
-            let planned =
-                match plan_snapshot(&table, self.mode.file_change(), files, &properties).await {
-                    Ok(planned) => planned,
-                    Err(e) => {
-                        abandon(table, attempts).await;
-                        return Err(e)
-                            .context(|| format!("cannot prepare the commit to {}", self.ident));
-                    }
-                };
+            let planned = match plan_snapshot(&table, self.file_change(), files, &properties).await
+            {
+                Ok(planned) => planned,
+                Err(e) => {
+                    abandon(table, attempts).await;
+                    return Err(e)
+                        .context(|| format!("cannot prepare the commit to {}", self.ident));
+                }
+            };
             attempts.push((planned.snapshot_id, planned.metadata_files));
             let started = Instant::now();
             let result = self

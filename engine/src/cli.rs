@@ -188,6 +188,20 @@ pub enum Command {
     },
     /// List tables with their current snapshot, rows, files and size.
     Tables,
+    /// Delete the rows a SQL predicate matches. Only data files holding such
+    /// rows are rewritten; the change is one snapshot (undo with rollback).
+    #[command(
+        after_help = "Example:\n  medallion delete bronze.orders --where \"order_date < DATE '1993-01-01'\""
+    )]
+    Delete {
+        table: String,
+        /// SQL predicate over the table's columns; rows where it is true go.
+        #[arg(long = "where", value_name = "PREDICATE")]
+        predicate: String,
+        /// Job id recorded with the snapshot (default: a new one).
+        #[arg(long)]
+        job_id: Option<String>,
+    },
     /// Make an earlier snapshot of a table current again (undo a bad load).
     /// The data files stay; readers see the table as it was.
     #[command(
@@ -313,6 +327,27 @@ pub async fn run(cli: Cli) -> Result<()> {
             let ctx = engine.session_with_all_tables(&as_of).await?;
             let frame = ctx.sql(&query).await.context("the query does not plan")?;
             print_frame(frame, format).await
+        }
+        Command::Delete {
+            table,
+            predicate,
+            job_id,
+        } => {
+            let engine = Engine::open(config).await?;
+            let ident = table_ident(&table)?;
+            let job_id = job_id.unwrap_or_else(new_job_id);
+            let report = crate::delete::delete_where(&engine, &ident, &predicate, &job_id).await?;
+            if cli.global.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else if let Some(snapshot_id) = report.snapshot_id {
+                println!(
+                    "deleted {} rows from {table} ({} files rewritten) in snapshot {snapshot_id} ({:.2}s)",
+                    report.rows_deleted, report.files_rewritten, report.seconds
+                );
+            } else {
+                println!("no rows of {table} match; nothing changed");
+            }
+            Ok(())
         }
         Command::Rollback { table, snapshot_id } => {
             let engine = Engine::open(config).await?;

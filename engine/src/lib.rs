@@ -5,6 +5,7 @@
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod delete;
 pub mod errors;
 pub mod execute;
 pub mod progress;

@@ -6,6 +6,7 @@ mod support;
 
 mod bad_input;
 mod concurrency;
+mod delete;
 mod demo;
 mod interop;
 mod reruns;
