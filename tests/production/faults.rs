@@ -9,6 +9,18 @@ use crate::proxy::{Faults, Proxy};
 use crate::support::{Lakehouse, SCALE, TABLES, assert_demo_tables, expected_from_raw, statuses};
 use crate::tcp_proxy::{TcpFaults, TcpProxy};
 
+/// Runs the demo, which must succeed, and checks every table against the raw data.
+async fn demo_builds_every_table(lakehouse: &Lakehouse) {
+    let out = run(lakehouse, &["demo", "--scale", SCALE]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let expected = expected_from_raw(lakehouse);
+    tokio::task::block_in_place(|| assert_demo_tables(lakehouse, &expected));
+}
+
 /// Runs the CLI off the async runtime that serves the proxy.
 async fn run(lakehouse: &Lakehouse, args: &[&str]) -> std::process::Output {
     tokio::task::block_in_place(|| lakehouse.medallion(args))
@@ -59,15 +71,8 @@ async fn catalog_errors_5xx_are_retried_and_the_run_succeeds() {
     )
     .await;
     let lakehouse = backend.lakehouse_via(&proxy.uri);
-    let out = run(&lakehouse, &["demo", "--scale", SCALE]).await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    demo_builds_every_table(&lakehouse).await;
     assert!(proxy.counters.injected_503.load(Ordering::Relaxed) >= 5);
-    let expected = expected_from_raw(&lakehouse);
-    tokio::task::block_in_place(|| assert_demo_tables(&lakehouse, &expected));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -131,18 +136,11 @@ async fn a_slow_s3_that_drops_connections_is_retried_and_the_run_succeeds() {
         backend.args_via(&backend.catalog_uri, &s3.endpoint, &Backend::raw_prefix()),
         backend.env(),
     );
-    let out = run(&lakehouse, &["demo", "--scale", SCALE]).await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    demo_builds_every_table(&lakehouse).await;
     assert!(
         s3.dropped.load(Ordering::Relaxed) >= 1,
         "no connection was dropped"
     );
-    let expected = expected_from_raw(&lakehouse);
-    tokio::task::block_in_place(|| assert_demo_tables(&lakehouse, &expected));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -140,6 +140,43 @@ impl RestCatalog {
         self.table(ident.clone(), result)
     }
 
+    /// Every item of a paginated listing.
+    async fn all_pages<Page: serde::de::DeserializeOwned, Item>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+        action: Action,
+        items: impl Fn(Page) -> (Vec<Item>, Option<String>),
+    ) -> iceberg::Result<Vec<Item>> {
+        let mut all = Vec::new();
+        let mut page_token: Option<String> = None;
+        loop {
+            let mut page_query = query.to_vec();
+            if let Some(token) = &page_token {
+                page_query.push(("pageToken", token));
+            }
+            let page: Page = self
+                .client
+                .json(
+                    Method::GET,
+                    &self.client.endpoint(path),
+                    &page_query,
+                    None::<&()>,
+                    &action,
+                )
+                .await
+                .map_err(|f| {
+                    into_iceberg(f, ErrorKind::NamespaceNotFound, ErrorKind::Unexpected)
+                })?;
+            let (page_items, next) = items(page);
+            all.extend(page_items);
+            match next {
+                Some(token) if !token.is_empty() => page_token = Some(token),
+                _ => return Ok(all),
+            }
+        }
+    }
+
     async fn exists(&self, path: String, what: Action) -> iceberg::Result<bool> {
         match self
             .client
@@ -166,36 +203,15 @@ impl Catalog for RestCatalog {
         &self,
         parent: Option<&NamespaceIdent>,
     ) -> iceberg::Result<Vec<NamespaceIdent>> {
-        let parent_key = parent.map(|p| p.join("\u{1f}"));
-        let mut namespaces = Vec::new();
-        let mut page_token: Option<String> = None;
-        loop {
-            let mut query: Vec<(&str, &str)> = Vec::new();
-            if let Some(parent) = &parent_key {
-                query.push(("parent", parent));
-            }
-            if let Some(token) = &page_token {
-                query.push(("pageToken", token));
-            }
-            let page: ListNamespaceResponse = self
-                .client
-                .json(
-                    Method::GET,
-                    &self.client.endpoint("namespaces"),
-                    &query,
-                    None::<&()>,
-                    &Action::new("list", "namespaces"),
-                )
-                .await
-                .map_err(|f| {
-                    into_iceberg(f, ErrorKind::NamespaceNotFound, ErrorKind::Unexpected)
-                })?;
-            namespaces.extend(page.namespaces);
-            match page.next_page_token {
-                Some(token) if !token.is_empty() => page_token = Some(token),
-                _ => return Ok(namespaces),
-            }
-        }
+        let parent = parent.map(|p| p.join("\u{1f}"));
+        let query: Vec<(&str, &str)> = parent.iter().map(|p| ("parent", p.as_str())).collect();
+        self.all_pages(
+            "namespaces",
+            &query,
+            Action::new("list", "namespaces"),
+            |page: ListNamespaceResponse| (page.namespaces, page.next_page_token),
+        )
+        .await
     }
 
     async fn create_namespace(
@@ -273,34 +289,13 @@ impl Catalog for RestCatalog {
     }
 
     async fn list_tables(&self, namespace: &NamespaceIdent) -> iceberg::Result<Vec<TableIdent>> {
-        let mut tables = Vec::new();
-        let mut page_token: Option<String> = None;
-        loop {
-            let query: Vec<(&str, &str)> = page_token
-                .iter()
-                .map(|t| ("pageToken", t.as_str()))
-                .collect();
-            let page: ListTablesResponse = self
-                .client
-                .json(
-                    Method::GET,
-                    &self
-                        .client
-                        .endpoint(&format!("{}/tables", namespace_path(namespace))),
-                    &query,
-                    None::<&()>,
-                    &Action::new("list tables of", namespace.join(".")),
-                )
-                .await
-                .map_err(|f| {
-                    into_iceberg(f, ErrorKind::NamespaceNotFound, ErrorKind::Unexpected)
-                })?;
-            tables.extend(page.identifiers);
-            match page.next_page_token {
-                Some(token) if !token.is_empty() => page_token = Some(token),
-                _ => return Ok(tables),
-            }
-        }
+        self.all_pages(
+            &format!("{}/tables", namespace_path(namespace)),
+            &[],
+            Action::new("list tables of", namespace.join(".")),
+            |page: ListTablesResponse| (page.identifiers, page.next_page_token),
+        )
+        .await
     }
 
     async fn create_table(
