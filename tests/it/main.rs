@@ -8,6 +8,7 @@ mod bad_input;
 mod concurrency;
 mod delete;
 mod demo;
+mod formats;
 mod interop;
 mod reruns;
 mod time_travel;
