@@ -71,14 +71,12 @@ impl Lakehouse {
     /// `error:` line.
     pub fn fails(&self, args: &[&str]) -> String {
         let out = self.medallion(args);
-        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
         assert!(
             !out.status.success(),
-            "medallion {args:?} should fail; stderr: {stderr}"
+            "medallion {args:?} should fail; stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
         );
-        let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
-        assert_eq!(errors.len(), 1, "expected one error line, got: {stderr}");
-        errors[0].to_string()
+        error_line(&out)
     }
 
     /// The JSON run report of a pipeline command (`--json`).
@@ -159,6 +157,14 @@ fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), target).unwrap();
         }
     }
+}
+
+/// The one `error:` line a failed command printed.
+pub fn error_line(out: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "expected one error line, got: {stderr}");
+    errors[0].to_string()
 }
 
 /// Every batch of every Parquet file in a folder.

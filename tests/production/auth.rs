@@ -1,5 +1,5 @@
 use crate::backend::Backend;
-use crate::support::Lakehouse;
+use crate::support::{Lakehouse, error_line};
 
 #[test]
 fn a_wrong_client_secret_is_a_clear_401_that_shows_no_secret() {
@@ -15,10 +15,7 @@ fn a_wrong_client_secret_is_a_clear_401_that_shows_no_secret() {
     let out = lakehouse.medallion(&["tables"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    let error = stderr
-        .lines()
-        .find(|l| l.starts_with("error:"))
-        .unwrap_or_else(|| panic!("{stderr}"));
+    let error = error_line(&out);
     assert!(error.contains("401"), "{error}");
     assert!(
         error.contains(&format!("{}/v1/oauth/tokens", backend.catalog_uri)),

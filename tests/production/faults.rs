@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use crate::backend::Backend;
 use crate::proxy::{Faults, Proxy};
-use crate::support::{Lakehouse, SCALE, TABLES, assert_demo_tables, expected_from_raw, statuses};
+use crate::support::{
+    Lakehouse, SCALE, TABLES, assert_demo_tables, error_line, expected_from_raw, statuses,
+};
 use crate::tcp_proxy::{TcpFaults, TcpProxy};
 
 /// Runs the demo, which must succeed, and checks every table against the raw data.
@@ -80,12 +82,7 @@ async fn a_catalog_that_keeps_failing_commits_leaves_every_table_as_it_was() {
     let backend = Backend::seaweedfs();
     // A first load, straight to the catalog.
     let lakehouse = backend.lakehouse();
-    assert!(
-        run(&lakehouse, &["demo", "--scale", SCALE])
-            .await
-            .status
-            .success()
-    );
+    demo_builds_every_table(&lakehouse).await;
     let before = tokio::task::block_in_place(|| lakehouse.snapshots());
 
     // A second load through a catalog that fails every commit.
@@ -99,12 +96,8 @@ async fn a_catalog_that_keeps_failing_commits_leaves_every_table_as_it_was() {
     .await;
     let failing = Lakehouse::with(backend.args(&proxy.uri, "second-load"), backend.env());
     let out = run(&failing, &["demo", "--scale", SCALE, "--job-id", "load-2"]).await;
-    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    let error = stderr
-        .lines()
-        .find(|l| l.starts_with("error:"))
-        .unwrap_or_else(|| panic!("{stderr}"));
+    let error = error_line(&out);
     assert!(
         error.contains("503") && error.contains("commit to bronze."),
         "{error}"
@@ -147,12 +140,7 @@ async fn a_slow_s3_that_drops_connections_is_retried_and_the_run_succeeds() {
 async fn s3_stopping_mid_run_fails_clearly_and_no_table_is_half_visible() {
     let backend = Backend::seaweedfs();
     let lakehouse = backend.lakehouse();
-    assert!(
-        run(&lakehouse, &["demo", "--scale", SCALE])
-            .await
-            .status
-            .success()
-    );
+    demo_builds_every_table(&lakehouse).await;
     let rows_before: Vec<u64> =
         tokio::task::block_in_place(|| TABLES.iter().map(|t| lakehouse.rows(t)).collect());
 
@@ -173,12 +161,8 @@ async fn s3_stopping_mid_run_fails_clearly_and_no_table_is_half_visible() {
     }
     s3.stop_serving();
     let (_second, out) = run.await.unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "the run should fail once S3 is gone");
-    let error = stderr
-        .lines()
-        .find(|l| l.starts_with("error:"))
-        .unwrap_or_else(|| panic!("{stderr}"));
+    let error = error_line(&out);
     assert!(
         error.contains("s3://") || error.contains(&s3.endpoint),
         "names what it could not reach: {error}"

@@ -58,6 +58,14 @@ fn into_iceberg(failure: RestFailure, not_found: ErrorKind, conflict: ErrorKind)
     }
 }
 
+fn unreadable_table(ident: TableIdent, source: reqwest::Error) -> Error {
+    Error::new(
+        ErrorKind::Unexpected,
+        format!("the catalog sent an unreadable table {ident}"),
+    )
+    .with_source(source)
+}
+
 fn unexpected(failure: RestFailure) -> Error {
     into_iceberg(failure, ErrorKind::Unexpected, ErrorKind::Unexpected)
 }
@@ -130,13 +138,7 @@ impl RestCatalog {
             .map_err(|f| into_iceberg(f, ErrorKind::TableNotFound, ErrorKind::Unexpected))?
             .json()
             .await
-            .map_err(|e| {
-                Error::new(
-                    ErrorKind::Unexpected,
-                    format!("the catalog sent an unreadable table {ident}"),
-                )
-                .with_source(e)
-            })?;
+            .map_err(|e| unreadable_table(ident.clone(), e))?;
         self.table(ident.clone(), result)
     }
 
@@ -335,13 +337,7 @@ impl Catalog for RestCatalog {
             })?
             .json()
             .await
-            .map_err(|e| {
-                Error::new(
-                    ErrorKind::Unexpected,
-                    format!("the catalog sent an unreadable table {ident}"),
-                )
-                .with_source(e)
-            })?;
+            .map_err(|e| unreadable_table(ident.clone(), e))?;
         self.table(ident, result)
     }
 
