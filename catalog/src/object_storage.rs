@@ -175,6 +175,19 @@ impl ObjectStores {
     }
 }
 
+impl ObjectStores {
+    /// Deletes every object under `location`.
+    pub async fn delete_prefix(&self, location: &str) -> object_store::Result<()> {
+        let (store, prefix) = self.resolve(location)?;
+        let objects = store
+            .list(Some(&prefix))
+            .map_ok(|meta| meta.location)
+            .boxed();
+        store.delete_stream(objects).try_collect::<Vec<_>>().await?;
+        Ok(())
+    }
+}
+
 fn unsupported(location: &str) -> object_store::Error {
     object_store::Error::Generic {
         store: "medallion",
@@ -275,17 +288,10 @@ impl Storage for ObjectStoreStorage {
     }
 
     async fn delete_prefix(&self, path: &str) -> iceberg::Result<()> {
-        let (store, prefix) = self.resolve("delete", path)?;
-        let objects = store
-            .list(Some(&prefix))
-            .map_ok(|meta| meta.location)
-            .boxed();
-        store
-            .delete_stream(objects)
-            .try_collect::<Vec<_>>()
+        self.stores
+            .delete_prefix(path)
             .await
-            .map_err(|e| io_error("delete everything under", path, e))?;
-        Ok(())
+            .map_err(|e| io_error("delete everything under", path, e))
     }
 
     async fn delete_stream(&self, mut paths: BoxStream<'static, String>) -> iceberg::Result<()> {

@@ -7,17 +7,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{
-    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
-};
+use datafusion::datasource::listing::ListingTable;
 use datafusion::physical_plan::execute_stream_partitioned;
 use futures::TryStreamExt;
 use iceberg::TableIdent;
-use iceberg::arrow::schema_to_arrow_schema;
 use medallion_catalog::{CommitOutcome, WriteMode};
 
 use crate::execute::Engine;
+use crate::tables::{parquet_files, query_schema};
 
 #[derive(Debug, serde::Serialize)]
 pub struct DeleteReport {
@@ -54,26 +51,10 @@ pub async fn delete_where(
         .try_collect()
         .await
         .with_context(|| format!("cannot list the data files of {ident}"))?;
-    let schema = Arc::new(arrow::datatypes::Schema::new(
-        schema_to_arrow_schema(table.metadata().current_schema())?
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone().with_metadata(Default::default()))
-            .collect::<Vec<_>>(),
-    ));
+    let schema = query_schema(table.metadata().current_schema())?;
     let ctx = engine.session();
     let over = |paths: &[&str]| -> Result<Arc<ListingTable>> {
-        let urls = paths
-            .iter()
-            .map(ListingTableUrl::parse)
-            .collect::<datafusion::error::Result<Vec<_>>>()?;
-        let options =
-            ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
-        Ok(Arc::new(ListingTable::try_new(
-            ListingTableConfig::new_with_multi_paths(urls)
-                .with_listing_options(options)
-                .with_schema(schema.clone()),
-        )?))
+        Ok(Arc::new(parquet_files(paths, schema.clone())?))
     };
 
     // Which files hold matching rows, and how many.

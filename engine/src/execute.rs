@@ -68,10 +68,10 @@ impl Engine {
             anyhow::bail!("there is no table {unknown} to read as of a snapshot");
         }
         for ident in tables {
+            let table = self.lakehouse.load_table(&ident).await?;
             let snapshot_id = match (as_of.snapshots.get(&ident.to_string()), as_of.timestamp_ms) {
                 (Some(id), _) => Some(*id),
                 (None, Some(at)) => {
-                    let table = self.lakehouse.load_table(&ident).await?;
                     // The snapshot current at that moment; a table that did not
                     // exist yet is left out.
                     let current_then = table
@@ -88,7 +88,7 @@ impl Engine {
                 }
                 (None, None) => None,
             };
-            register_table(&ctx, &self.lakehouse, &ident, snapshot_id).await?;
+            register_table(&ctx, &table, snapshot_id).await?;
         }
         Ok(ctx)
     }
@@ -147,14 +147,14 @@ impl Engine {
         for input in &job.inputs {
             match input {
                 InputSpec::Table { table } => {
-                    let ident = table_ident(table)?;
-                    if self.lakehouse.try_load_table(&ident).await?.is_none() {
+                    let Some(loaded) = self.lakehouse.try_load_table(&table_ident(table)?).await?
+                    else {
                         anyhow::bail!(
                             "job `{}` reads table {table}, which does not exist yet; run the job that writes it first",
                             job.name
                         );
-                    }
-                    register_table(&ctx, &self.lakehouse, &ident, None).await?;
+                    };
+                    register_table(&ctx, &loaded, None).await?;
                 }
                 InputSpec::Raw { name, path, format } => {
                     let uri = raw_uri(&self.config.raw_root, path);

@@ -13,7 +13,8 @@ use iceberg::TableIdent;
 use crate::config::Config;
 use crate::storage::StoreRegistry;
 use crate::tables::table_provider;
-use medallion_catalog::{Lakehouse, ObjectStores};
+use iceberg::table::Table;
+use medallion_catalog::ObjectStores;
 
 pub fn runtime(config: &Config, stores: Arc<ObjectStores>) -> Result<Arc<RuntimeEnv>> {
     let pool = TrackConsumersPool::new(
@@ -44,15 +45,18 @@ pub fn session(config: &Config, runtime: &Arc<RuntimeEnv>) -> SessionContext {
     SessionContext::new_with_config_rt(session_config, runtime.clone())
 }
 
-/// Registers a committed table under its name (`bronze.orders`).
+/// Registers a loaded table under its name (`bronze.orders`), at a
+/// snapshot or at its current one.
 pub async fn register_table(
     ctx: &SessionContext,
-    lakehouse: &Lakehouse,
-    ident: &TableIdent,
+    table: &Table,
     snapshot_id: Option<i64>,
 ) -> Result<()> {
-    let table = lakehouse.load_table(ident).await?;
-    register_provider(ctx, ident, table_provider(&table, snapshot_id).await?)
+    register_provider(
+        ctx,
+        table.identifier(),
+        table_provider(table, snapshot_id).await?,
+    )
 }
 
 /// Registers `provider` under the table's name, creating the namespace as a

@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
+use arrow::datatypes::{Schema, SchemaRef};
 use datafusion::catalog::TableProvider;
 use datafusion::datasource::empty::EmptyTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
@@ -36,16 +37,8 @@ pub async fn table_provider(
     let iceberg_schema = metadata
         .schema_by_id(schema_id)
         .unwrap_or(metadata.current_schema());
-    let arrow_schema = schema_to_arrow_schema(iceberg_schema)
+    let arrow_schema = query_schema(iceberg_schema)
         .with_context(|| format!("cannot map the schema of {ident} to Arrow"))?;
-    // Field-id metadata belongs to the files, not to query results.
-    let arrow_schema = Arc::new(arrow::datatypes::Schema::new(
-        arrow_schema
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone().with_metadata(Default::default()))
-            .collect::<Vec<_>>(),
-    ));
     let Some(snapshot) = snapshot else {
         return Ok(Arc::new(EmptyTable::new(arrow_schema)));
     };
@@ -67,17 +60,37 @@ pub async fn table_provider(
     if tasks.is_empty() {
         return Ok(Arc::new(EmptyTable::new(arrow_schema)));
     }
-    let urls = tasks
+    let paths: Vec<&str> = tasks.iter().map(|t| t.data_file_path.as_str()).collect();
+    Ok(Arc::new(
+        parquet_files(&paths, arrow_schema)
+            .with_context(|| format!("cannot read table {ident}"))?,
+    ))
+}
+
+/// The Arrow schema queries see for an Iceberg schema: field-id metadata
+/// belongs to the files, not to query results.
+pub fn query_schema(schema: &iceberg::spec::Schema) -> Result<SchemaRef> {
+    let arrow_schema = schema_to_arrow_schema(schema)?;
+    Ok(Arc::new(Schema::new(
+        arrow_schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone().with_metadata(Default::default()))
+            .collect::<Vec<_>>(),
+    )))
+}
+
+/// A DataFusion table over exactly these Parquet files.
+pub fn parquet_files(paths: &[&str], schema: SchemaRef) -> Result<ListingTable> {
+    let urls = paths
         .iter()
-        .map(|t| ListingTableUrl::parse(&t.data_file_path))
+        .map(ListingTableUrl::parse)
         .collect::<datafusion::error::Result<Vec<_>>>()
-        .with_context(|| format!("a data file path of {ident} is not a valid URL"))?;
+        .context("a data file path is not a valid URL")?;
     let options =
         ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
     let config = ListingTableConfig::new_with_multi_paths(urls)
         .with_listing_options(options)
-        .with_schema(arrow_schema);
-    Ok(Arc::new(
-        ListingTable::try_new(config).with_context(|| format!("cannot read table {ident}"))?,
-    ))
+        .with_schema(schema);
+    Ok(ListingTable::try_new(config)?)
 }

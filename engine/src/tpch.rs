@@ -12,10 +12,9 @@ use arrow::array::{
     StringBuilder,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use futures::{StreamExt, TryStreamExt};
 use medallion_catalog::ObjectStores;
 use object_store::buffered::BufWriter;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{ObjectStoreExt, PutPayload};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
@@ -237,14 +236,8 @@ pub async fn publish(local_raw_dir: &Path, raw_root: &str, stores: &ObjectStores
         return Ok(());
     }
     for table in ["orders", "customer"] {
-        let (store, prefix) = stores.resolve(&format!("{raw_root}/tpch/{table}/"))?;
-        let stale = store
-            .list(Some(&prefix))
-            .map_ok(|meta| meta.location)
-            .boxed();
-        store
-            .delete_stream(stale)
-            .try_collect::<Vec<_>>()
+        stores
+            .delete_prefix(&format!("{raw_root}/tpch/{table}/"))
             .await
             .with_context(|| format!("cannot clear {raw_root}/tpch/{table}/"))?;
         let mut entries: Vec<_> = std::fs::read_dir(local_tpch.join(table))?
