@@ -148,6 +148,17 @@ pub enum Command {
         #[arg(long)]
         job_id: Option<String>,
     },
+    /// Generate TPC-H orders and customers as raw Parquet under the raw root
+    /// (tpch/orders/, tpch/customer/) without running anything; a scale already
+    /// generated there is kept. The benchmark harness feeds every engine from it.
+    #[command(
+        after_help = "Examples:\n  medallion generate --scale 1\n  medallion --raw /data/raw generate --scale 10"
+    )]
+    Generate {
+        /// TPC-H scale factor: 1 means 1,500,000 orders and 150,000 customers.
+        #[arg(long, default_value_t = 1.0)]
+        scale: f64,
+    },
     /// Run a pipeline folder, or a single job spec, against the configured storage and catalog.
     #[command(
         after_help = "Examples:\n  medallion run jobs/reference --job-id 2026-11-29\n  medallion run jobs/reference --job silver_orders --job-id 2026-11-29\n  medallion run jobs/reference/gold/sales_dashboard.yaml"
@@ -250,25 +261,32 @@ impl GlobalArgs {
     }
 }
 
+/// Generates raw TPC-H data locally and, when the raw root is remote
+/// (`s3://raw`), publishes it there. Shared by `demo` and `generate`.
+async fn generate_raw(config: &Config, scale: f64) -> Result<crate::tpch::RawData> {
+    if scale.is_nan() || scale <= 0.0 {
+        bail!("--scale must be above 0, e.g. 0.1 or 1");
+    }
+    let raw_dir = config
+        .local_raw_root()
+        .unwrap_or_else(|| config.lakehouse.join("raw"));
+    let raw = crate::tpch::generate(&raw_dir, scale).await?;
+    if config.local_raw_root().is_none() {
+        let stores = medallion_catalog::ObjectStores::new(config.s3.clone());
+        crate::tpch::publish(&raw_dir, &config.raw_root, &stores).await?;
+    }
+    Ok(raw)
+}
+
 /// Runs one command; the error, if any, is for `main` to print on one line.
 pub async fn run(cli: Cli) -> Result<()> {
     let config = Config::resolve(&cli.global.overrides())?;
     let progress = Progress::new(!cli.global.quiet && !cli.global.json);
     match cli.command {
         Command::Demo { scale, job_id } => {
-            if scale.is_nan() || scale <= 0.0 {
-                bail!("--scale must be above 0, e.g. 0.1 or 1");
-            }
-            // Raw data is generated locally, then published when the raw root is remote.
-            let raw_dir = config
-                .local_raw_root()
-                .unwrap_or_else(|| config.lakehouse.join("raw"));
             let started = Instant::now();
-            let raw = crate::tpch::generate(&raw_dir, scale).await?;
+            let raw = generate_raw(&config, scale).await?;
             let engine = Engine::open(config).await?;
-            if engine.config.local_raw_root().is_none() {
-                crate::tpch::publish(&raw_dir, &engine.config.raw_root, &engine.stores).await?;
-            }
             if !cli.global.json {
                 println!(
                     "raw TPC-H data at scale {scale}: {} orders, {} customers in {}/tpch ({:.2}s)",
@@ -284,6 +302,27 @@ pub async fn run(cli: Cli) -> Result<()> {
             let job_id = job_id.unwrap_or_else(|| format!("demo-sf{scale}"));
             let pipeline = Pipeline::load(&dir)?;
             run_pipeline(&engine, &pipeline, &[], job_id, &progress, cli.global.json).await
+        }
+        Command::Generate { scale } => {
+            let started = Instant::now();
+            let raw = generate_raw(&config, scale).await?;
+            let seconds = started.elapsed().as_secs_f64();
+            if cli.global.json {
+                let json = serde_json::json!({
+                    "scale": scale,
+                    "raw": format!("{}/tpch", config.raw_root),
+                    "orders_rows": raw.orders_rows,
+                    "customer_rows": raw.customer_rows,
+                    "seconds": seconds,
+                });
+                println!("{}", serde_json::to_string_pretty(&json)?);
+            } else {
+                println!(
+                    "raw TPC-H data at scale {scale}: {} orders, {} customers in {}/tpch ({seconds:.2}s)",
+                    raw.orders_rows, raw.customer_rows, config.raw_root
+                );
+            }
+            Ok(())
         }
         Command::Run {
             pipeline,

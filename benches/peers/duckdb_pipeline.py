@@ -1,0 +1,201 @@
+#!/usr/bin/env python3
+"""The reference medallion pipeline (shared/pipeline-v1.md) in DuckDB, writing
+Parquet (zstd). The benchmark harness (medallion-bench) runs one layer per
+process and then asks for the answers to its check queries:
+
+  duckdb_pipeline.py run --layer bronze|silver|gold --raw RAW --out OUT --job-id ID
+  duckdb_pipeline.py dump --out OUT --queries queries.json --results DIR
+  duckdb_pipeline.py version
+
+Tables are OUT/<layer>/<table>.parquet; each layer reads the previous layer's
+files back. DuckDB runs with its defaults (all cores, 80% of memory).
+"""
+
+import argparse
+import datetime
+import json
+import os
+import sys
+
+import duckdb
+
+TABLES = {
+    "bronze": ["customers", "orders"],
+    "silver": ["customers", "orders", "dq_report"],
+    "gold": ["customer_metrics", "sales_dashboard"],
+}
+
+
+def table_path(out, layer, table):
+    return os.path.join(out, layer, f"{table}.parquet")
+
+
+def quote(text):
+    return "'" + text.replace("'", "''") + "'"
+
+
+def copy_to(con, sql, path):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    con.execute(f"COPY ({sql}) TO {quote(path)} (FORMAT parquet, COMPRESSION zstd)")
+
+
+def register(con, out, layer, table):
+    """Makes `<layer>.<table>` name the Parquet file of a written table."""
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {layer}")
+    path = table_path(out, layer, table)
+    con.execute(f"CREATE OR REPLACE VIEW {layer}.{table} AS SELECT * FROM read_parquet({quote(path)})")
+
+
+def register_tables(con, out, layers):
+    for layer in layers:
+        for table in TABLES[layer]:
+            register(con, out, layer, table)
+
+
+def bronze(con, raw, out, job_id):
+    # One timestamp per run, UTC, microseconds, without time zone.
+    loaded_at = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None).isoformat(sep=" ")
+    meta = f"TIMESTAMP {quote(loaded_at)} AS loaded_at, filename AS source_file, {quote(job_id)} AS job_id"
+
+    def source(folder):
+        pattern = os.path.join(os.path.abspath(raw), "tpch", folder, "*.parquet")
+        return f"read_parquet({quote(pattern)}, filename = true)"
+
+    copy_to(con, f"""
+        SELECT CAST(o_orderkey AS BIGINT) AS order_key,
+               CAST(o_custkey AS BIGINT) AS customer_key,
+               trim(CAST(o_orderstatus AS VARCHAR)) AS order_status,
+               CAST(o_totalprice AS DECIMAL(15, 2)) AS total_price,
+               CAST(o_orderdate AS DATE) AS order_date,
+               trim(CAST(o_orderpriority AS VARCHAR)) AS order_priority,
+               trim(CAST(o_clerk AS VARCHAR)) AS clerk,
+               CAST(o_shippriority AS INTEGER) AS ship_priority,
+               trim(CAST(o_comment AS VARCHAR)) AS comment,
+               {meta}
+        FROM {source("orders")}""", table_path(out, "bronze", "orders"))
+    copy_to(con, f"""
+        SELECT CAST(c_custkey AS BIGINT) AS customer_key,
+               trim(CAST(c_name AS VARCHAR)) AS name,
+               trim(CAST(c_address AS VARCHAR)) AS address,
+               CAST(c_nationkey AS INTEGER) AS nation_key,
+               trim(CAST(c_phone AS VARCHAR)) AS phone,
+               CAST(c_acctbal AS DECIMAL(15, 2)) AS account_balance,
+               trim(CAST(c_mktsegment AS VARCHAR)) AS market_segment,
+               trim(CAST(c_comment AS VARCHAR)) AS comment,
+               {meta}
+        FROM {source("customer")}""", table_path(out, "bronze", "customers"))
+
+
+# Keep the latest row per key: greatest loaded_at, ties broken by the
+# greatest source_file (NULLs last, written out: engines differ by default).
+LATEST = "ORDER BY loaded_at DESC NULLS LAST, source_file DESC NULLS LAST"
+
+
+def silver(con, out):
+    register_tables(con, out, ["bronze"])
+    copy_to(con, f"""
+        SELECT * FROM bronze.customers
+        WHERE customer_key IS NOT NULL
+        QUALIFY row_number() OVER (PARTITION BY customer_key {LATEST}) = 1""",
+            table_path(out, "silver", "customers"))
+    # silver.orders reads silver.customers back, as medallion does.
+    register(con, out, "silver", "customers")
+    copy_to(con, f"""
+        WITH latest_orders AS (
+            SELECT * FROM bronze.orders
+            WHERE order_key IS NOT NULL AND customer_key IS NOT NULL
+            QUALIFY row_number() OVER (PARTITION BY order_key {LATEST}) = 1
+        )
+        SELECT o.order_key, o.customer_key, o.order_status, o.total_price, o.order_date,
+               o.order_priority, o.clerk, o.ship_priority, o.comment,
+               o.loaded_at, o.source_file, o.job_id,
+               c.name AS customer_name, c.market_segment, c.nation_key
+        FROM latest_orders o
+        JOIN silver.customers c ON o.customer_key = c.customer_key""",
+            table_path(out, "silver", "orders"))
+    register(con, out, "silver", "orders")
+    copy_to(con, """
+        SELECT 'customers' AS table_name, 'null_key' AS check_name,
+               CAST(COUNT(*) - COUNT(customer_key) AS BIGINT) AS rejected_rows
+        FROM bronze.customers
+        UNION ALL
+        SELECT 'customers', 'duplicate_key', COUNT(*) - COUNT(DISTINCT customer_key)
+        FROM bronze.customers WHERE customer_key IS NOT NULL
+        UNION ALL
+        SELECT 'orders', 'null_key', COUNT(*)
+        FROM bronze.orders WHERE order_key IS NULL OR customer_key IS NULL
+        UNION ALL
+        SELECT 'orders', 'duplicate_key', COUNT(*) - COUNT(DISTINCT order_key)
+        FROM bronze.orders WHERE order_key IS NOT NULL AND customer_key IS NOT NULL
+        UNION ALL
+        SELECT 'orders', 'orphan_customer', deduped.n - joined.n
+        FROM (SELECT COUNT(DISTINCT order_key) AS n FROM bronze.orders
+              WHERE order_key IS NOT NULL AND customer_key IS NOT NULL) deduped,
+             (SELECT COUNT(*) AS n FROM silver.orders) joined""",
+            table_path(out, "silver", "dq_report"))
+
+
+def gold(con, out):
+    register_tables(con, out, ["silver"])
+    copy_to(con, """
+        SELECT customer_key, customer_name, market_segment, nation_key,
+               COUNT(*) AS order_count,
+               CAST(SUM(total_price) AS DECIMAL(38, 2)) AS total_spend,
+               CAST(SUM(total_price) AS DOUBLE) / COUNT(*) AS avg_order_value,
+               MIN(order_date) AS first_order_date,
+               MAX(order_date) AS last_order_date
+        FROM silver.orders
+        GROUP BY customer_key, customer_name, market_segment, nation_key""",
+            table_path(out, "gold", "customer_metrics"))
+    copy_to(con, """
+        SELECT CAST(date_trunc('month', order_date) AS DATE) AS order_month,
+               market_segment,
+               COUNT(*) AS orders,
+               CAST(SUM(total_price) AS DECIMAL(38, 2)) AS revenue,
+               COUNT(DISTINCT customer_key) AS distinct_customers
+        FROM silver.orders
+        GROUP BY 1, 2""",
+            table_path(out, "gold", "sales_dashboard"))
+
+
+def dump(con, out, queries_file, results):
+    register_tables(con, out, list(TABLES))
+    os.makedirs(results, exist_ok=True)
+    with open(queries_file) as f:
+        queries = json.load(f)
+    for query in queries:
+        path = os.path.join(results, f"{query['name']}.csv")
+        con.execute(f"COPY ({query['sql']}) TO {quote(path)} (FORMAT csv, HEADER true)")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run")
+    run.add_argument("--layer", choices=list(TABLES), required=True)
+    run.add_argument("--raw", required=True)
+    run.add_argument("--out", required=True)
+    run.add_argument("--job-id", required=True)
+    dump_args = commands.add_parser("dump")
+    dump_args.add_argument("--out", required=True)
+    dump_args.add_argument("--queries", required=True)
+    dump_args.add_argument("--results", required=True)
+    commands.add_parser("version")
+    args = parser.parse_args()
+
+    if args.command == "version":
+        print(f"duckdb {duckdb.__version__}")
+        return
+    con = duckdb.connect()
+    if args.command == "dump":
+        dump(con, args.out, args.queries, args.results)
+    elif args.layer == "bronze":
+        bronze(con, args.raw, args.out, args.job_id)
+    elif args.layer == "silver":
+        silver(con, args.out)
+    else:
+        gold(con, args.out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,245 @@
+#!/usr/bin/env python3
+"""The reference medallion pipeline (shared/pipeline-v1.md) in PySpark,
+local[2], writing Parquet (zstd): the way the pipeline runs today as Spark
+jobs, one SparkApplication per layer. The benchmark harness
+(medallion-bench) runs one layer per process and then asks for the answers
+to its check queries:
+
+  spark_pipeline.py run --layer bronze|silver|gold --raw RAW --out OUT --job-id ID
+  spark_pipeline.py dump --out OUT --queries queries.json --results DIR
+  spark_pipeline.py version
+
+Tables are OUT/<layer>/<table>/ folders of Parquet parts; each layer reads
+the previous layer's files back. Needs pyspark 3.5 and Java 17.
+"""
+
+import argparse
+import csv
+import datetime
+import json
+import os
+import sys
+
+TABLES = {
+    "bronze": ["customers", "orders"],
+    "silver": ["customers", "orders", "dq_report"],
+    "gold": ["customer_metrics", "sales_dashboard"],
+}
+
+
+def session():
+    from pyspark.sql import SparkSession
+
+    return (
+        SparkSession.builder.master("local[2]")
+        .appName("medallion-bench reference pipeline")
+        # Without these, Spark binds to the machine's address.
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.memory", os.environ.get("BENCH_SPARK_DRIVER_MEMORY", "2g"))
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.parquet.compression.codec", "zstd")
+        .getOrCreate()
+    )
+
+
+def table_path(out, layer, table):
+    return os.path.join(os.path.abspath(out), layer, table)
+
+
+def register(spark, out, layer, table):
+    """Makes `<layer>.<table>` name the Parquet folder of a written table."""
+    spark.sql(f"CREATE DATABASE IF NOT EXISTS {layer}")
+    spark.sql(f"DROP TABLE IF EXISTS {layer}.{table}")
+    spark.sql(f"CREATE TABLE {layer}.{table} USING parquet LOCATION '{table_path(out, layer, table)}'")
+
+
+def register_tables(spark, out, layers):
+    for layer in layers:
+        for table in TABLES[layer]:
+            register(spark, out, layer, table)
+
+
+def write(frame, out, layer, table):
+    frame.write.mode("overwrite").parquet(table_path(out, layer, table))
+
+
+def bronze(spark, raw, out, job_id):
+    from pyspark.sql import functions as F
+
+    # One timestamp per run, UTC, microseconds, without time zone.
+    loaded_at = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+
+    def load(folder, columns):
+        frame = spark.read.parquet(os.path.join(os.path.abspath(raw), "tpch", folder))
+        selected = []
+        for name, source, kind in columns:
+            value = F.col(source).cast(kind)
+            if kind == "string":
+                value = F.trim(value)
+            selected.append(value.alias(name))
+        return frame.select(
+            *selected,
+            F.lit(loaded_at).cast("timestamp_ntz").alias("loaded_at"),
+            F.input_file_name().alias("source_file"),
+            F.lit(job_id).alias("job_id"),
+        )
+
+    write(load("orders", [
+        ("order_key", "o_orderkey", "bigint"),
+        ("customer_key", "o_custkey", "bigint"),
+        ("order_status", "o_orderstatus", "string"),
+        ("total_price", "o_totalprice", "decimal(15,2)"),
+        ("order_date", "o_orderdate", "date"),
+        ("order_priority", "o_orderpriority", "string"),
+        ("clerk", "o_clerk", "string"),
+        ("ship_priority", "o_shippriority", "int"),
+        ("comment", "o_comment", "string"),
+    ]), out, "bronze", "orders")
+    write(load("customer", [
+        ("customer_key", "c_custkey", "bigint"),
+        ("name", "c_name", "string"),
+        ("address", "c_address", "string"),
+        ("nation_key", "c_nationkey", "int"),
+        ("phone", "c_phone", "string"),
+        ("account_balance", "c_acctbal", "decimal(15,2)"),
+        ("market_segment", "c_mktsegment", "string"),
+        ("comment", "c_comment", "string"),
+    ]), out, "bronze", "customers")
+
+
+def latest(table, key, condition):
+    """The latest row per key: greatest loaded_at, ties broken by the greatest
+    source_file (NULLs last, written out: engines differ by default)."""
+    return f"""
+        SELECT * FROM (
+            SELECT *, row_number() OVER (
+                PARTITION BY {key}
+                ORDER BY loaded_at DESC NULLS LAST, source_file DESC NULLS LAST) AS _rank
+            FROM {table} WHERE {condition}
+        ) WHERE _rank = 1"""
+
+
+def silver(spark, out):
+    register_tables(spark, out, ["bronze"])
+    customers = spark.sql(latest("bronze.customers", "customer_key", "customer_key IS NOT NULL")).drop("_rank")
+    write(customers, out, "silver", "customers")
+    # silver.orders reads silver.customers back, as medallion does.
+    register(spark, out, "silver", "customers")
+    spark.sql(latest("bronze.orders", "order_key", "order_key IS NOT NULL AND customer_key IS NOT NULL")) \
+        .drop("_rank").createOrReplaceTempView("latest_orders")
+    orders = spark.sql("""
+        SELECT o.order_key, o.customer_key, o.order_status, o.total_price, o.order_date,
+               o.order_priority, o.clerk, o.ship_priority, o.comment,
+               o.loaded_at, o.source_file, o.job_id,
+               c.name AS customer_name, c.market_segment, c.nation_key
+        FROM latest_orders o
+        JOIN silver.customers c ON o.customer_key = c.customer_key""")
+    write(orders, out, "silver", "orders")
+    register(spark, out, "silver", "orders")
+    dq_report = spark.sql("""
+        SELECT 'customers' AS table_name, 'null_key' AS check_name,
+               CAST(COUNT(*) - COUNT(customer_key) AS BIGINT) AS rejected_rows
+        FROM bronze.customers
+        UNION ALL
+        SELECT 'customers', 'duplicate_key', COUNT(*) - COUNT(DISTINCT customer_key)
+        FROM bronze.customers WHERE customer_key IS NOT NULL
+        UNION ALL
+        SELECT 'orders', 'null_key', COUNT(*)
+        FROM bronze.orders WHERE order_key IS NULL OR customer_key IS NULL
+        UNION ALL
+        SELECT 'orders', 'duplicate_key', COUNT(*) - COUNT(DISTINCT order_key)
+        FROM bronze.orders WHERE order_key IS NOT NULL AND customer_key IS NOT NULL
+        UNION ALL
+        SELECT 'orders', 'orphan_customer', deduped.n - joined.n
+        FROM (SELECT COUNT(DISTINCT order_key) AS n FROM bronze.orders
+              WHERE order_key IS NOT NULL AND customer_key IS NOT NULL) deduped,
+             (SELECT COUNT(*) AS n FROM silver.orders) joined""")
+    write(dq_report, out, "silver", "dq_report")
+
+
+def gold(spark, out):
+    register_tables(spark, out, ["silver"])
+    write(spark.sql("""
+        SELECT customer_key, customer_name, market_segment, nation_key,
+               COUNT(*) AS order_count,
+               CAST(SUM(total_price) AS DECIMAL(38, 2)) AS total_spend,
+               CAST(SUM(total_price) AS DOUBLE) / COUNT(*) AS avg_order_value,
+               MIN(order_date) AS first_order_date,
+               MAX(order_date) AS last_order_date
+        FROM silver.orders
+        GROUP BY customer_key, customer_name, market_segment, nation_key"""),
+          out, "gold", "customer_metrics")
+    write(spark.sql("""
+        SELECT CAST(date_trunc('month', order_date) AS DATE) AS order_month,
+               market_segment,
+               COUNT(*) AS orders,
+               CAST(SUM(total_price) AS DECIMAL(38, 2)) AS revenue,
+               COUNT(DISTINCT customer_key) AS distinct_customers
+        FROM silver.orders
+        GROUP BY 1, 2"""),
+          out, "gold", "sales_dashboard")
+
+
+def text(value):
+    if value is None:
+        return ""
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return value.isoformat()
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def dump(spark, out, queries_file, results):
+    register_tables(spark, out, list(TABLES))
+    os.makedirs(results, exist_ok=True)
+    with open(queries_file) as f:
+        queries = json.load(f)
+    for query in queries:
+        frame = spark.sql(query["sql"])
+        with open(os.path.join(results, f"{query['name']}.csv"), "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(frame.columns)
+            for row in frame.toLocalIterator():
+                writer.writerow([text(v) for v in row])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run")
+    run.add_argument("--layer", choices=list(TABLES), required=True)
+    run.add_argument("--raw", required=True)
+    run.add_argument("--out", required=True)
+    run.add_argument("--job-id", required=True)
+    dump_args = commands.add_parser("dump")
+    dump_args.add_argument("--out", required=True)
+    dump_args.add_argument("--queries", required=True)
+    dump_args.add_argument("--results", required=True)
+    commands.add_parser("version")
+    args = parser.parse_args()
+
+    if args.command == "version":
+        import pyspark
+
+        print(f"pyspark {pyspark.__version__}")
+        return
+    spark = session()
+    try:
+        if args.command == "dump":
+            dump(spark, args.out, args.queries, args.results)
+        elif args.layer == "bronze":
+            bronze(spark, args.raw, args.out, args.job_id)
+        elif args.layer == "silver":
+            silver(spark, args.out)
+        else:
+            gold(spark, args.out)
+    finally:
+        spark.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,130 @@
+//! `medallion-bench`: runs the reference pipeline with medallion and its
+//! peers (DuckDB, Spark) on the same TPC-H data, checks that they computed
+//! the same tables, and writes report.md, report.json and chart.png.
+
+mod chart;
+mod checks;
+mod engines;
+mod machine;
+mod measure;
+mod report;
+mod runner;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+
+use crate::engines::{Engine, Setup};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "medallion-bench",
+    about = "Benchmark the reference pipeline: medallion against DuckDB and Spark.",
+    after_help = "Examples:\n  \
+        cargo build --release -p medallion-engine -p medallion-bench\n  \
+        target/release/medallion-bench --scale 1 --engines medallion,duckdb --runs 3\n  \
+        target/release/medallion-bench --scale 10 --memory-limit 1GiB --engines medallion\n\n\
+        Peers: pip install -r benches/requirements.txt (DuckDB); \
+        pip install -r benches/requirements-spark.txt (Spark, needs Java 17).\n\
+        Exits with 1 when an engine's results differ or an engine fails."
+)]
+struct Args {
+    /// TPC-H scale factor: 1 means 1,500,000 orders and 150,000 customers.
+    #[arg(long, default_value_t = 1.0)]
+    scale: f64,
+    /// Engines to run, comma-separated: medallion, duckdb, spark.
+    #[arg(long, default_value = "medallion,duckdb")]
+    engines: String,
+    /// Measured runs per engine; the report gives the median and the range.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Folder for report.md, report.json and chart.png (default: bench-results/sf<scale>).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Folder for raw data (kept between runs, per scale) and engine outputs
+    /// (replaced each run). Default: medallion-bench in the temp folder.
+    #[arg(long, value_name = "DIR")]
+    work_dir: Option<PathBuf>,
+    /// The medallion binary (default: the one next to this executable).
+    #[arg(long, value_name = "FILE")]
+    medallion_bin: Option<PathBuf>,
+    /// Python that has the peers' packages (duckdb, pyspark).
+    #[arg(long, default_value = "python3", value_name = "FILE")]
+    python: PathBuf,
+    /// medallion's memory pool, e.g. 1GiB: operators spill to disk beyond it.
+    #[arg(long, value_name = "SIZE")]
+    memory_limit: Option<String>,
+    /// The reference pipeline folder.
+    #[arg(long, value_name = "DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../jobs/reference"))]
+    pipeline: PathBuf,
+    /// Folder of the peer scripts.
+    #[arg(long, value_name = "DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/peers"))]
+    peers: PathBuf,
+    /// Skip chart.png (e.g. where no TrueType font is installed).
+    #[arg(long)]
+    no_chart: bool,
+}
+
+fn main() -> ExitCode {
+    match run(Args::parse()) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Ok(false) when an engine failed or its results differ.
+fn run(args: Args) -> Result<bool> {
+    if args.scale.is_nan() || args.scale <= 0.0 {
+        anyhow::bail!("--scale must be above 0, e.g. 0.01 or 1");
+    }
+    if args.runs == 0 {
+        anyhow::bail!("--runs must be at least 1");
+    }
+    let engines = Engine::parse_list(&args.engines)?;
+    let work_dir = args
+        .work_dir
+        .unwrap_or_else(|| std::env::temp_dir().join("medallion-bench"));
+    let work_dir = std::path::absolute(&work_dir)?;
+    let out = args
+        .out
+        .unwrap_or_else(|| PathBuf::from(format!("bench-results/sf{}", args.scale)));
+    let medallion_bin = match args.medallion_bin {
+        Some(bin) => bin,
+        None => std::env::current_exe()
+            .context("cannot locate this executable")?
+            .with_file_name("medallion"),
+    };
+    let setup = Setup {
+        medallion_bin: std::path::absolute(medallion_bin)?,
+        python: args.python,
+        peers_dir: std::path::absolute(&args.peers)?,
+        pipeline_dir: std::path::absolute(&args.pipeline)?,
+        raw_dir: work_dir.join("raw").join(format!("sf{}", args.scale)),
+        memory_limit: args.memory_limit,
+    };
+    let report = runner::benchmark(&setup, &engines, args.scale, args.runs, &work_dir)?;
+
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let json_path = out.join("report.json");
+    std::fs::write(&json_path, serde_json::to_vec_pretty(&report)?)
+        .with_context(|| format!("cannot write {}", json_path.display()))?;
+    let md_path = out.join("report.md");
+    std::fs::write(&md_path, report.render_markdown())
+        .with_context(|| format!("cannot write {}", md_path.display()))?;
+    if !args.no_chart {
+        let chart_path = out.join("chart.png");
+        match chart::draw(&report, &chart_path) {
+            Ok(()) => eprintln!("chart: {}", chart_path.display()),
+            Err(e) => eprintln!("warning: no chart: {e:#}"),
+        }
+    }
+    eprintln!("report: {} and {}", md_path.display(), json_path.display());
+    print!("{}", report.render_markdown());
+    Ok(report.engines.iter().all(|e| e.verdict.reportable()))
+}
