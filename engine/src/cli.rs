@@ -232,6 +232,10 @@ pub enum Command {
         /// Table name, e.g. bronze.orders.
         table: String,
     },
+    /// Run pipelines as Kubernetes Jobs through a GitOps repository: render
+    /// the Job manifests, submit them, watch a run, prune old ones.
+    #[command(subcommand)]
+    Deploy(medallion_deploy::DeployCommand),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -280,9 +284,17 @@ async fn generate_raw(config: &Config, scale: f64) -> Result<crate::tpch::RawDat
 
 /// Runs one command; the error, if any, is for `main` to print on one line.
 pub async fn run(cli: Cli) -> Result<()> {
+    // Deploying needs no lakehouse configuration, only the pipeline.
+    let command = match cli.command {
+        Command::Deploy(command) => {
+            return medallion_deploy::cli::run(command, deploy_pipeline).await;
+        }
+        command => command,
+    };
     let config = Config::resolve(&cli.global.overrides())?;
     let progress = Progress::new(!cli.global.quiet && !cli.global.json);
-    match cli.command {
+    match command {
+        Command::Deploy(_) => unreachable!("deploy returned before the configuration was read"),
         Command::Demo { scale, job_id } => {
             let started = Instant::now();
             let raw = generate_raw(&config, scale).await?;
@@ -544,6 +556,29 @@ async fn run_pipeline(
         Some(e) => Err(e),
         None => Ok(()),
     }
+}
+
+/// A pipeline as `medallion deploy` needs it: each job's name, target
+/// table, input tables and spec file, in pipeline order.
+fn deploy_pipeline(
+    path: &std::path::Path,
+    only: &[String],
+) -> Result<medallion_deploy::PipelineSource> {
+    let pipeline = Pipeline::load(path)?;
+    let jobs = pipeline
+        .select(only)?
+        .into_iter()
+        .map(|job| medallion_deploy::JobSource {
+            name: job.name.clone(),
+            target_table: job.target.table.clone(),
+            reads: job.input_tables().map(str::to_string).collect(),
+            spec_path: job.path.clone(),
+        })
+        .collect();
+    Ok(medallion_deploy::PipelineSource {
+        dir: pipeline.dir.clone(),
+        jobs,
+    })
 }
 
 fn parse_table_snapshot(value: &str) -> Result<(String, i64), String> {

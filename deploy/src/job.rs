@@ -1,0 +1,138 @@
+//! What `deploy` needs to know about a pipeline's jobs. The engine loads
+//! the pipeline and fills these in; this crate never parses job specs, so
+//! it does not depend on DataFusion or Iceberg.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+/// One job spec of a pipeline, as the engine read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobSource {
+    /// The spec's `name` (`bronze_orders`).
+    pub name: String,
+    /// The target table (`bronze.orders`); its namespace is the layer.
+    pub target_table: String,
+    /// Tables the job reads; a job runs after the jobs that write them.
+    pub reads: Vec<String>,
+    /// The spec file on this machine.
+    pub spec_path: PathBuf,
+}
+
+/// A pipeline folder (or the folder of a single spec) and its jobs, in the
+/// order they run.
+#[derive(Debug, Clone)]
+pub struct PipelineSource {
+    pub dir: PathBuf,
+    pub jobs: Vec<JobSource>,
+}
+
+/// One job of a run, ready to render.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobDescription {
+    pub name: String,
+    /// The Iceberg namespace of the target table: bronze, silver or gold.
+    pub layer: String,
+    pub target_table: String,
+    pub reads: Vec<String>,
+    /// Where the spec is inside the container image.
+    pub spec_in_image: String,
+}
+
+/// Everything one `render` or `submit` needs.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    pub job_id: String,
+    pub jobs: Vec<JobDescription>,
+    /// Raw-input root for this run (`MEDALLION_RAW` in the pod), e.g.
+    /// `s3://raw/2026-11-29`; the image's config decides when absent.
+    pub input: Option<String>,
+    /// Image to run instead of the template's.
+    pub image: Option<String>,
+}
+
+/// Where pipelines are copied in the image (see deploy/Dockerfile).
+pub const IMAGE_PIPELINES_ROOT: &str = "/pipelines";
+
+impl PipelineSource {
+    /// The jobs with their layer and their spec's path in the image.
+    /// `image_dir` is where `self.dir` is in the image; by default
+    /// `/pipelines/<folder name>`, as the Dockerfile copies `jobs/reference`.
+    pub fn describe(&self, image_dir: Option<&str>) -> Result<Vec<JobDescription>> {
+        let image_dir = match image_dir {
+            Some(dir) => dir.trim_end_matches('/').to_string(),
+            None => {
+                let folder = absolute_name(&self.dir)?;
+                format!("{IMAGE_PIPELINES_ROOT}/{folder}")
+            }
+        };
+        self.jobs
+            .iter()
+            .map(|job| {
+                let relative = job.spec_path.strip_prefix(&self.dir).with_context(|| {
+                    format!(
+                        "job spec {} is not inside the pipeline folder {}",
+                        job.spec_path.display(),
+                        self.dir.display()
+                    )
+                })?;
+                let relative = relative
+                    .to_str()
+                    .with_context(|| format!("{} is not UTF-8", relative.display()))?;
+                Ok(JobDescription {
+                    name: job.name.clone(),
+                    layer: layer_of(&job.target_table)?,
+                    target_table: job.target_table.clone(),
+                    reads: job.reads.clone(),
+                    spec_in_image: format!("{image_dir}/{relative}"),
+                })
+            })
+            .collect()
+    }
+}
+
+/// `silver.orders` → `silver`.
+pub fn layer_of(table: &str) -> Result<String> {
+    match table.split_once('.') {
+        Some((namespace, name)) if !namespace.is_empty() && !name.is_empty() => {
+            Ok(namespace.to_string())
+        }
+        _ => bail!(
+            "target table `{table}` has no namespace; write it as layer.table, e.g. silver.orders"
+        ),
+    }
+}
+
+fn absolute_name(dir: &Path) -> Result<String> {
+    let absolute =
+        std::path::absolute(dir).with_context(|| format!("bad pipeline path {}", dir.display()))?;
+    let name = absolute
+        .components()
+        .rfind(|c| !matches!(c, std::path::Component::CurDir))
+        .and_then(|c| c.as_os_str().to_str())
+        .filter(|name| *name != "/")
+        .with_context(|| {
+            format!(
+                "cannot name {} in the image; pass --image-path",
+                dir.display()
+            )
+        })?;
+    Ok(name.to_string())
+}
+
+/// Checks a job id before it goes into names, labels and arguments.
+pub fn check_job_id(job_id: &str) -> Result<()> {
+    if job_id.trim().is_empty() {
+        bail!("the job id is empty; pass --job-id, e.g. --job-id 2026-11-29");
+    }
+    if job_id.chars().any(char::is_control) {
+        bail!("the job id contains control characters; use letters, digits, `-`, `_`, `.`, `:`");
+    }
+    if job_id.len() > 200 {
+        bail!(
+            "the job id is {} characters long; keep it under 200",
+            job_id.len()
+        );
+    }
+    Ok(())
+}
