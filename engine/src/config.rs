@@ -336,13 +336,12 @@ pub fn parse_size(text: &str) -> Result<u64> {
     Ok((number * factor) as u64)
 }
 
-/// Half of the memory this process may use: the container's cgroup limit
-/// when there is one, otherwise the machine's available memory. The other
-/// half covers what the pool does not track (Parquet encoders, buffers).
+/// The memory pool when none is configured. In a container (a cgroup with
+/// a memory limit) the limit minus headroom for memory the pool does not
+/// track, so a Kubernetes Job spills instead of being OOM-killed; see
+/// [`crate::cgroup::pool_size`]. Elsewhere half of the machine's available
+/// memory, the other half covering the untracked memory.
 pub fn default_memory_limit() -> u64 {
-    let cgroup = std::fs::read_to_string("/sys/fs/cgroup/memory.max")
-        .ok()
-        .and_then(|s| s.trim().parse::<u64>().ok());
     let available = std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|info| {
@@ -352,13 +351,13 @@ pub fn default_memory_limit() -> u64 {
                 .and_then(|kb| kb.parse::<u64>().ok())
                 .map(|kb| kb * 1024)
         });
-    let usable = match (cgroup, available) {
-        (Some(c), Some(a)) => c.min(a),
-        (Some(c), None) => c,
-        (None, Some(a)) => a,
-        (None, None) => 4 << 30,
-    };
-    (usable / 2).max(256 << 20)
+    match (crate::cgroup::memory_limit(), available) {
+        // A limit above what the machine has left binds less than the machine.
+        (Some(limit), Some(available)) if limit > available => (available / 2).max(256 << 20),
+        (Some(limit), _) => crate::cgroup::pool_size(limit),
+        (None, Some(available)) => (available / 2).max(256 << 20),
+        (None, None) => 2 << 30,
+    }
 }
 
 #[cfg(test)]

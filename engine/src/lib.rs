@@ -2,6 +2,7 @@
 //! execution and the command line. The `medallion` binary is a thin wrapper
 //! over [`cli::run`].
 
+pub mod cgroup;
 pub mod check;
 pub mod cli;
 pub mod config;
