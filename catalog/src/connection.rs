@@ -36,6 +36,8 @@ pub enum LakehouseConfig {
 pub struct Lakehouse {
     catalog: Arc<dyn Catalog>,
     transport: Arc<dyn CommitTransport>,
+    /// The storage under the tables, for listing it (orphan-file removal).
+    stores: Arc<ObjectStores>,
     description: String,
 }
 
@@ -50,7 +52,7 @@ impl std::fmt::Debug for Lakehouse {
 impl Lakehouse {
     /// Connects to the catalog; table files are read and written through `stores`.
     pub async fn connect(config: &LakehouseConfig, stores: Arc<ObjectStores>) -> Result<Self> {
-        let storage = Arc::new(ObjectStoreStorageFactory::new(stores));
+        let storage = Arc::new(ObjectStoreStorageFactory::new(stores.clone()));
         match config {
             LakehouseConfig::Sqlite {
                 name,
@@ -92,6 +94,7 @@ impl Lakehouse {
                 Ok(Self {
                     catalog: Arc::new(catalog),
                     transport: Arc::new(transport),
+                    stores,
                     description: format!("SQLite catalog {}", database.display()),
                 })
             }
@@ -118,6 +121,7 @@ impl Lakehouse {
                 Ok(Self {
                     catalog: rest.clone(),
                     transport: rest,
+                    stores,
                     description: format!("REST catalog {}", settings.uri),
                 })
             }
@@ -135,6 +139,10 @@ impl Lakehouse {
 
     pub(crate) fn transport(&self) -> &Arc<dyn CommitTransport> {
         &self.transport
+    }
+
+    pub(crate) fn stores(&self) -> &Arc<ObjectStores> {
+        &self.stores
     }
 
     /// Loads the current state of a table from the catalog.

@@ -19,6 +19,9 @@ pub enum CatalogError {
     )]
     SchemaMismatch { table: TableIdent, detail: String },
 
+    #[error("cannot merge into {table}: {detail}")]
+    Merge { table: TableIdent, detail: String },
+
     #[error("{context}")]
     Iceberg {
         context: String,

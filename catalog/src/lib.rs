@@ -11,9 +11,14 @@
 
 mod connection;
 mod error;
+mod fanout;
+mod merge;
 mod object_storage;
+mod partition;
 mod rest;
+mod maintenance;
 mod rollback;
+mod scan;
 mod schema;
 mod secret;
 mod snapshot;
@@ -22,10 +27,15 @@ mod write;
 
 pub use connection::{Lakehouse, LakehouseConfig};
 pub use error::{CatalogError, Result};
+pub use maintenance::{CompactReport, ExpireOptions, ExpireReport, OrphanReport};
+pub use merge::MergeWrite;
+pub use partition::PartitionField;
 pub use object_storage::{ObjectStoreStorage, ObjectStoreStorageFactory, ObjectStores, S3Settings};
 pub use rest::{RestSettings, RetryPolicy, TokenSource};
 pub use schema::{normalize_arrow_schema, table_ident};
 pub use secret::Secret;
-pub use snapshot::{JOB_ID_PROPERTY, SnapshotInfo, snapshot_infos};
+pub use snapshot::{
+    JOB_ID_PROPERTY, SnapshotInfo, latest_summary_property, snapshot_infos, snapshot_of_job,
+};
 pub use transport::{CommitTransport, SqlCommitTransport};
 pub use write::{CommitOutcome, CommitPolicy, TableWrite, WriteMode, WriteStats};

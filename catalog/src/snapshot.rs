@@ -42,6 +42,7 @@ pub(crate) async fn plan_snapshot(
     change: FileChange<'_>,
     added: &[DataFile],
     properties: &HashMap<String, String>,
+    data_unchanged: bool,
 ) -> iceberg::Result<PlannedSnapshot> {
     let metadata = table.metadata();
     if metadata.format_version() != FormatVersion::V2 {
@@ -186,6 +187,8 @@ pub(crate) async fn plan_snapshot(
     additional_properties.extend(summary.build());
     additional_properties.extend(totals(parent.map(|p| p.summary()), added, &removed));
     let operation = match (removed.paths.is_empty(), added.is_empty()) {
+        // Compaction: the same rows in other files.
+        (false, false) if data_unchanged => Operation::Replace,
         (true, _) => Operation::Append,
         (false, true) => Operation::Delete,
         (false, false) => Operation::Overwrite,
@@ -344,22 +347,24 @@ pub fn snapshot_infos(table: &Table) -> Vec<SnapshotInfo> {
 }
 
 /// The snapshot on the current branch's lineage made by `job_id`, if any.
-pub(crate) fn snapshot_of_job(table: &Table, job_id: &str) -> Option<i64> {
+pub fn snapshot_of_job(table: &Table, job_id: &str) -> Option<i64> {
+    lineage(table)
+        .find(|s| s.summary().additional_properties.get(JOB_ID_PROPERTY).map(String::as_str) == Some(job_id))
+        .map(|s| s.snapshot_id())
+}
+
+/// The newest value of a snapshot-summary property on the current branch's
+/// lineage (e.g. what a job recorded about its inputs when it last committed).
+pub fn latest_summary_property<'a>(table: &'a Table, key: &str) -> Option<&'a str> {
+    lineage(table).find_map(|s| s.summary().additional_properties.get(key).map(String::as_str))
+}
+
+/// The current snapshot and its ancestors, newest first.
+pub(crate) fn lineage(table: &Table) -> impl Iterator<Item = &iceberg::spec::SnapshotRef> {
     let metadata = table.metadata();
-    let mut next = metadata.current_snapshot();
-    while let Some(snapshot) = next {
-        if snapshot
-            .summary()
-            .additional_properties
-            .get(JOB_ID_PROPERTY)
-            .map(String::as_str)
-            == Some(job_id)
-        {
-            return Some(snapshot.snapshot_id());
-        }
-        next = snapshot
+    std::iter::successors(metadata.current_snapshot(), move |snapshot| {
+        snapshot
             .parent_snapshot_id()
-            .and_then(|id| metadata.snapshot_by_id(id));
-    }
-    None
+            .and_then(|id| metadata.snapshot_by_id(id))
+    })
 }

@@ -7,8 +7,10 @@ use arrow::array::{ArrayRef, RecordBatch};
 use arrow::compute::cast;
 use arrow::datatypes::{Schema, SchemaRef};
 use futures::{Stream, StreamExt};
-use iceberg::arrow::{arrow_schema_to_schema_auto_assign_ids, schema_to_arrow_schema};
-use iceberg::spec::{DataFile, DataFileFormat, TableProperties};
+use iceberg::arrow::{
+    RecordBatchPartitionSplitter, arrow_schema_to_schema_auto_assign_ids, schema_to_arrow_schema,
+};
+use iceberg::spec::{DataFile, DataFileFormat, Struct, TableProperties};
 use iceberg::table::Table;
 use iceberg::writer::base_writer::data_file_writer::DataFileWriterBuilder;
 use iceberg::writer::file_writer::ParquetWriterBuilder;
@@ -16,7 +18,6 @@ use iceberg::writer::file_writer::location_generator::{
     DefaultFileNameGenerator, DefaultLocationGenerator,
 };
 use iceberg::writer::file_writer::rolling_writer::RollingFileWriterBuilder;
-use iceberg::writer::{IcebergWriter, IcebergWriterBuilder};
 use iceberg::{ErrorKind, TableCreation, TableIdent};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
@@ -25,6 +26,9 @@ use uuid::Uuid;
 
 use crate::connection::Lakehouse;
 use crate::error::{CatalogError, Context, Result};
+use crate::fanout::PartitionWriters;
+use crate::partition::{PartitionField, check_spec, unbound_spec};
+use crate::scan::live_files;
 use crate::schema::{column_mapping, normalize_arrow_schema};
 use crate::snapshot::{FileChange, JOB_ID_PROPERTY, plan_snapshot, snapshot_of_job};
 
@@ -36,15 +40,8 @@ pub enum WriteMode {
     Append,
     /// Replace the whole table with the new rows (gold aggregates, silver rebuilds).
     Overwrite,
-}
-
-impl WriteMode {
-    fn file_change(self) -> FileChange<'static> {
-        match self {
-            WriteMode::Append => FileChange::Append,
-            WriteMode::Overwrite => FileChange::ReplaceAll,
-        }
-    }
+    /// Replace the partitions the new rows fall in; keep the others.
+    OverwritePartitions,
 }
 
 /// Retries of a commit that lost an optimistic-concurrency race.
@@ -110,6 +107,10 @@ pub struct TableWrite {
     snapshot_properties: HashMap<String, String>,
     /// Copy-on-write: the live files the new data replaces.
     replaced: Option<HashSet<String>>,
+    /// The written rows are the replaced files' rows (compaction).
+    data_unchanged: bool,
+    /// The partitioning the job asks for; `None`: whatever the table has.
+    partition_by: Option<Vec<PartitionField>>,
 }
 
 const ROW_GROUP_ROWS: usize = 256 * 1024;
@@ -124,7 +125,22 @@ impl TableWrite {
             policy: CommitPolicy::default(),
             snapshot_properties: HashMap::new(),
             replaced: None,
+            data_unchanged: false,
+            partition_by: None,
         }
+    }
+
+    /// Partitions a new table so; an existing one must already be.
+    pub fn partition_by(mut self, fields: Vec<PartitionField>) -> Self {
+        self.partition_by = Some(fields);
+        self
+    }
+
+    /// Marks the write as a rewrite of the same rows (compaction): its
+    /// snapshot is a `replace`, which readers and incremental jobs skip.
+    pub(crate) fn data_unchanged(mut self) -> Self {
+        self.data_unchanged = true;
+        self
     }
 
     /// Copy-on-write: the written data replaces exactly these live files
@@ -132,13 +148,6 @@ impl TableWrite {
     pub fn replacing_files(mut self, paths: HashSet<String>) -> Self {
         self.replaced = Some(paths);
         self
-    }
-
-    fn file_change(&self) -> FileChange<'_> {
-        match &self.replaced {
-            Some(paths) => FileChange::Replace(paths),
-            None => self.mode.file_change(),
-        }
     }
 
     /// Makes the write idempotent: a job id commits to a table at most once.
@@ -157,17 +166,6 @@ impl TableWrite {
         self
     }
 
-    /// The snapshot this write's job id already committed, if any.
-    pub async fn previous_commit(&self) -> Result<Option<i64>> {
-        let Some(job_id) = &self.job_id else {
-            return Ok(None);
-        };
-        Ok(self
-            .lakehouse
-            .try_load_table(&self.ident)
-            .await?
-            .and_then(|table| snapshot_of_job(&table, job_id)))
-    }
 
     /// Streams every partition into data files (one writer per partition,
     /// in parallel), then commits them as one snapshot.
@@ -181,7 +179,14 @@ impl TableWrite {
             return Ok(CommitOutcome::AlreadyCommitted { snapshot_id });
         }
         let result = match self.write_files(&table, &schema, partitions).await {
-            Ok(files) => self.commit(&files).await,
+            Ok(files) if self.mode == WriteMode::OverwritePartitions && self.replaced.is_none() => {
+                let partitions = files.iter().map(|f| f.partition().clone()).collect();
+                self.commit(&files, &mut ReplacePartitions(partitions)).await
+            }
+            Ok(files) => {
+                self.commit(&files, &mut SameChange(self.replaced.clone()))
+                    .await
+            }
             Err(e) => Err(e),
         };
         if result.is_err() && created {
@@ -191,7 +196,7 @@ impl TableWrite {
     }
 
     /// A failed first write leaves no empty table behind.
-    async fn drop_if_still_empty(&self) {
+    pub(crate) async fn drop_if_still_empty(&self) {
         if let Ok(table) = self.lakehouse.load_table(&self.ident).await
             && table.metadata().snapshots().len() == 0
             && let Err(e) = self.lakehouse.catalog().drop_table(&self.ident).await
@@ -200,15 +205,24 @@ impl TableWrite {
         }
     }
 
-    fn committed_by_job(&self, table: &Table) -> Option<i64> {
+    pub(crate) fn committed_by_job(&self, table: &Table) -> Option<i64> {
         self.job_id
             .as_deref()
             .and_then(|job_id| snapshot_of_job(table, job_id))
     }
 
     /// The target table, and whether this write created it.
-    async fn ensure_table(&self, schema: &Schema) -> Result<(Table, bool)> {
+    pub(crate) async fn ensure_table(&self, schema: &Schema) -> Result<(Table, bool)> {
         if let Some(table) = self.lakehouse.try_load_table(&self.ident).await? {
+            if let Some(wanted) = &self.partition_by {
+                let metadata = table.metadata();
+                check_spec(
+                    &self.ident,
+                    metadata.current_schema(),
+                    metadata.default_partition_spec(),
+                    wanted,
+                )?;
+            }
             return Ok((table, false));
         }
         self.lakehouse
@@ -223,9 +237,15 @@ impl TableWrite {
                 self.ident
             )
         })?;
+        let partition_spec = unbound_spec(
+            &self.ident,
+            &iceberg_schema,
+            self.partition_by.as_deref().unwrap_or_default(),
+        )?;
         let creation = TableCreation::builder()
             .name(self.ident.name().to_string())
             .schema(iceberg_schema)
+            .partition_spec(partition_spec)
             .properties(HashMap::from([
                 (
                     TableProperties::PROPERTY_DEFAULT_FILE_FORMAT.to_string(),
@@ -256,7 +276,7 @@ impl TableWrite {
         }
     }
 
-    async fn write_files<S, E>(
+    pub(crate) async fn write_files<S, E>(
         &self,
         table: &Table,
         schema: &Schema,
@@ -304,17 +324,29 @@ impl TableWrite {
             DefaultFileNameGenerator::new(prefix, None, DataFileFormat::Parquet),
         );
 
+        let spec = metadata.default_partition_spec();
+        let splitter = if spec.is_unpartitioned() {
+            None
+        } else {
+            Some(Arc::new(
+                RecordBatchPartitionSplitter::try_new_with_computed_values(
+                    metadata.current_schema().clone(),
+                    spec.clone(),
+                )
+                .context(|| format!("cannot partition the data of {}", self.ident))?,
+            ))
+        };
+
         let mut tasks = JoinSet::new();
         for (index, mut stream) in partitions.into_iter().enumerate() {
             let rolling = rolling.clone();
             let target = target.clone();
             let mapping = mapping.clone();
             let ident = self.ident.clone();
+            let splitter = splitter.clone();
             tasks.spawn(async move {
-                let mut writer = DataFileWriterBuilder::new(rolling)
-                    .build(None)
-                    .await
-                    .context(|| format!("cannot open a data file of {ident}"))?;
+                let mut writer =
+                    PartitionWriters::new(DataFileWriterBuilder::new(rolling), splitter);
                 while let Some(batch) = stream.next().await {
                     let batch = batch.map_err(|e| CatalogError::Source {
                         partition: index,
@@ -366,12 +398,11 @@ impl TableWrite {
     /// catalog failed to answer) is checked on the next reload: if its
     /// snapshot landed, the write is done, and nothing it references is
     /// ever deleted.
-    async fn commit(&self, files: &[DataFile]) -> Result<CommitOutcome> {
-        let stats = WriteStats {
-            rows: files.iter().map(|f| f.record_count()).sum(),
-            bytes: files.iter().map(|f| f.file_size_in_bytes()).sum(),
-            files: files.len(),
-        };
+    pub(crate) async fn commit(
+        &self,
+        files: &[DataFile],
+        planner: &mut impl AttemptPlanner,
+    ) -> Result<CommitOutcome> {
         let mut properties = self.snapshot_properties.clone();
         properties.insert("engine-name".into(), "medallion".into());
         properties.insert("engine-version".into(), env!("CARGO_PKG_VERSION").into());
@@ -380,25 +411,24 @@ impl TableWrite {
         }
         let data_paths = || files.iter().map(|f| f.file_path().to_string());
 
-        // Snapshot ids and metadata files of every attempt so far.
-        let mut attempts: Vec<(i64, Vec<String>)> = Vec::new();
+        let mut attempts: Vec<PastAttempt> = Vec::new();
         let mut last_error = None;
         loop {
             let table = self.lakehouse.load_table(&self.ident).await?;
             let landed = attempts
                 .iter()
-                .position(|(id, _)| table.metadata().snapshot_by_id(*id).is_some());
+                .position(|a| table.metadata().snapshot_by_id(a.snapshot_id).is_some());
             if let Some(index) = landed {
-                let (snapshot_id, _) = attempts.swap_remove(index);
-                delete_quietly(&table, attempts.into_iter().flat_map(|(_, f)| f)).await;
+                let attempt = attempts.swap_remove(index);
+                delete_quietly(&table, attempts.into_iter().flat_map(|a| a.own_files)).await;
                 return Ok(CommitOutcome::Committed {
-                    snapshot_id,
-                    stats,
+                    snapshot_id: attempt.snapshot_id,
+                    stats: attempt.stats,
                     attempts: index as u32 + 1,
                 });
             }
-            let abandon = |table: Table, attempts: Vec<(i64, Vec<String>)>| async move {
-                delete_quietly(&table, attempts.into_iter().flat_map(|(_, f)| f)).await;
+            let abandon = |table: Table, attempts: Vec<PastAttempt>| async move {
+                delete_quietly(&table, attempts.into_iter().flat_map(|a| a.own_files)).await;
                 delete_quietly(&table, data_paths()).await;
             };
             if let Some(snapshot_id) = self.committed_by_job(&table) {
@@ -410,17 +440,37 @@ impl TableWrite {
                 abandon(table, attempts).await;
                 return Err(error);
             }
-            let attempt = attempts.len() as u32 + 1;
-            let planned = match plan_snapshot(&table, self.file_change(), files, &properties).await
-            {
+            let number = attempts.len() as u32 + 1;
+            let attempt = match planner.plan(&table).await {
+                Ok(attempt) => attempt,
+                Err(e) => {
+                    abandon(table, attempts).await;
+                    return Err(e);
+                }
+            };
+            let change = match (&attempt.replaced, self.mode) {
+                (Some(paths), _) => FileChange::Replace(paths),
+                (None, WriteMode::Append) => FileChange::Append,
+                (None, WriteMode::Overwrite | WriteMode::OverwritePartitions) => {
+                    FileChange::ReplaceAll
+                }
+            };
+            let added: Vec<DataFile> = files.iter().chain(&attempt.rewritten).cloned().collect();
+            let rewritten_paths = attempt.rewritten.iter().map(|f| f.file_path().to_string());
+            let planned = match plan_snapshot(&table, change, &added, &properties, self.data_unchanged).await {
                 Ok(planned) => planned,
                 Err(e) => {
+                    delete_quietly(&table, rewritten_paths).await;
                     abandon(table, attempts).await;
                     return Err(e)
                         .context(|| format!("cannot prepare the commit to {}", self.ident));
                 }
             };
-            attempts.push((planned.snapshot_id, planned.metadata_files));
+            attempts.push(PastAttempt {
+                snapshot_id: planned.snapshot_id,
+                own_files: planned.metadata_files.into_iter().chain(rewritten_paths).collect(),
+                stats: WriteStats::of(&added),
+            });
             let started = Instant::now();
             let result = self
                 .lakehouse
@@ -437,29 +487,29 @@ impl TableWrite {
                     tracing::info!(
                         table = %self.ident,
                         snapshot_id = planned.snapshot_id,
-                        attempt,
+                        attempt = number,
                         commit_ms = started.elapsed().as_millis() as u64,
                         "committed"
                     );
-                    let _ = attempts.pop();
-                    delete_quietly(&table, attempts.into_iter().flat_map(|(_, f)| f)).await;
+                    let attempt = attempts.pop().expect("the attempt just made");
+                    delete_quietly(&table, attempts.into_iter().flat_map(|a| a.own_files)).await;
                     return Ok(CommitOutcome::Committed {
-                        snapshot_id: planned.snapshot_id,
-                        stats,
-                        attempts: attempt,
+                        snapshot_id: attempt.snapshot_id,
+                        stats: attempt.stats,
+                        attempts: number,
                     });
                 }
                 Err(e)
                     if e.kind() == ErrorKind::CatalogCommitConflicts
-                        && attempt < self.policy.max_attempts =>
+                        && number < self.policy.max_attempts =>
                 {
-                    tracing::debug!(table = %self.ident, attempt, "commit conflict, retrying on the new head");
-                    tokio::time::sleep(self.policy.backoff(attempt)).await;
+                    tracing::debug!(table = %self.ident, attempt = number, "commit conflict, retrying on the new head");
+                    tokio::time::sleep(self.policy.backoff(number)).await;
                 }
                 Err(e) if e.kind() == ErrorKind::CatalogCommitConflicts => {
                     last_error = Some(CatalogError::CommitConflict {
                         table: self.ident.clone(),
-                        attempts: attempt,
+                        attempts: number,
                     });
                 }
                 Err(e) => {
@@ -469,6 +519,72 @@ impl TableWrite {
                     });
                 }
             }
+        }
+    }
+}
+
+/// What one commit attempt does on the head it builds on, besides adding
+/// the files the write streamed.
+pub(crate) struct Attempt {
+    /// The live files it removes; `None`: as the write mode says.
+    pub replaced: Option<HashSet<String>>,
+    /// Files written for this head only (rewritten copies of replaced files).
+    pub rewritten: Vec<DataFile>,
+}
+
+/// Prepares each commit attempt against the head it will build on. A plain
+/// write changes the same files every time; a merge re-reads the head to
+/// find which files its keys touch now.
+pub(crate) trait AttemptPlanner {
+    async fn plan(&mut self, head: &Table) -> Result<Attempt>;
+}
+
+/// The plain write: the same change on whatever head.
+pub(crate) struct SameChange(pub Option<HashSet<String>>);
+
+impl AttemptPlanner for SameChange {
+    async fn plan(&mut self, _head: &Table) -> Result<Attempt> {
+        Ok(Attempt {
+            replaced: self.0.clone(),
+            rewritten: Vec::new(),
+        })
+    }
+}
+
+/// Dynamic partition overwrite: on each head, the live files of the
+/// partitions the new rows fall in (every file, for an unpartitioned table).
+struct ReplacePartitions(HashSet<Struct>);
+
+impl AttemptPlanner for ReplacePartitions {
+    async fn plan(&mut self, head: &Table) -> Result<Attempt> {
+        let replaced = live_files(head)
+            .await?
+            .into_iter()
+            .filter(|t| self.0.contains(t.partition.as_ref().unwrap_or(&Struct::empty())))
+            .map(|t| t.data_file_path)
+            .collect();
+        Ok(Attempt {
+            replaced: Some(replaced),
+            rewritten: Vec::new(),
+        })
+    }
+}
+
+/// A commit attempt that may or may not have landed.
+struct PastAttempt {
+    snapshot_id: i64,
+    /// Manifests, manifest list and rewritten data files: referenced only
+    /// if this attempt landed.
+    own_files: Vec<String>,
+    stats: WriteStats,
+}
+
+impl WriteStats {
+    fn of(files: &[DataFile]) -> Self {
+        Self {
+            rows: files.iter().map(|f| f.record_count()).sum(),
+            bytes: files.iter().map(|f| f.file_size_in_bytes()).sum(),
+            files: files.len(),
         }
     }
 }

@@ -1,0 +1,11 @@
+//! Table maintenance: what keeps a lakehouse small and fast as loads pile
+//! up. Each operation is one atomic commit (or none), safe to run while jobs
+//! write the same table.
+
+mod compact;
+mod expire;
+mod orphans;
+
+pub use compact::CompactReport;
+pub use expire::{ExpireOptions, ExpireReport};
+pub use orphans::OrphanReport;

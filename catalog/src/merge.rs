@@ -1,0 +1,617 @@
+//! Merge (upsert) on key columns, copy-on-write.
+//!
+//! The new rows are streamed into data files once, and their keys are kept
+//! in memory. Each commit attempt then reads the key columns of the head it
+//! builds on, rewrites only the files holding one of those keys (without
+//! the matched rows) and replaces them in one snapshot. After a conflict the
+//! next attempt does that again on the new head, so a concurrent append of a
+//! matching key is rewritten too instead of being duplicated.
+
+use std::collections::HashSet;
+use std::sync::{Arc, RwLock};
+
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch};
+use arrow::compute::kernels::boolean::not;
+use arrow::compute::{cast, filter_record_batch, prep_null_mask_filter};
+use arrow::datatypes::{DataType, Schema, SchemaRef};
+use arrow::row::{RowConverter, Rows, SortField};
+use arrow::util::display::array_value_to_string;
+use futures::stream;
+use futures::{Stream, StreamExt, TryStreamExt};
+use iceberg::arrow::schema_to_arrow_schema;
+use iceberg::scan::FileScanTask;
+use iceberg::table::Table;
+use iceberg::TableIdent;
+
+use crate::connection::Lakehouse;
+use crate::error::{CatalogError, Context, Result};
+use crate::scan::{BoxError, live_files, read_file, read_files};
+use crate::write::{Attempt, AttemptPlanner, CommitOutcome, CommitPolicy, TableWrite, WriteMode};
+
+
+/// Files of the head read at once while looking for matching keys.
+const READ_CONCURRENCY: usize = 4;
+
+/// A merge of new rows into a table on key columns: a row whose key is in
+/// the table replaces it, any other row is added, and a row whose delete
+/// flag is true removes its key and is not written.
+pub struct MergeWrite {
+    write: TableWrite,
+    ident: TableIdent,
+    keys: Vec<String>,
+    delete_flag: Option<String>,
+}
+
+impl Lakehouse {
+    pub fn merge(&self, table: TableIdent, keys: Vec<String>) -> MergeWrite {
+        MergeWrite {
+            write: self.write(table.clone(), WriteMode::Append),
+            ident: table,
+            keys,
+            delete_flag: None,
+        }
+    }
+}
+
+impl MergeWrite {
+    /// Makes the merge idempotent: a job id commits to a table at most once.
+    pub fn job_id(mut self, job_id: impl Into<String>) -> Self {
+        self.write = self.write.job_id(job_id);
+        self
+    }
+
+    pub fn commit_policy(mut self, policy: CommitPolicy) -> Self {
+        self.write = self.write.commit_policy(policy);
+        self
+    }
+
+    pub fn snapshot_property(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.write = self.write.snapshot_property(key, value);
+        self
+    }
+
+    /// Partitions a new table so; an existing one must already be.
+    pub fn partition_by(mut self, fields: Vec<crate::partition::PartitionField>) -> Self {
+        self.write = self.write.partition_by(fields);
+        self
+    }
+
+    /// A boolean column of the new rows: where it is true, the key is
+    /// deleted from the table. The column itself is not stored.
+    pub fn delete_when(mut self, column: impl Into<String>) -> Self {
+        self.delete_flag = Some(column.into());
+        self
+    }
+
+
+    pub async fn execute<S, E>(self, schema: SchemaRef, partitions: Vec<S>) -> Result<CommitOutcome>
+    where
+        S: Stream<Item = std::result::Result<RecordBatch, E>> + Send + Unpin + 'static,
+        E: Into<BoxError> + Send + 'static,
+    {
+        let flag = self.flag_column(&schema)?;
+        let stored: Vec<usize> = (0..schema.fields().len())
+            .filter(|&i| Some(i) != flag)
+            .collect();
+        let stored_schema = Arc::new(schema.project(&stored).expect("indices of the schema"));
+        let (table, created) = self.write.ensure_table(&stored_schema).await?;
+        if let Some(snapshot_id) = self.write.committed_by_job(&table) {
+            return Ok(CommitOutcome::AlreadyCommitted { snapshot_id });
+        }
+        let result = self
+            .merge_into(&table, stored_schema, stored, flag, partitions)
+            .await;
+        if result.is_err() && created {
+            self.write.drop_if_still_empty().await;
+        }
+        result
+    }
+
+    fn flag_column(&self, schema: &Schema) -> Result<Option<usize>> {
+        let Some(name) = &self.delete_flag else {
+            return Ok(None);
+        };
+        let index = schema.index_of(name).map_err(|_| self.problem(format!(
+            "the delete flag column `{name}` is not in the new rows; add it to the job's query"
+        )))?;
+        if schema.field(index).data_type() != &DataType::Boolean {
+            return Err(self.problem(format!(
+                "the delete flag column `{name}` is {}, not a boolean",
+                schema.field(index).data_type()
+            )));
+        }
+        Ok(Some(index))
+    }
+
+    fn problem(&self, detail: String) -> CatalogError {
+        CatalogError::Merge {
+            table: self.ident.clone(),
+            detail,
+        }
+    }
+
+    async fn merge_into<S, E>(
+        &self,
+        table: &Table,
+        stored_schema: SchemaRef,
+        stored: Vec<usize>,
+        flag: Option<usize>,
+        partitions: Vec<S>,
+    ) -> Result<CommitOutcome>
+    where
+        S: Stream<Item = std::result::Result<RecordBatch, E>> + Send + Unpin + 'static,
+        E: Into<BoxError> + Send + 'static,
+    {
+        let table_schema = schema_to_arrow_schema(table.metadata().current_schema())
+            .context(|| format!("cannot map the schema of {} to Arrow", self.ident))?;
+        let keys = Arc::new(MergeKeys::new(&self.keys, &table_schema).map_err(|e| self.problem(e))?);
+        let stored = Arc::new(stored);
+        let sources = partitions
+            .into_iter()
+            .map(|partition| {
+                let keys = keys.clone();
+                let stored = stored.clone();
+                partition
+                    .map(move |batch| -> std::result::Result<RecordBatch, BoxError> {
+                        let batch = batch.map_err(Into::into)?;
+                        keys.remember(&batch)?;
+                        let batch = match flag {
+                            Some(flag) => filter_record_batch(&batch, &not(&is_true(batch.column(flag)))?)?,
+                            None => batch,
+                        };
+                        Ok(batch.project(&stored)?)
+                    })
+                    .boxed()
+            })
+            .collect();
+        let files = self
+            .write
+            .write_files(table, &stored_schema, sources)
+            .await
+            .map_err(|e| self.merge_error(e))?;
+        let mut planner = Rewrite {
+            ident: &self.ident,
+            write: &self.write,
+            keys,
+        };
+        self.write.commit(&files, &mut planner).await
+    }
+
+    /// A problem with the new rows' keys is the job's to fix: say so
+    /// instead of calling it a query failure.
+    fn merge_error(&self, error: CatalogError) -> CatalogError {
+        match error {
+            CatalogError::Source { source, .. } if source.is::<KeyProblem>() => {
+                self.problem(source.to_string())
+            }
+            other => other,
+        }
+    }
+}
+
+/// Finds, on each head, the files holding a merged key and writes their
+/// rows that stay.
+struct Rewrite<'a> {
+    ident: &'a TableIdent,
+    write: &'a TableWrite,
+    keys: Arc<MergeKeys>,
+}
+
+impl AttemptPlanner for Rewrite<'_> {
+    async fn plan(&mut self, head: &Table) -> Result<Attempt> {
+        let unchanged = || Attempt {
+            replaced: Some(HashSet::new()),
+            rewritten: Vec::new(),
+        };
+        if self.keys.is_empty() {
+            return Ok(unchanged());
+        }
+        let tasks = live_files(head).await?;
+        let schema = head.metadata().current_schema();
+        let key_ids: Vec<i32> = self
+            .keys
+            .names
+            .iter()
+            .map(|name| {
+                schema.field_by_name(name).map(|f| f.id).ok_or_else(|| CatalogError::Merge {
+                    table: self.ident.clone(),
+                    detail: format!("key column `{name}` is no longer in the table"),
+                })
+            })
+            .collect::<Result<_>>()?;
+
+        let keys = &self.keys;
+        let touched: Vec<FileScanTask> = stream::iter(tasks)
+            .map(|task| {
+                let mut keys_only = task.clone();
+                keys_only.project_field_ids = key_ids.clone();
+                async move {
+                    let mut batches = read_file(head, keys_only)?;
+                    while let Some(batch) = batches.next().await {
+                        let batch = batch.context(|| format!("cannot read {}", task.data_file_path))?;
+                        let matches = keys.matches(&batch).map_err(|e| CatalogError::Merge {
+                            table: head.identifier().clone(),
+                            detail: e.to_string(),
+                        })?;
+                        if matches.true_count() > 0 {
+                            return Ok(Some(task));
+                        }
+                    }
+                    Ok(None)
+                }
+            })
+            .buffer_unordered(READ_CONCURRENCY)
+            .try_filter_map(|task| async move { Ok::<_, CatalogError>(task) })
+            .try_collect()
+            .await?;
+        if touched.is_empty() {
+            return Ok(unchanged());
+        }
+
+        let replaced: HashSet<String> = touched.iter().map(|t| t.data_file_path.clone()).collect();
+        let writers = READ_CONCURRENCY.min(touched.len());
+        let mut groups: Vec<Vec<FileScanTask>> = vec![Vec::new(); writers];
+        for (index, task) in touched.into_iter().enumerate() {
+            groups[index % writers].push(task);
+        }
+        let streams: Vec<_> = groups
+            .into_iter()
+            .map(|group| {
+                let keys = self.keys.clone();
+                read_files(head, group)
+                    .map(move |batch| -> std::result::Result<RecordBatch, BoxError> {
+                        let batch = batch?;
+                        let stays = not(&keys.matches(&batch)?)?;
+                        Ok(filter_record_batch(&batch, &stays)?)
+                    })
+                    .boxed()
+            })
+            .collect();
+        let table_schema = schema_to_arrow_schema(schema)
+            .context(|| format!("cannot map the schema of {} to Arrow", self.ident))?;
+        let rewritten = self.write.write_files(head, &table_schema, streams).await?;
+        Ok(Attempt {
+            replaced: Some(replaced),
+            rewritten,
+        })
+    }
+}
+
+/// The keys of the new rows, in Arrow's row format so that any key columns
+/// hash and compare the same way.
+struct MergeKeys {
+    names: Vec<String>,
+    types: Vec<DataType>,
+    converter: RowConverter,
+    seen: RwLock<HashSet<Box<[u8]>>>,
+}
+
+/// The new rows' keys are not usable: a key is null or repeated.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct KeyProblem(String);
+
+impl MergeKeys {
+    fn new(names: &[String], table_schema: &Schema) -> std::result::Result<Self, String> {
+        if names.is_empty() {
+            return Err("a merge needs at least one key column".into());
+        }
+        let types = names
+            .iter()
+            .map(|name| {
+                table_schema
+                    .field_with_name(name)
+                    .map(|f| f.data_type().clone())
+                    .map_err(|_| format!("key column `{name}` is not in the table"))
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let converter = RowConverter::new(types.iter().cloned().map(SortField::new).collect())
+            .map_err(|e| format!("cannot compare keys of these types: {e}"))?;
+        Ok(Self {
+            names: names.to_vec(),
+            types,
+            converter,
+            seen: RwLock::default(),
+        })
+    }
+
+    fn is_empty(&self) -> bool {
+        self.seen.read().expect("key set lock").is_empty()
+    }
+
+    fn columns(&self, batch: &RecordBatch) -> std::result::Result<Vec<ArrayRef>, BoxError> {
+        self.names
+            .iter()
+            .zip(&self.types)
+            .map(|(name, data_type)| {
+                let column = batch
+                    .column_by_name(name)
+                    .ok_or_else(|| KeyProblem(format!("key column `{name}` is not in the new rows")))?;
+                Ok(cast(column, data_type)?)
+            })
+            .collect()
+    }
+
+    fn rows(&self, columns: &[ArrayRef]) -> std::result::Result<Rows, BoxError> {
+        Ok(self.converter.convert_columns(columns)?)
+    }
+
+    /// Adds the batch's keys; a null or repeated key is refused, since it
+    /// could not say which table row it replaces.
+    fn remember(&self, batch: &RecordBatch) -> std::result::Result<(), BoxError> {
+        let columns = self.columns(batch)?;
+        for (name, column) in self.names.iter().zip(&columns) {
+            if column.null_count() > 0 {
+                return Err(KeyProblem(format!(
+                    "key column `{name}` is null in {} of the new rows; filter them out first",
+                    column.null_count()
+                ))
+                .into());
+            }
+        }
+        let rows = self.rows(&columns)?;
+        let mut seen = self.seen.write().expect("key set lock");
+        for (index, row) in rows.iter().enumerate() {
+            if !seen.insert(row.as_ref().into()) {
+                let key: Vec<String> = self
+                    .names
+                    .iter()
+                    .zip(&columns)
+                    .map(|(name, column)| {
+                        let value = array_value_to_string(column, index).unwrap_or_default();
+                        format!("{name} = {value}")
+                    })
+                    .collect();
+                return Err(KeyProblem(format!(
+                    "the new rows hold the key ({}) more than once; deduplicate them first (a `dedup` step)",
+                    key.join(", ")
+                ))
+                .into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Which rows of a table batch have a key of the new rows.
+    fn matches(&self, batch: &RecordBatch) -> std::result::Result<BooleanArray, BoxError> {
+        let rows = self.rows(&self.columns(batch)?)?;
+        let seen = self.seen.read().expect("key set lock");
+        Ok(rows.iter().map(|row| Some(seen.contains(row.as_ref()))).collect())
+    }
+}
+
+/// True where the flag is true; null counts as false.
+fn is_true(column: &ArrayRef) -> BooleanArray {
+    let flags = column.as_boolean();
+    match flags.nulls() {
+        Some(_) => prep_null_mask_filter(flags),
+        None => flags.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use arrow::array::{BooleanArray, Int64Array, StringArray};
+    use arrow::datatypes::Field;
+    use futures::stream;
+
+    use super::*;
+    use crate::connection::LakehouseConfig;
+    use crate::object_storage::ObjectStores;
+    use crate::schema::table_ident;
+
+    async fn lakehouse(dir: &std::path::Path) -> Lakehouse {
+        Lakehouse::connect(
+            &LakehouseConfig::Sqlite {
+                name: "test".into(),
+                database: dir.join("catalog.db"),
+                warehouse: format!("file://{}/warehouse", dir.display()),
+            },
+            ObjectStores::new(Default::default()),
+        )
+        .await
+        .unwrap()
+    }
+
+    /// Rows (key, name), plus a `deleted` flag when given.
+    fn rows(rows: &[(i64, &str)], deleted: Option<&[bool]>) -> RecordBatch {
+        let mut fields = vec![
+            Field::new("key", DataType::Int64, false),
+            Field::new("name", DataType::Utf8, true),
+        ];
+        let mut columns: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0))),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.1))),
+        ];
+        if let Some(deleted) = deleted {
+            fields.push(Field::new("deleted", DataType::Boolean, true));
+            columns.push(Arc::new(BooleanArray::from(deleted.to_vec())));
+        }
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
+    }
+
+    type Partition =
+        stream::Iter<std::vec::IntoIter<std::result::Result<RecordBatch, std::io::Error>>>;
+
+    /// Each batch is one partition, so each becomes its own data file.
+    fn partitions(batches: Vec<RecordBatch>) -> Vec<Partition> {
+        batches
+            .into_iter()
+            .map(|b| stream::iter(vec![Ok(b)]))
+            .collect()
+    }
+
+    async fn merge(
+        lakehouse: &Lakehouse,
+        job: &str,
+        batches: Vec<RecordBatch>,
+        delete_flag: bool,
+    ) -> Result<CommitOutcome> {
+        let mut merge = lakehouse
+            .merge(table_ident("silver.things").unwrap(), vec!["key".into()])
+            .job_id(job);
+        if delete_flag {
+            merge = merge.delete_when("deleted");
+        }
+        merge.execute(batches[0].schema(), partitions(batches)).await
+    }
+
+    /// The table's rows by key, and its live data files.
+    async fn contents(lakehouse: &Lakehouse) -> (HashMap<i64, String>, Vec<String>) {
+        let table = lakehouse
+            .load_table(&table_ident("silver.things").unwrap())
+            .await
+            .unwrap();
+        let files = table
+            .scan()
+            .build()
+            .unwrap()
+            .plan_files()
+            .await
+            .unwrap()
+            .map_ok(|t| t.data_file_path)
+            .try_collect()
+            .await
+            .unwrap();
+        let batches: Vec<RecordBatch> = table
+            .scan()
+            .build()
+            .unwrap()
+            .to_arrow()
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        let mut by_key = HashMap::new();
+        for batch in batches {
+            let keys = batch.column(0).as_primitive::<arrow::datatypes::Int64Type>();
+            let names = batch.column(1).as_string::<i32>();
+            for i in 0..batch.num_rows() {
+                let previous = by_key.insert(keys.value(i), names.value(i).to_string());
+                assert!(previous.is_none(), "key {} twice", keys.value(i));
+            }
+        }
+        (by_key, files)
+    }
+
+    #[tokio::test]
+    async fn a_merge_replaces_matching_keys_adds_the_rest_and_rewrites_only_files_it_touches() {
+        let dir = tempfile::tempdir().unwrap();
+        let lakehouse = lakehouse(dir.path()).await;
+        merge(
+            &lakehouse,
+            "load-1",
+            vec![rows(&[(1, "a"), (2, "b")], None), rows(&[(3, "c"), (4, "d")], None)],
+            false,
+        )
+        .await
+        .unwrap();
+        let (_, files_before) = contents(&lakehouse).await;
+        assert_eq!(files_before.len(), 2);
+
+        let outcome = merge(&lakehouse, "load-2", vec![rows(&[(2, "B"), (5, "e")], None)], false)
+            .await
+            .unwrap();
+        let (rows_now, files_now) = contents(&lakehouse).await;
+        assert_eq!(
+            rows_now,
+            HashMap::from([1, 2, 3, 4, 5].map(|k| (
+                k,
+                ["a", "B", "c", "d", "e"][k as usize - 1].to_string()
+            )))
+        );
+        // The file of keys 3 and 4 held no merged key: it is kept as it was.
+        let untouched: Vec<_> = files_before.iter().filter(|f| files_now.contains(f)).collect();
+        assert_eq!(untouched.len(), 1, "{files_before:?} -> {files_now:?}");
+        let CommitOutcome::Committed { stats, .. } = outcome else {
+            panic!("{outcome:?}");
+        };
+        // Two new rows plus key 1, copied out of the rewritten file.
+        assert_eq!(stats.rows, 3);
+
+        let again = merge(&lakehouse, "load-2", vec![rows(&[(2, "X")], None)], false)
+            .await
+            .unwrap();
+        assert!(matches!(again, CommitOutcome::AlreadyCommitted { .. }), "{again:?}");
+        assert_eq!(contents(&lakehouse).await.0[&2], "B");
+    }
+
+    #[tokio::test]
+    async fn a_delete_flag_removes_the_key_and_is_not_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let lakehouse = lakehouse(dir.path()).await;
+        merge(
+            &lakehouse,
+            "load-1",
+            vec![rows(&[(1, "a"), (2, "b"), (3, "c")], Some(&[false, false, false]))],
+            true,
+        )
+        .await
+        .unwrap();
+        merge(
+            &lakehouse,
+            "load-2",
+            vec![rows(&[(1, "gone"), (3, "C"), (9, "never")], Some(&[true, false, true]))],
+            true,
+        )
+        .await
+        .unwrap();
+        let (rows_now, _) = contents(&lakehouse).await;
+        assert_eq!(
+            rows_now,
+            HashMap::from([(2, "b".to_string()), (3, "C".to_string())])
+        );
+        let table = lakehouse
+            .load_table(&table_ident("silver.things").unwrap())
+            .await
+            .unwrap();
+        assert!(table.metadata().current_schema().field_by_name("deleted").is_none());
+    }
+
+    #[tokio::test]
+    async fn repeated_or_null_keys_are_refused_and_nothing_is_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let lakehouse = lakehouse(dir.path()).await;
+        merge(&lakehouse, "load-1", vec![rows(&[(1, "a")], None)], false)
+            .await
+            .unwrap();
+        let error = merge(
+            &lakehouse,
+            "load-2",
+            vec![rows(&[(7, "x")], None), rows(&[(7, "y")], None)],
+            false,
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("cannot merge into silver.things") && error.contains("key = 7"),
+            "{error}"
+        );
+        assert_eq!(contents(&lakehouse).await.0.len(), 1);
+
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("key", DataType::Int64, true),
+            Field::new("name", DataType::Utf8, true),
+        ]));
+        let nulls = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(vec![Some(2), None])),
+                Arc::new(StringArray::from(vec!["b", "c"])),
+            ],
+        )
+        .unwrap();
+        let error = lakehouse
+            .merge(table_ident("silver.things").unwrap(), vec!["key".into()])
+            .execute(schema, partitions(vec![nulls]))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("`key` is null in 1 of the new rows"), "{error}");
+        assert_eq!(contents(&lakehouse).await.0.len(), 1);
+    }
+}

@@ -1,0 +1,102 @@
+//! Reading a table's data files back with Iceberg's own Arrow reader, for
+//! the operations that rewrite files (merge, compact).
+
+use futures::TryStreamExt;
+use futures::stream::{self, BoxStream, StreamExt};
+use iceberg::scan::FileScanTask;
+use iceberg::spec::SnapshotRef;
+use iceberg::table::Table;
+use arrow::array::RecordBatch;
+
+use crate::error::{CatalogError, Context, Result};
+
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The data files of the table's current snapshot, as scan tasks over all
+/// columns. medallion writes no delete files and cannot rewrite them.
+pub(crate) async fn live_files(table: &Table) -> Result<Vec<FileScanTask>> {
+    let ident = table.identifier();
+    let Some(snapshot) = table.metadata().current_snapshot() else {
+        return Ok(Vec::new());
+    };
+    let tasks: Vec<FileScanTask> = table
+        .scan()
+        .snapshot_id(snapshot.snapshot_id())
+        .build()
+        .context(|| format!("cannot scan {ident}"))?
+        .plan_files()
+        .await
+        .context(|| format!("cannot list the data files of {ident}"))?
+        .try_collect()
+        .await
+        .context(|| format!("cannot list the data files of {ident}"))?;
+    if tasks.iter().any(|t| !t.deletes.is_empty()) {
+        return Err(CatalogError::Config(format!(
+            "{ident} has row-level delete files, which medallion cannot rewrite yet"
+        )));
+    }
+    Ok(tasks)
+}
+
+/// The record batches of one data file, in the table's Arrow schema.
+pub(crate) fn read_file(
+    table: &Table,
+    task: FileScanTask,
+) -> Result<BoxStream<'static, iceberg::Result<RecordBatch>>> {
+    let path = task.data_file_path.clone();
+    Ok(table
+        .reader_builder()
+        .build()
+        .read(stream::iter([Ok(task)]).boxed())
+        .context(|| format!("cannot read {path}"))?
+        .stream())
+}
+
+/// The record batches of several data files, one file after the other.
+pub(crate) fn read_files(
+    table: &Table,
+    tasks: Vec<FileScanTask>,
+) -> BoxStream<'static, std::result::Result<RecordBatch, BoxError>> {
+    let table = table.clone();
+    stream::iter(tasks)
+        .flat_map(move |task| match read_file(&table, task) {
+            Ok(batches) => batches.map(|b| b.map_err(BoxError::from)).boxed(),
+            Err(e) => stream::iter([Err(BoxError::from(e))]).boxed(),
+        })
+        .boxed()
+}
+
+/// Every file the given snapshots need: their manifest lists, manifests
+/// and live data files.
+pub(crate) async fn files_of_snapshots<'a>(
+    table: &Table,
+    snapshots: impl IntoIterator<Item = &'a SnapshotRef>,
+) -> Result<std::collections::HashSet<String>> {
+    let ident = table.identifier();
+    let mut files = std::collections::HashSet::new();
+    for snapshot in snapshots {
+        files.insert(snapshot.manifest_list().to_string());
+        let list = table
+            .manifest_list_reader(snapshot)
+            .load()
+            .await
+            .context(|| format!("cannot read a manifest list of {ident}"))?;
+        for manifest_file in list.entries() {
+            if !files.insert(manifest_file.manifest_path.clone()) {
+                continue;
+            }
+            let manifest = manifest_file
+                .load_manifest(table.file_io())
+                .await
+                .context(|| format!("cannot read a manifest of {ident}"))?;
+            files.extend(
+                manifest
+                    .entries()
+                    .iter()
+                    .filter(|e| e.is_alive())
+                    .map(|e| e.file_path().to_string()),
+            );
+        }
+    }
+    Ok(files)
+}
