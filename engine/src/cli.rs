@@ -224,6 +224,45 @@ pub enum Command {
         #[arg(long = "to", value_name = "SNAPSHOT_ID")]
         snapshot_id: i64,
     },
+    /// Rewrite a table's small data files into target-sized ones
+    /// (`write.target-file-size-bytes`, default 512 MiB). Committed as a
+    /// `replace`: concurrent appends still land; readers see the same rows.
+    #[command(after_help = "Example:\n  medallion compact bronze.orders")]
+    Compact {
+        table: String,
+        /// Job id recorded with the snapshot (default: a new one).
+        #[arg(long)]
+        job_id: Option<String>,
+    },
+    /// Forget old snapshots and delete the files only they needed. The
+    /// newest --retain-last ancestors of the current snapshot always stay.
+    /// Time travel to an expired snapshot is no longer possible.
+    #[command(
+        after_help = "Examples:\n  medallion expire-snapshots bronze.orders                 # older than 5 days, keep the last one\n  medallion expire-snapshots bronze.orders --older-than 0s --retain-last 10"
+    )]
+    ExpireSnapshots {
+        table: String,
+        /// Expire only snapshots older than this (e.g. 5d, 12h, 30m, 0s).
+        #[arg(long, value_name = "AGE", default_value = "5d", value_parser = medallion_jobs::parse_age)]
+        older_than: std::time::Duration,
+        #[arg(long, default_value_t = 1)]
+        retain_last: usize,
+    },
+    /// Delete files under a table's location that no snapshot references
+    /// (left by failed or killed writes). Files younger than --older-than
+    /// are never touched, so writes in progress are safe.
+    #[command(
+        after_help = "Examples:\n  medallion remove-orphan-files bronze.orders --dry-run\n  medallion remove-orphan-files bronze.orders --older-than 1h"
+    )]
+    RemoveOrphanFiles {
+        table: String,
+        /// Safety age (e.g. 3d, 1h); younger files stay.
+        #[arg(long, value_name = "AGE", default_value = "3d", value_parser = medallion_jobs::parse_age)]
+        older_than: std::time::Duration,
+        /// List the orphans without deleting them.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Try the configuration: catalog reachable, credentials accepted,
     /// raw storage readable and writable. Says which step fails and why.
     Check,
@@ -397,6 +436,72 @@ pub async fn run(cli: Cli) -> Result<()> {
                 );
             } else {
                 println!("no rows of {table} match; nothing changed");
+            }
+            Ok(())
+        }
+        Command::Compact { table, job_id } => {
+            let engine = Engine::open(config).await?;
+            let ident = table_ident(&table)?;
+            let job_id = job_id.unwrap_or_else(new_job_id);
+            let report = engine.lakehouse.compact(&ident, &job_id).await?;
+            if cli.global.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else if let Some(snapshot_id) = report.snapshot_id {
+                println!(
+                    "compacted {table}: {} small files rewritten into {} ({} rows) in snapshot {snapshot_id}",
+                    report.files_rewritten, report.files_written, report.rows
+                );
+            } else {
+                println!("{table} has fewer than two small files; nothing to compact");
+            }
+            Ok(())
+        }
+        Command::ExpireSnapshots {
+            table,
+            older_than,
+            retain_last,
+        } => {
+            let engine = Engine::open(config).await?;
+            let ident = table_ident(&table)?;
+            let cutoff = chrono::Utc::now() - chrono::Duration::from_std(older_than)?;
+            let options = medallion_catalog::ExpireOptions {
+                retain_last,
+                older_than_ms: Some(cutoff.timestamp_millis()),
+            };
+            let report = engine.lakehouse.expire_snapshots(&ident, &options).await?;
+            if cli.global.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!(
+                    "{table}: expired {} snapshots, kept {}, deleted {} files",
+                    report.snapshots_expired, report.snapshots_kept, report.files_deleted
+                );
+            }
+            Ok(())
+        }
+        Command::RemoveOrphanFiles {
+            table,
+            older_than,
+            dry_run,
+        } => {
+            let engine = Engine::open(config).await?;
+            let ident = table_ident(&table)?;
+            let report = engine
+                .lakehouse
+                .remove_orphan_files(&ident, older_than, dry_run)
+                .await?;
+            if cli.global.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                for path in &report.orphans {
+                    println!("{path}");
+                }
+                let verb = if dry_run { "would delete" } else { "deleted" };
+                println!(
+                    "{table}: {verb} {} orphan files ({} bytes)",
+                    report.orphans.len(),
+                    report.bytes
+                );
             }
             Ok(())
         }

@@ -2,15 +2,15 @@
 //! only the data files that hold such rows (copy-on-write), committed as
 //! one snapshot. Readers see the table before or after, never in between.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use datafusion::datasource::listing::ListingTable;
 use datafusion::physical_plan::execute_stream_partitioned;
+use datafusion::prelude::{DataFrame, SessionContext};
 use futures::TryStreamExt;
 use iceberg::TableIdent;
+use iceberg::table::Table;
 use medallion_catalog::{CommitOutcome, WriteMode};
 
 use crate::execute::Engine;
@@ -33,49 +33,9 @@ pub async fn delete_where(
 ) -> Result<DeleteReport> {
     let started = Instant::now();
     let table = engine.lakehouse.load_table(ident).await?;
-    let Some(snapshot) = table.metadata().current_snapshot() else {
-        return Ok(DeleteReport {
-            table: ident.to_string(),
-            rows_deleted: 0,
-            files_rewritten: 0,
-            snapshot_id: None,
-            seconds: 0.0,
-        });
-    };
-    let files: Vec<_> = table
-        .scan()
-        .snapshot_id(snapshot.snapshot_id())
-        .build()?
-        .plan_files()
-        .await?
-        .try_collect()
-        .await
-        .with_context(|| format!("cannot list the data files of {ident}"))?;
-    let schema = query_schema(table.metadata().current_schema())?;
     let ctx = engine.session();
-    let over = |paths: &[&str]| -> Result<Arc<ListingTable>> {
-        Ok(Arc::new(parquet_files(paths, schema.clone())?))
-    };
-
-    // Which files hold matching rows, and how many.
-    let mut touched: Vec<&str> = Vec::new();
-    let mut rows_deleted = 0u64;
-    for file in &files {
-        let frame = ctx.read_table(over(&[file.data_file_path.as_str()])?)?;
-        let matches = ctx
-            .parse_sql_expr(predicate, frame.schema())
-            .with_context(|| format!("the predicate `{predicate}` does not fit {ident}"))?;
-        let matching = frame
-            .filter(matches)?
-            .count()
-            .await
-            .with_context(|| format!("cannot evaluate `{predicate}` on {ident}"))?;
-        if matching > 0 {
-            touched.push(&file.data_file_path);
-            rows_deleted += matching as u64;
-        }
-    }
-    if touched.is_empty() {
+    let matching = files_matching(&ctx, &table, predicate).await?;
+    if matching.paths.is_empty() {
         return Ok(DeleteReport {
             table: ident.to_string(),
             rows_deleted: 0,
@@ -84,24 +44,16 @@ pub async fn delete_where(
             seconds: started.elapsed().as_secs_f64(),
         });
     }
-
-    // The rows of those files that stay: the predicate is not true for them
-    // (false or unknown).
-    let survivors = ctx.read_table(over(&touched)?)?;
-    let keep = ctx.parse_sql_expr(
-        &format!("NOT COALESCE(({predicate}), false)"),
-        survivors.schema(),
-    )?;
-    let plan = survivors.filter(keep)?.create_physical_plan().await?;
+    let survivors = rows_not_matching(&ctx, &table, &matching.paths, predicate)?;
+    let plan = survivors.create_physical_plan().await?;
     let output_schema = plan.schema();
     let partitions = execute_stream_partitioned(plan, ctx.task_ctx())?;
-    let replaced: HashSet<String> = touched.iter().map(|p| p.to_string()).collect();
     let outcome = engine
         .lakehouse
         .write(ident.clone(), WriteMode::Append)
         .job_id(job_id)
         .snapshot_property("medallion.operation", "delete")
-        .replacing_files(replaced)
+        .replacing_files(matching.paths.iter().cloned().collect())
         .execute(output_schema, partitions)
         .await?;
     let snapshot_id = match outcome {
@@ -114,9 +66,74 @@ pub async fn delete_where(
     };
     Ok(DeleteReport {
         table: ident.to_string(),
-        rows_deleted,
-        files_rewritten: touched.len(),
+        rows_deleted: matching.rows,
+        files_rewritten: matching.paths.len(),
         snapshot_id: Some(snapshot_id),
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// The live data files holding rows a predicate is true for.
+pub struct MatchingFiles {
+    pub paths: Vec<String>,
+    /// Rows of those files the predicate is true for.
+    pub rows: u64,
+}
+
+pub async fn files_matching(
+    ctx: &SessionContext,
+    table: &Table,
+    predicate: &str,
+) -> Result<MatchingFiles> {
+    let ident = table.identifier();
+    let mut matching = MatchingFiles {
+        paths: Vec::new(),
+        rows: 0,
+    };
+    let Some(snapshot) = table.metadata().current_snapshot() else {
+        return Ok(matching);
+    };
+    let files: Vec<_> = table
+        .scan()
+        .snapshot_id(snapshot.snapshot_id())
+        .build()?
+        .plan_files()
+        .await?
+        .try_collect()
+        .await
+        .with_context(|| format!("cannot list the data files of {ident}"))?;
+    let schema = query_schema(table.metadata().current_schema())?;
+    for file in files {
+        let frame = ctx.read_table(Arc::new(parquet_files(
+            &[file.data_file_path.as_str()],
+            schema.clone(),
+        )?))?;
+        let matches = ctx
+            .parse_sql_expr(predicate, frame.schema())
+            .with_context(|| format!("the predicate `{predicate}` does not fit {ident}"))?;
+        let count = frame
+            .filter(matches)?
+            .count()
+            .await
+            .with_context(|| format!("cannot evaluate `{predicate}` on {ident}"))?;
+        if count > 0 {
+            matching.paths.push(file.data_file_path);
+            matching.rows += count as u64;
+        }
+    }
+    Ok(matching)
+}
+
+/// The rows of these files the predicate is not true for (false or unknown).
+pub fn rows_not_matching(
+    ctx: &SessionContext,
+    table: &Table,
+    paths: &[String],
+    predicate: &str,
+) -> Result<DataFrame> {
+    let schema = query_schema(table.metadata().current_schema())?;
+    let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
+    let rows = ctx.read_table(Arc::new(parquet_files(&paths, schema)?))?;
+    let keep = ctx.parse_sql_expr(&format!("NOT COALESCE(({predicate}), false)"), rows.schema())?;
+    Ok(rows.filter(keep)?)
 }

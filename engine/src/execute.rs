@@ -12,14 +12,24 @@ use datafusion::physical_plan::{
     ExecutionPlan, ExecutionPlanProperties, execute_stream_partitioned,
 };
 use datafusion::prelude::SessionContext;
-use medallion_catalog::{CommitOutcome, Lakehouse, ObjectStores, table_ident};
-use medallion_jobs::{InputSpec, JobSpec, RunParameters, plan_job};
+use medallion_catalog::{
+    CommitOutcome, Lakehouse, ObjectStores, WriteMode, latest_summary_property, snapshot_of_job,
+    table_ident,
+};
+use medallion_jobs::{InputSpec, JobSpec, RunParameters, TableRead, TargetMode, plan_job};
 
 use crate::config::Config;
+use crate::delete::{files_matching, rows_not_matching};
+use crate::maintain::run_maintenance;
 use crate::progress::{JobProgress, Progress};
 use crate::report::{JobReport, JobStatus};
-use crate::session::{register_table, runtime, session};
+use crate::session::{register_provider, register_table, runtime, session};
+use crate::tables::appended_since;
 use crate::storage::{list_raw_files, raw_uri};
+
+/// Snapshot-summary key prefix recording which snapshot of an input table
+/// a job read (`medallion.read.bronze.orders`).
+const INPUT_READ_PREFIX: &str = "medallion.read.";
 
 /// Which snapshot of each table a query reads (time travel).
 #[derive(Debug, Default, Clone)]
@@ -125,14 +135,17 @@ impl Engine {
         run: &RunParameters,
         progress: &JobProgress,
     ) -> Result<JobReport> {
+        if job.target.mode == TargetMode::Maintain {
+            let tasks = job.maintenance.clone().unwrap_or_default();
+            return run_maintenance(self, job, &tasks, run).await;
+        }
         let started = Instant::now();
         let target = table_ident(&job.target.table)?;
-        let write = self
-            .lakehouse
-            .write(target.clone(), job.target.mode)
-            .job_id(run.job_id.clone())
-            .snapshot_property("medallion.job", job.name.clone());
-        if let Some(snapshot_id) = write.previous_commit().await? {
+        let target_table = self.lakehouse.try_load_table(&target).await?;
+        if let Some(snapshot_id) = target_table
+            .as_ref()
+            .and_then(|t| snapshot_of_job(t, &run.job_id))
+        {
             return Ok(JobReport::new(
                 job,
                 JobStatus::AlreadyCommitted,
@@ -144,9 +157,12 @@ impl Engine {
 
         let ctx = self.session();
         let mut raw_files = HashMap::new();
+        // Which snapshot of each input table this run read; the next run of
+        // the job reads only what was appended after it.
+        let mut inputs_read = Vec::new();
         for input in &job.inputs {
             match input {
-                InputSpec::Table { table } => {
+                InputSpec::Table { table, read } => {
                     let Some(loaded) = self.lakehouse.try_load_table(&table_ident(table)?).await?
                     else {
                         anyhow::bail!(
@@ -154,7 +170,24 @@ impl Engine {
                             job.name
                         );
                     };
-                    register_table(&ctx, &loaded, None).await?;
+                    let read_mark = format!("{INPUT_READ_PREFIX}{table}");
+                    let since = match (read, &target_table) {
+                        (TableRead::NewRows, Some(target)) => {
+                            latest_summary_property(target, &read_mark).and_then(|v| v.parse().ok())
+                        }
+                        _ => None,
+                    };
+                    let provider = match since {
+                        Some(since) => appended_since(&loaded, since).await?,
+                        None => None,
+                    };
+                    match provider {
+                        Some(provider) => register_provider(&ctx, loaded.identifier(), provider)?,
+                        None => register_table(&ctx, &loaded, None).await?,
+                    }
+                    if let Some(snapshot_id) = loaded.metadata().current_snapshot_id() {
+                        inputs_read.push((read_mark, snapshot_id.to_string()));
+                    }
                 }
                 InputSpec::Raw { name, path, format } => {
                     let uri = raw_uri(&self.config.raw_root, path);
@@ -177,12 +210,73 @@ impl Engine {
             plan
         };
         let schema = plan.schema();
-        let partitions = execute_stream_partitioned(plan, ctx.task_ctx())
+        let mut partitions: Vec<_> = execute_stream_partitioned(plan, ctx.task_ctx())
             .with_context(|| format!("job `{}`: cannot start the query", job.name))?
             .into_iter()
             .map(|stream| progress.track(stream))
             .collect();
-        let outcome = write.execute(schema, partitions).await?;
+        // Overwrite by filter: the files holding rows the predicate matches
+        // are replaced by the new rows plus their rows that stay.
+        let mut replaced = None;
+        if let (Some(predicate), Some(table)) = (&job.target.replace_where, &target_table) {
+            let matching = files_matching(&ctx, table, predicate)
+                .await
+                .with_context(|| format!("job `{}`: replace_where", job.name))?;
+            if !matching.paths.is_empty() {
+                let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+                let staying = rows_not_matching(&ctx, table, &matching.paths, predicate)?
+                    .select_columns(&names)
+                    .with_context(|| {
+                        format!("job `{}`: the output does not have the columns of {}", job.name, job.target.table)
+                    })?
+                    .create_physical_plan()
+                    .await?;
+                partitions.extend(
+                    execute_stream_partitioned(staying, ctx.task_ctx())?
+                        .into_iter()
+                        .map(|stream| progress.track(stream)),
+                );
+            }
+            replaced = Some(matching.paths.into_iter().collect());
+        }
+        let job_property = ("medallion.job".to_string(), job.name.clone());
+        let properties = inputs_read.into_iter().chain([job_property]);
+        let outcome = match job.target.mode {
+            TargetMode::Append | TargetMode::Overwrite | TargetMode::OverwritePartitions => {
+                let mode = match job.target.mode {
+                    TargetMode::Append => WriteMode::Append,
+                    TargetMode::Overwrite => WriteMode::Overwrite,
+                    _ => WriteMode::OverwritePartitions,
+                };
+                let mut write = properties.fold(
+                    self.lakehouse.write(target, mode).job_id(run.job_id.clone()),
+                    |write, (key, value)| write.snapshot_property(key, value),
+                );
+                if !job.target.partition_by.is_empty() {
+                    write = write.partition_by(job.target.partition_fields());
+                }
+                if let Some(replaced) = replaced {
+                    write = write.replacing_files(replaced);
+                }
+                write.execute(schema, partitions).await?
+            }
+            TargetMode::Maintain => unreachable!("maintenance jobs return before planning"),
+            TargetMode::Merge => {
+                let mut merge = properties.fold(
+                    self.lakehouse
+                        .merge(target, job.target.keys.clone())
+                        .job_id(run.job_id.clone()),
+                    |merge, (key, value)| merge.snapshot_property(key, value),
+                );
+                if !job.target.partition_by.is_empty() {
+                    merge = merge.partition_by(job.target.partition_fields());
+                }
+                if let Some(flag) = &job.target.delete_when {
+                    merge = merge.delete_when(flag.clone());
+                }
+                merge.execute(schema, partitions).await?
+            }
+        };
         Ok(match outcome {
             CommitOutcome::Committed {
                 snapshot_id, stats, ..

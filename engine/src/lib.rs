@@ -9,6 +9,7 @@ pub mod config;
 pub mod delete;
 pub mod errors;
 pub mod execute;
+pub mod maintain;
 pub mod progress;
 pub mod report;
 pub mod session;

@@ -6,6 +6,8 @@ use medallion_catalog::WriteStats;
 use medallion_jobs::JobSpec;
 use serde::Serialize;
 
+use crate::maintain::MaintenanceOutcome;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobStatus {
@@ -25,6 +27,9 @@ pub struct JobReport {
     pub bytes: Option<u64>,
     pub files: Option<usize>,
     pub seconds: f64,
+    /// Maintenance jobs: what each task did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub maintenance: Option<MaintenanceOutcome>,
 }
 
 impl JobReport {
@@ -44,6 +49,7 @@ impl JobReport {
             bytes: stats.as_ref().map(|s| s.bytes),
             files: stats.as_ref().map(|s| s.files),
             seconds: started.elapsed().as_secs_f64(),
+            maintenance: None,
         }
     }
 
@@ -57,6 +63,7 @@ impl JobReport {
             bytes: None,
             files: None,
             seconds: 0.0,
+            maintenance: None,
         }
     }
 }

@@ -5,6 +5,7 @@
 //! those files to a `ListingTable`, which reads them in parallel with
 //! statistics, pruning and filter push-down.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
@@ -39,15 +40,44 @@ pub async fn table_provider(
         .unwrap_or(metadata.current_schema());
     let arrow_schema = query_schema(iceberg_schema)
         .with_context(|| format!("cannot map the schema of {ident} to Arrow"))?;
-    let Some(snapshot) = snapshot else {
-        return Ok(Arc::new(EmptyTable::new(arrow_schema)));
+    let paths = match snapshot {
+        Some(snapshot) => data_files(table, snapshot.snapshot_id()).await?,
+        None => Vec::new(),
     };
-    let scan = table
+    provider_over(table, paths, arrow_schema)
+}
+
+/// The rows appended to `table` after snapshot `since`: the files live now
+/// that were not live then. `None` when that is not what changed (the
+/// snapshot is gone, or files were removed since): read the whole table.
+pub async fn appended_since(table: &Table, since: i64) -> Result<Option<Arc<dyn TableProvider>>> {
+    let metadata = table.metadata();
+    let Some(current) = metadata.current_snapshot() else {
+        return Ok(None);
+    };
+    if metadata.snapshot_by_id(since).is_none() {
+        return Ok(None);
+    }
+    let then: HashSet<String> = data_files(table, since).await?.into_iter().collect();
+    let now = data_files(table, current.snapshot_id()).await?;
+    let still_live = now.iter().filter(|path| then.contains(*path)).count();
+    if still_live != then.len() {
+        return Ok(None);
+    }
+    let added = now.into_iter().filter(|path| !then.contains(path)).collect();
+    let schema = query_schema(metadata.current_schema())
+        .with_context(|| format!("cannot map the schema of {} to Arrow", table.identifier()))?;
+    provider_over(table, added, schema).map(Some)
+}
+
+/// The data files of a snapshot, as Iceberg plans a scan of it.
+async fn data_files(table: &Table, snapshot_id: i64) -> Result<Vec<String>> {
+    let ident = table.identifier();
+    let tasks: Vec<_> = table
         .scan()
-        .snapshot_id(snapshot.snapshot_id())
+        .snapshot_id(snapshot_id)
         .build()
-        .with_context(|| format!("cannot plan a scan of {ident}"))?;
-    let tasks: Vec<_> = scan
+        .with_context(|| format!("cannot plan a scan of {ident}"))?
         .plan_files()
         .await
         .with_context(|| format!("cannot list the data files of {ident}"))?
@@ -57,14 +87,21 @@ pub async fn table_provider(
     if tasks.iter().any(|t| !t.deletes.is_empty()) {
         bail!("{ident} has row-level delete files, which medallion cannot read yet");
     }
-    if tasks.is_empty() {
-        return Ok(Arc::new(EmptyTable::new(arrow_schema)));
+    Ok(tasks.into_iter().map(|t| t.data_file_path).collect())
+}
+
+fn provider_over(
+    table: &Table,
+    paths: Vec<String>,
+    schema: SchemaRef,
+) -> Result<Arc<dyn TableProvider>> {
+    if paths.is_empty() {
+        return Ok(Arc::new(EmptyTable::new(schema)));
     }
-    let paths: Vec<&str> = tasks.iter().map(|t| t.data_file_path.as_str()).collect();
-    Ok(Arc::new(
-        parquet_files(&paths, arrow_schema)
-            .with_context(|| format!("cannot read table {ident}"))?,
-    ))
+    let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
+    Ok(Arc::new(parquet_files(&paths, schema).with_context(|| {
+        format!("cannot read table {}", table.identifier())
+    })?))
 }
 
 /// The Arrow schema queries see for an Iceberg schema: field-id metadata

@@ -29,7 +29,7 @@ pub async fn validate_pipeline(engine: &Engine, pipeline: &Pipeline) -> Result<V
         let mut notes = Vec::new();
         for input in &job.inputs {
             match input {
-                InputSpec::Table { table } => {
+                InputSpec::Table { table, .. } => {
                     let schema = match planned.get(table) {
                         Some(schema) => schema.clone(),
                         None => match engine

@@ -14,4 +14,7 @@ pub use bronze::{JOB_ID, LOADED_AT, RawFile, SOURCE_FILE, bronze_frame, loaded_a
 pub use error::{JobError, Result};
 pub use pipeline::{Pipeline, reference_pipeline_dir};
 pub use plan::{RunParameters, plan_job};
-pub use spec::{ColumnSpec, InputSpec, JobSpec, RawFormat, StepSpec, TargetSpec};
+pub use spec::{
+    ColumnSpec, ExpireSpec, InputSpec, JobSpec, MaintenanceSpec, OrphanSpec, RawFormat, StepSpec,
+    TableRead, TargetMode, TargetSpec, parse_age,
+};

@@ -2,7 +2,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use crate::error::{JobError, Result};
-use crate::spec::JobSpec;
+use crate::spec::{JobSpec, TargetMode};
 
 /// A folder of job specs, in the order they must run: a job that reads a
 /// table runs after the job that writes it; otherwise by file path.
@@ -187,6 +187,11 @@ fn order(jobs: Vec<JobSpec>) -> Result<Vec<JobSpec>> {
                 ),
             });
         }
+        // Maintenance runs after the job that writes the table; it does
+        // not own the table.
+        if job.target.mode == TargetMode::Maintain {
+            continue;
+        }
         if let Some(&other) = writers.get(&job.target.table) {
             return Err(JobError::Spec {
                 path: job.path.clone(),
@@ -202,7 +207,10 @@ fn order(jobs: Vec<JobSpec>) -> Result<Vec<JobSpec>> {
     let depends_on: Vec<Vec<usize>> = jobs
         .iter()
         .map(|job| {
+            let maintained = (job.target.mode == TargetMode::Maintain)
+                .then_some(job.target.table.as_str());
             job.input_tables()
+                .chain(maintained)
                 .filter_map(|t| writers.get(t).copied())
                 .collect()
         })

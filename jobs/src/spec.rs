@@ -1,7 +1,6 @@
 use std::path::{Path, PathBuf};
 
 use arrow::datatypes::{DataType, TimeUnit};
-use medallion_catalog::WriteMode;
 use serde::Deserialize;
 
 use crate::error::{JobError, Result};
@@ -20,8 +19,13 @@ pub struct JobSpec {
     #[serde(default)]
     pub inputs: Vec<InputSpec>,
     /// Transform steps, in order; the last step's output is written.
+    #[serde(default)]
     pub steps: Vec<StepSpec>,
     pub target: TargetSpec,
+    /// `mode: maintain` only: what to do to the target table, in the order
+    /// compact, expire snapshots, remove orphan files.
+    #[serde(default)]
+    pub maintenance: Option<MaintenanceSpec>,
     /// The file this spec was read from (set when loading).
     #[serde(skip)]
     pub path: PathBuf,
@@ -31,7 +35,11 @@ pub struct JobSpec {
 #[serde(untagged, deny_unknown_fields)]
 pub enum InputSpec {
     /// A committed Iceberg table, readable in SQL under its name (`bronze.orders`).
-    Table { table: String },
+    Table {
+        table: String,
+        #[serde(default)]
+        read: TableRead,
+    },
     /// Raw files: one file, a folder of parts, or a glob; relative paths are
     /// resolved against the configured raw root.
     Raw {
@@ -40,6 +48,20 @@ pub enum InputSpec {
         #[serde(default)]
         format: RawFormat,
     },
+}
+
+/// How much of an input table a job reads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TableRead {
+    /// The whole table at its current snapshot.
+    #[default]
+    All,
+    /// Only the rows appended since this job last committed (incremental
+    /// loads: merge the new bronze rows into silver). Each commit records
+    /// the input snapshot it read up to; when that is unknown, or the input
+    /// was rewritten since, the whole table is read.
+    NewRows,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -121,7 +143,98 @@ pub struct DedupStep {
 pub struct TargetSpec {
     /// `<namespace>.<table>`, e.g. `silver.orders`.
     pub table: String,
-    pub mode: WriteMode,
+    pub mode: TargetMode,
+    /// Partition fields of the table: `column`, `year(c)`, `month(c)`,
+    /// `day(c)`, `hour(c)`, `bucket(N, c)`, `truncate(W, c)`.
+    #[serde(default)]
+    pub partition_by: Vec<String>,
+    /// Overwrite only: replace just the rows this SQL predicate is true
+    /// for (and keep the rest), e.g. `order_date >= DATE '2024-06-01'`.
+    #[serde(default)]
+    pub replace_where: Option<String>,
+    /// Merge only: the columns that identify a row.
+    #[serde(default)]
+    pub keys: Vec<String>,
+    /// Merge only: a boolean column of the job's output; where it is true
+    /// the key is deleted from the table. The column is not stored.
+    #[serde(default)]
+    pub delete_when: Option<String>,
+}
+
+impl TargetSpec {
+    /// The parsed `partition_by` (checked when the spec was loaded).
+    pub fn partition_fields(&self) -> Vec<medallion_catalog::PartitionField> {
+        self.partition_by
+            .iter()
+            .filter_map(|f| medallion_catalog::PartitionField::parse(f).ok())
+            .collect()
+    }
+}
+
+/// How the job's output changes its table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetMode {
+    /// Add the rows (bronze loads).
+    Append,
+    /// Replace the whole table (gold aggregates).
+    Overwrite,
+    /// Replace the partitions the output falls in; keep the others
+    /// (re-loading some days of a table partitioned by day).
+    OverwritePartitions,
+    /// Upsert on `keys`: replace rows with the same key, add the others
+    /// (silver). Only data files holding a matching key are rewritten.
+    Merge,
+    /// No new data: run the `maintenance` tasks on the table.
+    Maintain,
+}
+
+/// Table maintenance as a job, so it is scheduled like any other.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaintenanceSpec {
+    /// Rewrite small data files into target-sized ones.
+    #[serde(default)]
+    pub compact: bool,
+    pub expire_snapshots: Option<ExpireSpec>,
+    pub remove_orphan_files: Option<OrphanSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpireSpec {
+    /// Expire snapshots older than this age (`5d`, `12h`, `30m`, `0s`).
+    #[serde(default = "five_days")]
+    pub older_than: String,
+    /// Ancestors of the current snapshot that always stay.
+    #[serde(default = "one")]
+    pub retain_last: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrphanSpec {
+    /// Safety age: younger files are never deleted.
+    #[serde(default = "three_days")]
+    pub older_than: String,
+}
+
+fn five_days() -> String {
+    "5d".into()
+}
+
+fn three_days() -> String {
+    "3d".into()
+}
+
+fn one() -> usize {
+    1
+}
+
+/// Parses an age like `5d`, `12h`, `30m` or `0s`.
+pub fn parse_age(text: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(text.trim())
+        .map_err(|e| format!("`{text}` is not an age ({e}); use e.g. 5d, 12h, 30m or 0s"))
 }
 
 impl ColumnSpec {
@@ -202,8 +315,28 @@ impl JobSpec {
     fn check(&self) -> Result<()> {
         medallion_catalog::table_ident(&self.target.table)
             .map_err(|e| self.error(e.to_string()))?;
+        if self.target.mode == TargetMode::Maintain {
+            return self.check_maintenance();
+        }
+        if self.maintenance.is_some() {
+            return Err(self.error("`maintenance` needs `target.mode: maintain`"));
+        }
         if self.steps.is_empty() {
             return Err(self.error("`steps` is empty; a job needs at least one step"));
+        }
+        for field in &self.target.partition_by {
+            medallion_catalog::PartitionField::parse(field)
+                .map_err(|e| self.error(format!("target.partition_by: {e}")))?;
+        }
+        if self.target.replace_where.is_some() && self.target.mode != TargetMode::Overwrite {
+            return Err(self.error("`target.replace_where` only applies to `mode: overwrite`"));
+        }
+        let merge = self.target.mode == TargetMode::Merge;
+        if merge && self.target.keys.is_empty() {
+            return Err(self.error("`target.mode: merge` needs `target.keys`, the columns that identify a row"));
+        }
+        if !merge && (!self.target.keys.is_empty() || self.target.delete_when.is_some()) {
+            return Err(self.error("`target.keys` and `target.delete_when` only apply to `mode: merge`"));
         }
         let mut known: Vec<String> = self
             .inputs
@@ -211,7 +344,7 @@ impl JobSpec {
             .map(|i| i.reference().to_string())
             .collect();
         for input in &self.inputs {
-            if let InputSpec::Table { table } = input {
+            if let InputSpec::Table { table, .. } = input {
                 medallion_catalog::table_ident(table).map_err(|e| self.error(e.to_string()))?;
             }
         }
@@ -272,6 +405,27 @@ impl JobSpec {
         Ok(())
     }
 
+    fn check_maintenance(&self) -> Result<()> {
+        if !self.steps.is_empty() || !self.inputs.is_empty() {
+            return Err(self.error("a `mode: maintain` job has no `inputs` or `steps`, only `maintenance`"));
+        }
+        let Some(tasks) = &self.maintenance else {
+            return Err(self.error("`mode: maintain` needs `maintenance`, e.g. `maintenance: { compact: true }`"));
+        };
+        let ages = tasks
+            .expire_snapshots
+            .iter()
+            .map(|e| &e.older_than)
+            .chain(tasks.remove_orphan_files.iter().map(|o| &o.older_than));
+        for age in ages {
+            parse_age(age).map_err(|e| self.error(format!("maintenance: {e}")))?;
+        }
+        if !tasks.compact && tasks.expire_snapshots.is_none() && tasks.remove_orphan_files.is_none() {
+            return Err(self.error("`maintenance` names no task: compact, expire_snapshots or remove_orphan_files"));
+        }
+        Ok(())
+    }
+
     /// SQL files are relative to the spec's folder.
     pub fn sql_path(&self, file: &Path) -> PathBuf {
         self.path.parent().unwrap_or(Path::new(".")).join(file)
@@ -280,7 +434,7 @@ impl JobSpec {
     /// Tables this job reads.
     pub fn input_tables(&self) -> impl Iterator<Item = &str> {
         self.inputs.iter().filter_map(|i| match i {
-            InputSpec::Table { table } => Some(table.as_str()),
+            InputSpec::Table { table, .. } => Some(table.as_str()),
             InputSpec::Raw { .. } => None,
         })
     }
@@ -290,7 +444,7 @@ impl InputSpec {
     /// The name SQL and steps use for this input.
     pub fn reference(&self) -> &str {
         match self {
-            InputSpec::Table { table } => table,
+            InputSpec::Table { table, .. } => table,
             InputSpec::Raw { name, .. } => name,
         }
     }

@@ -1,0 +1,67 @@
+//! Maintenance jobs (`target.mode: maintain`): compact, expire snapshots
+//! and remove orphan files on a schedule, like any other job.
+
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use medallion_catalog::{CompactReport, ExpireOptions, ExpireReport, OrphanReport, table_ident};
+use medallion_jobs::{JobSpec, MaintenanceSpec, RunParameters, parse_age};
+use serde::Serialize;
+
+use crate::execute::Engine;
+use crate::report::{JobReport, JobStatus};
+
+/// What each maintenance task of a job did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct MaintenanceOutcome {
+    pub compact: Option<CompactReport>,
+    pub expire_snapshots: Option<ExpireReport>,
+    pub remove_orphan_files: Option<OrphanReport>,
+}
+
+pub async fn run_maintenance(
+    engine: &Engine,
+    job: &JobSpec,
+    tasks: &MaintenanceSpec,
+    run: &RunParameters,
+) -> Result<JobReport> {
+    let started = Instant::now();
+    let ident = table_ident(&job.target.table)?;
+    let age = |text: &str| parse_age(text).map_err(anyhow::Error::msg);
+    let mut outcome = MaintenanceOutcome::default();
+    if tasks.compact {
+        outcome.compact = Some(engine.lakehouse.compact(&ident, &run.job_id).await?);
+    }
+    if let Some(expire) = &tasks.expire_snapshots {
+        let cutoff = chrono::Utc::now() - chrono::Duration::from_std(age(&expire.older_than)?)?;
+        let options = ExpireOptions {
+            retain_last: expire.retain_last,
+            older_than_ms: Some(cutoff.timestamp_millis()),
+        };
+        outcome.expire_snapshots = Some(
+            engine
+                .lakehouse
+                .expire_snapshots(&ident, &options)
+                .await
+                .with_context(|| format!("job `{}`", job.name))?,
+        );
+    }
+    if let Some(orphans) = &tasks.remove_orphan_files {
+        outcome.remove_orphan_files = Some(
+            engine
+                .lakehouse
+                .remove_orphan_files(&ident, age(&orphans.older_than)?, false)
+                .await?,
+        );
+    }
+    let table = engine.lakehouse.load_table(&ident).await?;
+    let mut report = JobReport::new(
+        job,
+        JobStatus::Committed,
+        table.metadata().current_snapshot_id(),
+        None,
+        started,
+    );
+    report.maintenance = Some(outcome);
+    Ok(report)
+}
