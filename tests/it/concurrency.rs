@@ -28,17 +28,23 @@ target: { table: bronze.events, mode: append }
 
 /// Writes `rows` raw rows with keys from `first_key` under `<root>/events/`.
 fn raw_load(root: &Path, first_key: i64, rows: i64) -> PathBuf {
+    let keys: Vec<i64> = (first_key..first_key + rows).collect();
+    let payloads = keys
+        .iter()
+        .map(|k| format!("event {k} with some padding text"))
+        .collect();
+    raw_rows(root, keys, payloads)
+}
+
+/// Writes the rows `(keys[i], payloads[i])` under `<root>/events/`.
+fn raw_rows(root: &Path, keys: Vec<i64>, payloads: Vec<String>) -> PathBuf {
     let dir = root.join("events");
     std::fs::create_dir_all(&dir).unwrap();
     let schema = Arc::new(Schema::new(vec![
         Field::new("key", DataType::Int64, false),
         Field::new("payload", DataType::Utf8, false),
     ]));
-    let keys: Vec<i64> = (first_key..first_key + rows).collect();
-    let payloads: StringArray = keys
-        .iter()
-        .map(|k| Some(format!("event {k} with some padding text")))
-        .collect();
+    let payloads = StringArray::from(payloads);
     let batch = RecordBatch::try_new(
         schema.clone(),
         vec![Arc::new(Int64Array::from(keys)), Arc::new(payloads)],
@@ -56,8 +62,12 @@ fn raw_load(root: &Path, first_key: i64, rows: i64) -> PathBuf {
 }
 
 fn spec(lakehouse: &Lakehouse) -> String {
-    let path = lakehouse.path().join("events.yaml");
-    std::fs::write(&path, SPEC).unwrap();
+    write_spec(lakehouse, "events.yaml", SPEC)
+}
+
+fn write_spec(lakehouse: &Lakehouse, name: &str, text: &str) -> String {
+    let path = lakehouse.path().join(name);
+    std::fs::write(&path, text).unwrap();
     path.display().to_string()
 }
 
@@ -113,31 +123,146 @@ fn four_writers_committing_at_once_lose_nothing_and_duplicate_nothing() {
     );
 }
 
+/// One commit of the mixed test: rows `(key, payload)` appended or merged.
+struct MixedCommit {
+    merge: bool,
+    rows: Vec<(i64, String)>,
+}
+
+/// Writer `w`, round `r`: even rounds append ten new keys of the writer's
+/// own; odd rounds merge new versions of the ten keys the writer appended
+/// the round before, plus ten keys of a range every writer merges into.
+fn mixed_commit(writer: i64, round: i64) -> MixedCommit {
+    let payload = format!("w{writer}r{round}");
+    let own = |r: i64| (0..10).map(move |i| writer * 1000 + r * 10 + i);
+    if round % 2 == 0 {
+        return MixedCommit {
+            merge: false,
+            rows: own(round).map(|k| (k, payload.clone())).collect(),
+        };
+    }
+    let shared = (0..10).map(|i| 1_000_000 + (writer * 7 + round + i) % 40);
+    MixedCommit {
+        merge: true,
+        rows: own(round - 1)
+            .chain(shared)
+            .map(|k| (k, payload.clone()))
+            .collect(),
+    }
+}
+
+#[test]
+fn four_writers_appending_and_merging_at_once_give_the_serial_result() {
+    let lakehouse = Arc::new(Lakehouse::new());
+    let spec_of = |mode: &str| {
+        SPEC.replace("bronze_events", &format!("state_{}", mode.split(',').next().unwrap()))
+            .replace("bronze.events, mode: append", &format!("silver.state, mode: {mode}"))
+    };
+    let append = write_spec(&lakehouse, "append.yaml", &spec_of("append"));
+    let merge = write_spec(&lakehouse, "merge.yaml", &spec_of("merge, keys: [key]"));
+    let writers: Vec<_> = (0..4i64)
+        .map(|writer| {
+            let lakehouse = lakehouse.clone();
+            let (append, merge) = (append.clone(), merge.clone());
+            std::thread::spawn(move || {
+                for round in 0..25i64 {
+                    let commit = mixed_commit(writer, round);
+                    let (keys, payloads) = commit.rows.into_iter().unzip();
+                    let raw = raw_rows(
+                        &lakehouse.path().join(format!("raw-w{writer}-r{round}")),
+                        keys,
+                        payloads,
+                    );
+                    let spec = if commit.merge { &merge } else { &append };
+                    load(&lakehouse, spec, &raw, &format!("w{writer}-r{round}"));
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.join().expect("a writer failed");
+    }
+
+    // Replay the commits in the order the table's lineage says they landed.
+    let history: serde_json::Value =
+        serde_json::from_str(&lakehouse.ok(&["history", "silver.state", "--json"])).unwrap();
+    let snapshots = history.as_array().unwrap();
+    assert_eq!(snapshots.len(), 100, "one snapshot per commit");
+    let mut lineage = Vec::new();
+    let mut next = snapshots.iter().find(|s| s["is_current"] == true);
+    while let Some(snapshot) = next {
+        lineage.push(snapshot["job_id"].as_str().unwrap().to_string());
+        next = snapshots
+            .iter()
+            .find(|s| s["snapshot_id"] == snapshot["parent_id"]);
+    }
+    assert_eq!(lineage.len(), 100, "every commit is on the lineage");
+    let mut expected = std::collections::BTreeMap::new();
+    for job_id in lineage.iter().rev() {
+        let (writer, round) = job_id[1..].split_once("-r").unwrap();
+        let commit = mixed_commit(writer.parse().unwrap(), round.parse().unwrap());
+        for (key, payload) in commit.rows {
+            expected.insert(key, payload);
+        }
+    }
+    let actual = lakehouse.ok(&[
+        "sql",
+        "--format",
+        "csv",
+        "SELECT key, payload FROM silver.state ORDER BY key, payload",
+    ]);
+    let actual: Vec<String> = actual.lines().skip(1).map(str::to_string).collect();
+    let expected: Vec<String> = expected
+        .into_iter()
+        .map(|(key, payload)| format!("{key},{payload}"))
+        .collect();
+    assert_eq!(actual.len(), expected.len(), "a key was lost or duplicated");
+    assert_eq!(actual, expected);
+}
+
+/// The job kinds the crash test kills: an append to bronze and a merge of
+/// the same rows into silver (which rewrites the files holding their keys).
+const KILLED_JOBS: [(&str, &str, &str); 2] = [
+    ("append", "bronze.events", "bronze.events, mode: append"),
+    ("merge", "silver.state", "silver.state, mode: merge, keys: [key]"),
+];
+
 #[test]
 fn a_run_killed_at_any_moment_leaves_the_table_whole_and_a_rerun_loads_exactly_once() {
     let lakehouse = Lakehouse::new();
-    let spec = spec(&lakehouse);
     const ROWS: i64 = 20_000;
     let raw = raw_load(&lakehouse.path().join("raw"), 0, ROWS);
+    let specs: Vec<(String, &str)> = KILLED_JOBS
+        .iter()
+        .map(|(kind, table, target)| {
+            let text = SPEC.replace("bronze.events, mode: append", target);
+            (write_spec(&lakehouse, &format!("{kind}.yaml"), &text), *table)
+        })
+        .collect();
     // How long a whole run takes here, to spread the kills over it.
-    let started = Instant::now();
-    load(&lakehouse, &spec, &raw, "warm-up");
-    let full_run = started.elapsed();
+    let mut full_runs = Vec::new();
+    for (spec, _) in &specs {
+        let started = Instant::now();
+        load(&lakehouse, spec, &raw, "warm-up");
+        full_runs.push(started.elapsed());
+    }
     let mut state = 0x2545_f491_4f6c_dd1du64;
-    let mut killed_with_commit = 0;
+    let mut killed_with_commit = [0; 2];
     for trial in 0..50 {
+        let kind = trial % 2;
+        let (spec, table) = (&specs[kind].0, specs[kind].1);
         let job_id = format!("load-{trial}");
         state ^= state << 13;
         state ^= state >> 7;
         state ^= state << 17;
-        let delay = full_run.mul_f64((state % 1000) as f64 / 1000.0 * 1.2);
+        let delay = full_runs[kind].mul_f64((state % 1000) as f64 / 1000.0 * 1.2);
         let mut child = Command::new(env!("CARGO_BIN_EXE_medallion"))
             .args(["--lakehouse", lakehouse.path().to_str().unwrap(), "--quiet"])
             .args([
                 "--raw",
                 raw.to_str().unwrap(),
                 "run",
-                &spec,
+                spec,
                 "--job-id",
                 &job_id,
             ])
@@ -150,37 +275,43 @@ fn a_run_killed_at_any_moment_leaves_the_table_whole_and_a_rerun_loads_exactly_o
         let _ = child.wait();
 
         // Whatever the moment, readers see whole snapshots: this load's rows
-        // are all there or not at all.
+        // are all there or not at all, and a merge never duplicates a key.
         let landed: i64 = lakehouse
             .scalar(&format!(
-                "SELECT COUNT(*) FROM bronze.events WHERE job_id = '{job_id}'"
+                "SELECT COUNT(*) FROM {table} WHERE job_id = '{job_id}'"
             ))
             .parse()
             .unwrap();
         assert!(
             landed == 0 || landed == ROWS,
-            "trial {trial} (killed after {delay:?}): {landed} rows of {job_id}"
+            "trial {trial} (killed after {delay:?}): {landed} rows of {job_id} in {table}"
         );
         if landed == ROWS {
-            killed_with_commit += 1;
+            killed_with_commit[kind] += 1;
         }
         // The re-run of the same job id completes the load exactly once.
-        load(&lakehouse, &spec, &raw, &job_id);
+        load(&lakehouse, spec, &raw, &job_id);
         assert_eq!(
             lakehouse.scalar(&format!(
-                "SELECT COUNT(*) FROM bronze.events WHERE job_id = '{job_id}'"
+                "SELECT COUNT(*) FROM {table} WHERE job_id = '{job_id}'"
             )),
             ROWS.to_string(),
             "trial {trial}"
         );
     }
-    assert_eq!(lakehouse.rows("bronze.events"), 51 * ROWS as u64);
+    assert_eq!(lakehouse.rows("bronze.events"), 26 * ROWS as u64);
+    assert_eq!(lakehouse.rows("silver.state"), ROWS as u64);
+    assert_eq!(
+        lakehouse.scalar("SELECT COUNT(DISTINCT key) FROM silver.state"),
+        ROWS.to_string()
+    );
     eprintln!(
-        "{killed_with_commit} of 50 killed runs had already committed; run time {full_run:?}"
+        "killed runs that had already committed: {killed_with_commit:?} of 25 each; run times {full_runs:?}"
     );
     // Both outcomes were exercised.
+    let total: usize = killed_with_commit.iter().sum();
     assert!(
-        killed_with_commit > 0 && killed_with_commit < 50,
-        "kills all landed on one side: {killed_with_commit}"
+        total > 0 && total < 50,
+        "kills all landed on one side: {killed_with_commit:?}"
     );
 }

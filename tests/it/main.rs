@@ -5,11 +5,14 @@
 mod support;
 
 mod bad_input;
+mod behaviour;
 mod concurrency;
 mod delete;
 mod demo;
 mod formats;
 mod interop;
+mod loads;
+mod maintenance;
 mod reruns;
 mod time_travel;
 mod validate;

@@ -1,0 +1,178 @@
+//! Table behaviour written as documentation: `tests/behaviour/*.behaviour`.
+//! Each file runs top to bottom against a fresh lakehouse, through the real
+//! binary. The blocks:
+//!
+//! ```text
+//! # a comment
+//! job <job id> [fails with "<part of the error>"]
+//!   <job spec YAML, indented two spaces>
+//! query
+//!   <SQL, indented>
+//! ----
+//! <expected CSV rows, without the header>
+//! command <medallion arguments, "quoted" where needed>
+//! contains <text the command must print>
+//! pyiceberg <table>
+//! ----
+//! <rows PyIceberg reads from the table>
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use crate::support::{Lakehouse, pyiceberg};
+
+fn behaviour_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/behaviour")
+}
+
+/// Splits `a "b c" d` into `a`, `b c`, `d`.
+fn words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut current = String::new();
+    let mut quoted = false;
+    for c in line.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            ' ' if !quoted => {
+                if !current.is_empty() {
+                    words.push(std::mem::take(&mut current));
+                }
+            }
+            _ => current.push(c),
+        }
+    }
+    if !current.is_empty() {
+        words.push(current);
+    }
+    words
+}
+
+/// The indented lines after `lines[start]`, unindented, and where they end.
+fn indented_block(lines: &[&str], start: usize) -> (String, usize) {
+    let mut end = start + 1;
+    let mut text = String::new();
+    while end < lines.len() && lines[end].starts_with("  ") {
+        text.push_str(&lines[end][2..]);
+        text.push('\n');
+        end += 1;
+    }
+    (text, end)
+}
+
+fn run_file(name: &str) {
+    let path = behaviour_dir().join(format!("{name}.behaviour"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let lakehouse = Lakehouse::new();
+    let mut specs = 0;
+    let mut checks = 0;
+    let mut at = 0;
+    while at < lines.len() {
+        let line = lines[at];
+        let place = format!("{}:{}", path.display(), at + 1);
+        if line.trim().is_empty() || line.starts_with('#') {
+            at += 1;
+        } else if let Some(rest) = line.strip_prefix("job ") {
+            let (job_id, failure) = match rest.split_once(" fails with ") {
+                Some((id, expected)) => (id.trim(), Some(expected.trim().trim_matches('"'))),
+                None => (rest.trim(), None),
+            };
+            let (yaml, end) = indented_block(&lines, at);
+            specs += 1;
+            let spec = lakehouse.path().join(format!("spec-{specs}.yaml"));
+            std::fs::write(&spec, yaml).unwrap();
+            let args = ["run", spec.to_str().unwrap(), "--job-id", job_id];
+            match failure {
+                None => {
+                    let out = lakehouse.medallion(&args);
+                    assert!(
+                        out.status.success(),
+                        "{place}: job {job_id} failed: {}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                }
+                Some(expected) => {
+                    let error = lakehouse.fails(&args);
+                    assert!(error.contains(expected), "{place}: expected `{expected}` in: {error}");
+                    checks += 1;
+                }
+            }
+            at = end;
+        } else if line == "query" {
+            let (sql, end) = indented_block(&lines, at);
+            assert_eq!(lines.get(end), Some(&"----"), "{place}: `----` after the SQL");
+            let mut expected = Vec::new();
+            let mut next = end + 1;
+            while next < lines.len() && !lines[next].trim().is_empty() {
+                expected.push(lines[next].to_string());
+                next += 1;
+            }
+            let out = lakehouse.ok(&["sql", "--format", "csv", sql.trim()]);
+            let actual: Vec<&str> = out.lines().skip(1).collect();
+            assert_eq!(actual, expected, "{place}: {}", sql.trim());
+            checks += 1;
+            at = next;
+        } else if let Some(table) = line.strip_prefix("pyiceberg ") {
+            assert_eq!(lines.get(at + 1), Some(&"----"), "{place}: `----` after pyiceberg");
+            let expected: u64 = lines[at + 2].trim().parse().unwrap();
+            let facts = pyiceberg(&["sql", lakehouse.path().to_str().unwrap()], &[]).unwrap();
+            assert_eq!(facts[table]["rows"], expected, "{place}: {facts}");
+            checks += 1;
+            at += 3;
+        } else if let Some(rest) = line.strip_prefix("command ") {
+            let args = words(rest);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let out = lakehouse.ok(&args);
+            at += 1;
+            if let Some(expected) = lines.get(at).and_then(|l| l.strip_prefix("contains ")) {
+                assert!(out.contains(expected), "{place}: expected `{expected}` in: {out}");
+                checks += 1;
+                at += 1;
+            }
+        } else {
+            panic!("{place}: unknown block `{line}`");
+        }
+    }
+    assert!(checks > 0, "{}: checks nothing", path.display());
+}
+
+#[test]
+fn append() {
+    run_file("append");
+}
+
+#[test]
+fn overwrite() {
+    run_file("overwrite");
+}
+
+#[test]
+fn merge() {
+    run_file("merge");
+}
+
+#[test]
+fn partitioned() {
+    run_file("partitioned");
+}
+
+#[test]
+fn delete_and_maintenance() {
+    run_file("delete_and_maintenance");
+}
+
+#[test]
+fn every_behaviour_file_has_a_test() {
+    let source =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/it/behaviour.rs"))
+            .unwrap();
+    for entry in std::fs::read_dir(behaviour_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_stem().unwrap().to_str().unwrap();
+        assert!(
+            source.contains(&format!("run_file(\"{name}\")")),
+            "{} has no test in tests/it/behaviour.rs",
+            path.display()
+        );
+    }
+}
