@@ -18,16 +18,15 @@ use arrow::row::{RowConverter, Rows, SortField};
 use arrow::util::display::array_value_to_string;
 use futures::stream;
 use futures::{Stream, StreamExt, TryStreamExt};
+use iceberg::TableIdent;
 use iceberg::arrow::schema_to_arrow_schema;
 use iceberg::scan::FileScanTask;
 use iceberg::table::Table;
-use iceberg::TableIdent;
 
 use crate::connection::Lakehouse;
 use crate::error::{CatalogError, Context, Result};
 use crate::scan::{BoxError, live_files, read_file, read_files};
 use crate::write::{Attempt, AttemptPlanner, CommitOutcome, CommitPolicy, TableWrite, WriteMode};
-
 
 /// Files of the head read at once while looking for matching keys.
 const READ_CONCURRENCY: usize = 4;
@@ -83,7 +82,6 @@ impl MergeWrite {
         self
     }
 
-
     pub async fn execute<S, E>(self, schema: SchemaRef, partitions: Vec<S>) -> Result<CommitOutcome>
     where
         S: Stream<Item = std::result::Result<RecordBatch, E>> + Send + Unpin + 'static,
@@ -111,9 +109,11 @@ impl MergeWrite {
         let Some(name) = &self.delete_flag else {
             return Ok(None);
         };
-        let index = schema.index_of(name).map_err(|_| self.problem(format!(
-            "the delete flag column `{name}` is not in the new rows; add it to the job's query"
-        )))?;
+        let index = schema.index_of(name).map_err(|_| {
+            self.problem(format!(
+                "the delete flag column `{name}` is not in the new rows; add it to the job's query"
+            ))
+        })?;
         if schema.field(index).data_type() != &DataType::Boolean {
             return Err(self.problem(format!(
                 "the delete flag column `{name}` is {}, not a boolean",
@@ -144,7 +144,19 @@ impl MergeWrite {
     {
         let table_schema = schema_to_arrow_schema(table.metadata().current_schema())
             .context(|| format!("cannot map the schema of {} to Arrow", self.ident))?;
-        let keys = Arc::new(MergeKeys::new(&self.keys, &table_schema).map_err(|e| self.problem(e))?);
+        // Into an empty table a merge inserts: its keys match nothing, so
+        // they are not kept (the first load of a big table needs no key set).
+        let target_has_rows = table.metadata().current_snapshot().is_some_and(|s| {
+            s.summary()
+                .additional_properties
+                .get("total-records")
+                .map(String::as_str)
+                != Some("0")
+        });
+        let keys = Arc::new(
+            MergeKeys::new(&self.keys, &table_schema, target_has_rows)
+                .map_err(|e| self.problem(e))?,
+        );
         let stored = Arc::new(stored);
         let sources = partitions
             .into_iter()
@@ -156,7 +168,9 @@ impl MergeWrite {
                         let batch = batch.map_err(Into::into)?;
                         keys.remember(&batch)?;
                         let batch = match flag {
-                            Some(flag) => filter_record_batch(&batch, &not(&is_true(batch.column(flag)))?)?,
+                            Some(flag) => {
+                                filter_record_batch(&batch, &not(&is_true(batch.column(flag)))?)?
+                            }
                             None => batch,
                         };
                         Ok(batch.project(&stored)?)
@@ -203,6 +217,17 @@ impl AttemptPlanner for Rewrite<'_> {
             replaced: Some(HashSet::new()),
             rewritten: Vec::new(),
         };
+        if !self.keys.kept {
+            if live_files(head).await?.is_empty() {
+                return Ok(unchanged());
+            }
+            return Err(CatalogError::Merge {
+                table: self.ident.clone(),
+                detail: "another job committed rows while this merge into the empty table ran; \
+                         re-run the job (the same job id is safe to re-run)"
+                    .into(),
+            });
+        }
         if self.keys.is_empty() {
             return Ok(unchanged());
         }
@@ -213,10 +238,13 @@ impl AttemptPlanner for Rewrite<'_> {
             .names
             .iter()
             .map(|name| {
-                schema.field_by_name(name).map(|f| f.id).ok_or_else(|| CatalogError::Merge {
-                    table: self.ident.clone(),
-                    detail: format!("key column `{name}` is no longer in the table"),
-                })
+                schema
+                    .field_by_name(name)
+                    .map(|f| f.id)
+                    .ok_or_else(|| CatalogError::Merge {
+                        table: self.ident.clone(),
+                        detail: format!("key column `{name}` is no longer in the table"),
+                    })
             })
             .collect::<Result<_>>()?;
 
@@ -228,7 +256,8 @@ impl AttemptPlanner for Rewrite<'_> {
                 async move {
                     let mut batches = read_file(head, keys_only)?;
                     while let Some(batch) = batches.next().await {
-                        let batch = batch.context(|| format!("cannot read {}", task.data_file_path))?;
+                        let batch =
+                            batch.context(|| format!("cannot read {}", task.data_file_path))?;
                         let matches = keys.matches(&batch).map_err(|e| CatalogError::Merge {
                             table: head.identifier().clone(),
                             detail: e.to_string(),
@@ -281,6 +310,8 @@ impl AttemptPlanner for Rewrite<'_> {
 /// hash and compare the same way.
 struct MergeKeys {
     names: Vec<String>,
+    /// Whether keys are kept (the table had rows when the merge started).
+    kept: bool,
     types: Vec<DataType>,
     converter: RowConverter,
     seen: RwLock<HashSet<Box<[u8]>>>,
@@ -292,7 +323,11 @@ struct MergeKeys {
 struct KeyProblem(String);
 
 impl MergeKeys {
-    fn new(names: &[String], table_schema: &Schema) -> std::result::Result<Self, String> {
+    fn new(
+        names: &[String],
+        table_schema: &Schema,
+        kept: bool,
+    ) -> std::result::Result<Self, String> {
         if names.is_empty() {
             return Err("a merge needs at least one key column".into());
         }
@@ -309,6 +344,7 @@ impl MergeKeys {
             .map_err(|e| format!("cannot compare keys of these types: {e}"))?;
         Ok(Self {
             names: names.to_vec(),
+            kept,
             types,
             converter,
             seen: RwLock::default(),
@@ -324,9 +360,9 @@ impl MergeKeys {
             .iter()
             .zip(&self.types)
             .map(|(name, data_type)| {
-                let column = batch
-                    .column_by_name(name)
-                    .ok_or_else(|| KeyProblem(format!("key column `{name}` is not in the new rows")))?;
+                let column = batch.column_by_name(name).ok_or_else(|| {
+                    KeyProblem(format!("key column `{name}` is not in the new rows"))
+                })?;
                 Ok(cast(column, data_type)?)
             })
             .collect()
@@ -336,8 +372,8 @@ impl MergeKeys {
         Ok(self.converter.convert_columns(columns)?)
     }
 
-    /// Adds the batch's keys; a null or repeated key is refused, since it
-    /// could not say which table row it replaces.
+    /// Adds the batch's keys (when kept); a null or repeated key is
+    /// refused, since it could not say which table row it replaces.
     fn remember(&self, batch: &RecordBatch) -> std::result::Result<(), BoxError> {
         let columns = self.columns(batch)?;
         for (name, column) in self.names.iter().zip(&columns) {
@@ -348,6 +384,9 @@ impl MergeKeys {
                 ))
                 .into());
             }
+        }
+        if !self.kept {
+            return Ok(());
         }
         let rows = self.rows(&columns)?;
         let mut seen = self.seen.write().expect("key set lock");
@@ -376,7 +415,10 @@ impl MergeKeys {
     fn matches(&self, batch: &RecordBatch) -> std::result::Result<BooleanArray, BoxError> {
         let rows = self.rows(&self.columns(batch)?)?;
         let seen = self.seen.read().expect("key set lock");
-        Ok(rows.iter().map(|row| Some(seen.contains(row.as_ref()))).collect())
+        Ok(rows
+            .iter()
+            .map(|row| Some(seen.contains(row.as_ref())))
+            .collect())
     }
 }
 
@@ -455,7 +497,9 @@ mod tests {
         if delete_flag {
             merge = merge.delete_when("deleted");
         }
-        merge.execute(batches[0].schema(), partitions(batches)).await
+        merge
+            .execute(batches[0].schema(), partitions(batches))
+            .await
     }
 
     /// The table's rows by key, and its live data files.
@@ -487,7 +531,9 @@ mod tests {
             .unwrap();
         let mut by_key = HashMap::new();
         for batch in batches {
-            let keys = batch.column(0).as_primitive::<arrow::datatypes::Int64Type>();
+            let keys = batch
+                .column(0)
+                .as_primitive::<arrow::datatypes::Int64Type>();
             let names = batch.column(1).as_string::<i32>();
             for i in 0..batch.num_rows() {
                 let previous = by_key.insert(keys.value(i), names.value(i).to_string());
@@ -504,7 +550,10 @@ mod tests {
         merge(
             &lakehouse,
             "load-1",
-            vec![rows(&[(1, "a"), (2, "b")], None), rows(&[(3, "c"), (4, "d")], None)],
+            vec![
+                rows(&[(1, "a"), (2, "b")], None),
+                rows(&[(3, "c"), (4, "d")], None),
+            ],
             false,
         )
         .await
@@ -512,19 +561,26 @@ mod tests {
         let (_, files_before) = contents(&lakehouse).await;
         assert_eq!(files_before.len(), 2);
 
-        let outcome = merge(&lakehouse, "load-2", vec![rows(&[(2, "B"), (5, "e")], None)], false)
-            .await
-            .unwrap();
+        let outcome = merge(
+            &lakehouse,
+            "load-2",
+            vec![rows(&[(2, "B"), (5, "e")], None)],
+            false,
+        )
+        .await
+        .unwrap();
         let (rows_now, files_now) = contents(&lakehouse).await;
         assert_eq!(
             rows_now,
-            HashMap::from([1, 2, 3, 4, 5].map(|k| (
-                k,
-                ["a", "B", "c", "d", "e"][k as usize - 1].to_string()
-            )))
+            HashMap::from(
+                [1, 2, 3, 4, 5].map(|k| (k, ["a", "B", "c", "d", "e"][k as usize - 1].to_string()))
+            )
         );
         // The file of keys 3 and 4 held no merged key: it is kept as it was.
-        let untouched: Vec<_> = files_before.iter().filter(|f| files_now.contains(f)).collect();
+        let untouched: Vec<_> = files_before
+            .iter()
+            .filter(|f| files_now.contains(f))
+            .collect();
         assert_eq!(untouched.len(), 1, "{files_before:?} -> {files_now:?}");
         let CommitOutcome::Committed { stats, .. } = outcome else {
             panic!("{outcome:?}");
@@ -535,7 +591,10 @@ mod tests {
         let again = merge(&lakehouse, "load-2", vec![rows(&[(2, "X")], None)], false)
             .await
             .unwrap();
-        assert!(matches!(again, CommitOutcome::AlreadyCommitted { .. }), "{again:?}");
+        assert!(
+            matches!(again, CommitOutcome::AlreadyCommitted { .. }),
+            "{again:?}"
+        );
         assert_eq!(contents(&lakehouse).await.0[&2], "B");
     }
 
@@ -546,7 +605,10 @@ mod tests {
         merge(
             &lakehouse,
             "load-1",
-            vec![rows(&[(1, "a"), (2, "b"), (3, "c")], Some(&[false, false, false]))],
+            vec![rows(
+                &[(1, "a"), (2, "b"), (3, "c")],
+                Some(&[false, false, false]),
+            )],
             true,
         )
         .await
@@ -554,7 +616,10 @@ mod tests {
         merge(
             &lakehouse,
             "load-2",
-            vec![rows(&[(1, "gone"), (3, "C"), (9, "never")], Some(&[true, false, true]))],
+            vec![rows(
+                &[(1, "gone"), (3, "C"), (9, "never")],
+                Some(&[true, false, true]),
+            )],
             true,
         )
         .await
@@ -568,7 +633,13 @@ mod tests {
             .load_table(&table_ident("silver.things").unwrap())
             .await
             .unwrap();
-        assert!(table.metadata().current_schema().field_by_name("deleted").is_none());
+        assert!(
+            table
+                .metadata()
+                .current_schema()
+                .field_by_name("deleted")
+                .is_none()
+        );
     }
 
     #[tokio::test]
@@ -611,7 +682,34 @@ mod tests {
             .await
             .unwrap_err()
             .to_string();
-        assert!(error.contains("`key` is null in 1 of the new rows"), "{error}");
+        assert!(
+            error.contains("`key` is null in 1 of the new rows"),
+            "{error}"
+        );
         assert_eq!(contents(&lakehouse).await.0.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_merge_begun_on_an_empty_table_fails_when_rows_land_meanwhile() {
+        let dir = tempfile::tempdir().unwrap();
+        let lakehouse = lakehouse(dir.path()).await;
+        merge(&lakehouse, "load-1", vec![rows(&[(1, "a")], None)], false)
+            .await
+            .unwrap();
+        let ident = table_ident("silver.things").unwrap();
+        let head = lakehouse.load_table(&ident).await.unwrap();
+        let table_schema = schema_to_arrow_schema(head.metadata().current_schema()).unwrap();
+        // Keys not kept: the merge saw an empty table when it started.
+        let keys = Arc::new(MergeKeys::new(&["key".into()], &table_schema, false).unwrap());
+        let write = lakehouse.write(ident.clone(), WriteMode::Append);
+        let mut planner = Rewrite {
+            ident: &ident,
+            write: &write,
+            keys,
+        };
+        let Err(error) = planner.plan(&head).await else {
+            panic!("a merge that kept no keys must not commit over rows it never matched");
+        };
+        assert!(error.to_string().contains("re-run the job"), "{error}");
     }
 }
