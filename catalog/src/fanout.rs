@@ -44,7 +44,11 @@ impl<B: IcebergWriterBuilder> PartitionWriters<B> {
         }
     }
 
-    async fn write_to(&mut self, key: Option<PartitionKey>, batch: RecordBatch) -> iceberg::Result<()> {
+    async fn write_to(
+        &mut self,
+        key: Option<PartitionKey>,
+        batch: RecordBatch,
+    ) -> iceberg::Result<()> {
         let slot = key.as_ref().map(|k| k.data().clone());
         if !self.open.contains_key(&slot) {
             if self.open.len() >= MAX_OPEN_WRITERS {

@@ -1,8 +1,8 @@
 //! Partitioned tables: the partition fields job specs name, such as
 //! `day(order_date)` or `bucket(16, customer_key)`, as Iceberg transforms.
 
-use iceberg::spec::{PartitionSpec, Schema, Transform, UnboundPartitionSpec};
 use iceberg::TableIdent;
+use iceberg::spec::{PartitionSpec, Schema, Transform, UnboundPartitionSpec};
 
 use crate::error::{CatalogError, Result};
 
@@ -40,7 +40,10 @@ impl PartitionField {
             .map(str::trim)
             .collect();
         let number = |n: &str| n.parse::<u32>().ok().filter(|&n| n > 0).ok_or_else(invalid);
-        let (transform, column) = match (function.trim().to_ascii_lowercase().as_str(), arguments.as_slice()) {
+        let (transform, column) = match (
+            function.trim().to_ascii_lowercase().as_str(),
+            arguments.as_slice(),
+        ) {
             ("year", [c]) => (Transform::Year, *c),
             ("month", [c]) => (Transform::Month, *c),
             ("day", [c]) => (Transform::Day, *c),
@@ -82,10 +85,13 @@ pub(crate) fn unbound_spec(
 ) -> Result<UnboundPartitionSpec> {
     let mut builder = UnboundPartitionSpec::builder();
     for field in fields {
-        let source = schema.field_by_name(&field.column).ok_or_else(|| CatalogError::SchemaMismatch {
-            table: ident.clone(),
-            detail: format!("partition column `{}` is not in the data", field.column),
-        })?;
+        let source =
+            schema
+                .field_by_name(&field.column)
+                .ok_or_else(|| CatalogError::SchemaMismatch {
+                    table: ident.clone(),
+                    detail: format!("partition column `{}` is not in the data", field.column),
+                })?;
         builder = builder
             .add_partition_field(source.id, field.name(), field.transform)
             .map_err(|e| CatalogError::SchemaMismatch {
@@ -149,10 +155,24 @@ mod tests {
         assert_eq!(parsed("region").transform, Transform::Identity);
         assert_eq!(parsed("day(order_date)").transform, Transform::Day);
         assert_eq!(parsed("day(order_date)").column, "order_date");
-        assert_eq!(parsed("bucket(16, customer_key)").transform, Transform::Bucket(16));
+        assert_eq!(
+            parsed("bucket(16, customer_key)").transform,
+            Transform::Bucket(16)
+        );
         assert_eq!(parsed("truncate(4,name)").transform, Transform::Truncate(4));
-        assert_eq!(parsed("bucket(16, customer_key)").name(), "customer_key_bucket");
-        for bad in ["", "day()", "bucket(x, c)", "bucket(0, c)", "week(d)", "day(d", "a b"] {
+        assert_eq!(
+            parsed("bucket(16, customer_key)").name(),
+            "customer_key_bucket"
+        );
+        for bad in [
+            "",
+            "day()",
+            "bucket(x, c)",
+            "bucket(0, c)",
+            "week(d)",
+            "day(d",
+            "a b",
+        ] {
             assert!(PartitionField::parse(bad).is_err(), "{bad}");
         }
     }

@@ -1,12 +1,12 @@
 //! Reading a table's data files back with Iceberg's own Arrow reader, for
 //! the operations that rewrite files (merge, compact).
 
+use arrow::array::RecordBatch;
 use futures::TryStreamExt;
 use futures::stream::{self, BoxStream, StreamExt};
 use iceberg::scan::FileScanTask;
 use iceberg::spec::SnapshotRef;
 use iceberg::table::Table;
-use arrow::array::RecordBatch;
 
 use crate::error::{CatalogError, Context, Result};
 

@@ -349,14 +349,25 @@ pub fn snapshot_infos(table: &Table) -> Vec<SnapshotInfo> {
 /// The snapshot on the current branch's lineage made by `job_id`, if any.
 pub fn snapshot_of_job(table: &Table, job_id: &str) -> Option<i64> {
     lineage(table)
-        .find(|s| s.summary().additional_properties.get(JOB_ID_PROPERTY).map(String::as_str) == Some(job_id))
+        .find(|s| {
+            s.summary()
+                .additional_properties
+                .get(JOB_ID_PROPERTY)
+                .map(String::as_str)
+                == Some(job_id)
+        })
         .map(|s| s.snapshot_id())
 }
 
 /// The newest value of a snapshot-summary property on the current branch's
 /// lineage (e.g. what a job recorded about its inputs when it last committed).
 pub fn latest_summary_property<'a>(table: &'a Table, key: &str) -> Option<&'a str> {
-    lineage(table).find_map(|s| s.summary().additional_properties.get(key).map(String::as_str))
+    lineage(table).find_map(|s| {
+        s.summary()
+            .additional_properties
+            .get(key)
+            .map(String::as_str)
+    })
 }
 
 /// The current snapshot and its ancestors, newest first.

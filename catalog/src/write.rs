@@ -166,7 +166,6 @@ impl TableWrite {
         self
     }
 
-
     /// Streams every partition into data files (one writer per partition,
     /// in parallel), then commits them as one snapshot.
     pub async fn execute<S, E>(self, schema: SchemaRef, partitions: Vec<S>) -> Result<CommitOutcome>
@@ -181,7 +180,8 @@ impl TableWrite {
         let result = match self.write_files(&table, &schema, partitions).await {
             Ok(files) if self.mode == WriteMode::OverwritePartitions && self.replaced.is_none() => {
                 let partitions = files.iter().map(|f| f.partition().clone()).collect();
-                self.commit(&files, &mut ReplacePartitions(partitions)).await
+                self.commit(&files, &mut ReplacePartitions(partitions))
+                    .await
             }
             Ok(files) => {
                 self.commit(&files, &mut SameChange(self.replaced.clone()))
@@ -457,18 +457,24 @@ impl TableWrite {
             };
             let added: Vec<DataFile> = files.iter().chain(&attempt.rewritten).cloned().collect();
             let rewritten_paths = attempt.rewritten.iter().map(|f| f.file_path().to_string());
-            let planned = match plan_snapshot(&table, change, &added, &properties, self.data_unchanged).await {
-                Ok(planned) => planned,
-                Err(e) => {
-                    delete_quietly(&table, rewritten_paths).await;
-                    abandon(table, attempts).await;
-                    return Err(e)
-                        .context(|| format!("cannot prepare the commit to {}", self.ident));
-                }
-            };
+            let planned =
+                match plan_snapshot(&table, change, &added, &properties, self.data_unchanged).await
+                {
+                    Ok(planned) => planned,
+                    Err(e) => {
+                        delete_quietly(&table, rewritten_paths).await;
+                        abandon(table, attempts).await;
+                        return Err(e)
+                            .context(|| format!("cannot prepare the commit to {}", self.ident));
+                    }
+                };
             attempts.push(PastAttempt {
                 snapshot_id: planned.snapshot_id,
-                own_files: planned.metadata_files.into_iter().chain(rewritten_paths).collect(),
+                own_files: planned
+                    .metadata_files
+                    .into_iter()
+                    .chain(rewritten_paths)
+                    .collect(),
                 stats: WriteStats::of(&added),
             });
             let started = Instant::now();
@@ -560,7 +566,10 @@ impl AttemptPlanner for ReplacePartitions {
         let replaced = live_files(head)
             .await?
             .into_iter()
-            .filter(|t| self.0.contains(t.partition.as_ref().unwrap_or(&Struct::empty())))
+            .filter(|t| {
+                self.0
+                    .contains(t.partition.as_ref().unwrap_or(&Struct::empty()))
+            })
             .map(|t| t.data_file_path)
             .collect();
         Ok(Attempt {

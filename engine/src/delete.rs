@@ -134,6 +134,9 @@ pub fn rows_not_matching(
     let schema = query_schema(table.metadata().current_schema())?;
     let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
     let rows = ctx.read_table(Arc::new(parquet_files(&paths, schema)?))?;
-    let keep = ctx.parse_sql_expr(&format!("NOT COALESCE(({predicate}), false)"), rows.schema())?;
+    let keep = ctx.parse_sql_expr(
+        &format!("NOT COALESCE(({predicate}), false)"),
+        rows.schema(),
+    )?;
     Ok(rows.filter(keep)?)
 }

@@ -24,8 +24,8 @@ use crate::maintain::run_maintenance;
 use crate::progress::{JobProgress, Progress};
 use crate::report::{JobReport, JobStatus};
 use crate::session::{register_provider, register_table, runtime, session};
-use crate::tables::appended_since;
 use crate::storage::{list_raw_files, raw_uri};
+use crate::tables::appended_since;
 
 /// Snapshot-summary key prefix recording which snapshot of an input table
 /// a job read (`medallion.read.bronze.orders`).
@@ -227,7 +227,10 @@ impl Engine {
                 let staying = rows_not_matching(&ctx, table, &matching.paths, predicate)?
                     .select_columns(&names)
                     .with_context(|| {
-                        format!("job `{}`: the output does not have the columns of {}", job.name, job.target.table)
+                        format!(
+                            "job `{}`: the output does not have the columns of {}",
+                            job.name, job.target.table
+                        )
                     })?
                     .create_physical_plan()
                     .await?;
@@ -249,7 +252,9 @@ impl Engine {
                     _ => WriteMode::OverwritePartitions,
                 };
                 let mut write = properties.fold(
-                    self.lakehouse.write(target, mode).job_id(run.job_id.clone()),
+                    self.lakehouse
+                        .write(target, mode)
+                        .job_id(run.job_id.clone()),
                     |write, (key, value)| write.snapshot_property(key, value),
                 );
                 if !job.target.partition_by.is_empty() {

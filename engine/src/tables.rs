@@ -64,7 +64,10 @@ pub async fn appended_since(table: &Table, since: i64) -> Result<Option<Arc<dyn 
     if still_live != then.len() {
         return Ok(None);
     }
-    let added = now.into_iter().filter(|path| !then.contains(path)).collect();
+    let added = now
+        .into_iter()
+        .filter(|path| !then.contains(path))
+        .collect();
     let schema = query_schema(metadata.current_schema())
         .with_context(|| format!("cannot map the schema of {} to Arrow", table.identifier()))?;
     provider_over(table, added, schema).map(Some)
@@ -99,9 +102,9 @@ fn provider_over(
         return Ok(Arc::new(EmptyTable::new(schema)));
     }
     let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
-    Ok(Arc::new(parquet_files(&paths, schema).with_context(|| {
-        format!("cannot read table {}", table.identifier())
-    })?))
+    Ok(Arc::new(parquet_files(&paths, schema).with_context(
+        || format!("cannot read table {}", table.identifier()),
+    )?))
 }
 
 /// The Arrow schema queries see for an Iceberg schema: field-id metadata

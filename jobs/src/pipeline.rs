@@ -207,8 +207,8 @@ fn order(jobs: Vec<JobSpec>) -> Result<Vec<JobSpec>> {
     let depends_on: Vec<Vec<usize>> = jobs
         .iter()
         .map(|job| {
-            let maintained = (job.target.mode == TargetMode::Maintain)
-                .then_some(job.target.table.as_str());
+            let maintained =
+                (job.target.mode == TargetMode::Maintain).then_some(job.target.table.as_str());
             job.input_tables()
                 .chain(maintained)
                 .filter_map(|t| writers.get(t).copied())

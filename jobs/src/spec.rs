@@ -333,10 +333,14 @@ impl JobSpec {
         }
         let merge = self.target.mode == TargetMode::Merge;
         if merge && self.target.keys.is_empty() {
-            return Err(self.error("`target.mode: merge` needs `target.keys`, the columns that identify a row"));
+            return Err(self.error(
+                "`target.mode: merge` needs `target.keys`, the columns that identify a row",
+            ));
         }
         if !merge && (!self.target.keys.is_empty() || self.target.delete_when.is_some()) {
-            return Err(self.error("`target.keys` and `target.delete_when` only apply to `mode: merge`"));
+            return Err(
+                self.error("`target.keys` and `target.delete_when` only apply to `mode: merge`")
+            );
         }
         let mut known: Vec<String> = self
             .inputs
@@ -407,10 +411,14 @@ impl JobSpec {
 
     fn check_maintenance(&self) -> Result<()> {
         if !self.steps.is_empty() || !self.inputs.is_empty() {
-            return Err(self.error("a `mode: maintain` job has no `inputs` or `steps`, only `maintenance`"));
+            return Err(
+                self.error("a `mode: maintain` job has no `inputs` or `steps`, only `maintenance`")
+            );
         }
         let Some(tasks) = &self.maintenance else {
-            return Err(self.error("`mode: maintain` needs `maintenance`, e.g. `maintenance: { compact: true }`"));
+            return Err(self.error(
+                "`mode: maintain` needs `maintenance`, e.g. `maintenance: { compact: true }`",
+            ));
         };
         let ages = tasks
             .expire_snapshots
@@ -420,8 +428,11 @@ impl JobSpec {
         for age in ages {
             parse_age(age).map_err(|e| self.error(format!("maintenance: {e}")))?;
         }
-        if !tasks.compact && tasks.expire_snapshots.is_none() && tasks.remove_orphan_files.is_none() {
-            return Err(self.error("`maintenance` names no task: compact, expire_snapshots or remove_orphan_files"));
+        if !tasks.compact && tasks.expire_snapshots.is_none() && tasks.remove_orphan_files.is_none()
+        {
+            return Err(self.error(
+                "`maintenance` names no task: compact, expire_snapshots or remove_orphan_files",
+            ));
         }
         Ok(())
     }

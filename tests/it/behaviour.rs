@@ -93,14 +93,21 @@ fn run_file(name: &str) {
                 }
                 Some(expected) => {
                     let error = lakehouse.fails(&args);
-                    assert!(error.contains(expected), "{place}: expected `{expected}` in: {error}");
+                    assert!(
+                        error.contains(expected),
+                        "{place}: expected `{expected}` in: {error}"
+                    );
                     checks += 1;
                 }
             }
             at = end;
         } else if line == "query" {
             let (sql, end) = indented_block(&lines, at);
-            assert_eq!(lines.get(end), Some(&"----"), "{place}: `----` after the SQL");
+            assert_eq!(
+                lines.get(end),
+                Some(&"----"),
+                "{place}: `----` after the SQL"
+            );
             let mut expected = Vec::new();
             let mut next = end + 1;
             while next < lines.len() && !lines[next].trim().is_empty() {
@@ -113,7 +120,11 @@ fn run_file(name: &str) {
             checks += 1;
             at = next;
         } else if let Some(table) = line.strip_prefix("pyiceberg ") {
-            assert_eq!(lines.get(at + 1), Some(&"----"), "{place}: `----` after pyiceberg");
+            assert_eq!(
+                lines.get(at + 1),
+                Some(&"----"),
+                "{place}: `----` after pyiceberg"
+            );
             let expected: u64 = lines[at + 2].trim().parse().unwrap();
             let facts = pyiceberg(&["sql", lakehouse.path().to_str().unwrap()], &[]).unwrap();
             assert_eq!(facts[table]["rows"], expected, "{place}: {facts}");
@@ -125,7 +136,10 @@ fn run_file(name: &str) {
             let out = lakehouse.ok(&args);
             at += 1;
             if let Some(expected) = lines.get(at).and_then(|l| l.strip_prefix("contains ")) {
-                assert!(out.contains(expected), "{place}: expected `{expected}` in: {out}");
+                assert!(
+                    out.contains(expected),
+                    "{place}: expected `{expected}` in: {out}"
+                );
                 checks += 1;
                 at += 1;
             }
@@ -163,9 +177,10 @@ fn delete_and_maintenance() {
 
 #[test]
 fn every_behaviour_file_has_a_test() {
-    let source =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/it/behaviour.rs"))
-            .unwrap();
+    let source = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/it/behaviour.rs"),
+    )
+    .unwrap();
     for entry in std::fs::read_dir(behaviour_dir()).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_stem().unwrap().to_str().unwrap();

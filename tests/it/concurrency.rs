@@ -155,8 +155,14 @@ fn mixed_commit(writer: i64, round: i64) -> MixedCommit {
 fn four_writers_appending_and_merging_at_once_give_the_serial_result() {
     let lakehouse = Arc::new(Lakehouse::new());
     let spec_of = |mode: &str| {
-        SPEC.replace("bronze_events", &format!("state_{}", mode.split(',').next().unwrap()))
-            .replace("bronze.events, mode: append", &format!("silver.state, mode: {mode}"))
+        SPEC.replace(
+            "bronze_events",
+            &format!("state_{}", mode.split(',').next().unwrap()),
+        )
+        .replace(
+            "bronze.events, mode: append",
+            &format!("silver.state, mode: {mode}"),
+        )
     };
     let append = write_spec(&lakehouse, "append.yaml", &spec_of("append"));
     let merge = write_spec(&lakehouse, "merge.yaml", &spec_of("merge, keys: [key]"));
@@ -224,7 +230,11 @@ fn four_writers_appending_and_merging_at_once_give_the_serial_result() {
 /// the same rows into silver (which rewrites the files holding their keys).
 const KILLED_JOBS: [(&str, &str, &str); 2] = [
     ("append", "bronze.events", "bronze.events, mode: append"),
-    ("merge", "silver.state", "silver.state, mode: merge, keys: [key]"),
+    (
+        "merge",
+        "silver.state",
+        "silver.state, mode: merge, keys: [key]",
+    ),
 ];
 
 #[test]
@@ -236,7 +246,10 @@ fn a_run_killed_at_any_moment_leaves_the_table_whole_and_a_rerun_loads_exactly_o
         .iter()
         .map(|(kind, table, target)| {
             let text = SPEC.replace("bronze.events, mode: append", target);
-            (write_spec(&lakehouse, &format!("{kind}.yaml"), &text), *table)
+            (
+                write_spec(&lakehouse, &format!("{kind}.yaml"), &text),
+                *table,
+            )
         })
         .collect();
     // How long a whole run takes here, to spread the kills over it.

@@ -77,7 +77,11 @@ fn write_second_batch(raw_orders: &Path, target: &Path) -> SecondBatch {
     writer.write(&variant(&added, 100_000_000, "N")).unwrap();
     writer.close().unwrap();
 
-    let added_prices: i128 = added.values().iter().map(|&i| prices.value(i as usize)).sum();
+    let added_prices: i128 = added
+        .values()
+        .iter()
+        .map(|&i| prices.value(i as usize))
+        .sum();
     SecondBatch {
         updated: updated.len() as u64,
         added: added.len() as u64,

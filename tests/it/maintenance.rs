@@ -60,7 +60,9 @@ fn pyiceberg_rows(lakehouse: &Lakehouse) -> u64 {
 }
 
 fn table_digest(lakehouse: &Lakehouse) -> String {
-    lakehouse.scalar("SELECT CONCAT(COUNT(*), '/', SUM(key), '/', COUNT(DISTINCT payload)) FROM bronze.events")
+    lakehouse.scalar(
+        "SELECT CONCAT(COUNT(*), '/', SUM(key), '/', COUNT(DISTINCT payload)) FROM bronze.events",
+    )
 }
 
 #[test]
@@ -73,7 +75,10 @@ fn compact_expire_and_orphan_removal_keep_every_row_and_free_the_files() {
     assert_eq!(parquet_files_under(&table_dir).len(), 5);
     let first_snapshot: serde_json::Value =
         serde_json::from_str(&lakehouse.ok(&["history", "bronze.events", "--json"])).unwrap();
-    let first_snapshot = first_snapshot[0]["snapshot_id"].as_i64().unwrap().to_string();
+    let first_snapshot = first_snapshot[0]["snapshot_id"]
+        .as_i64()
+        .unwrap()
+        .to_string();
 
     // Compact: the five files become one; same rows; the snapshot is a replace.
     let report: serde_json::Value =
@@ -84,7 +89,10 @@ fn compact_expire_and_orphan_removal_keep_every_row_and_free_the_files() {
     assert_eq!(table_digest(&lakehouse), digest);
     let history: serde_json::Value =
         serde_json::from_str(&lakehouse.ok(&["history", "bronze.events", "--json"])).unwrap();
-    assert_eq!(history.as_array().unwrap().last().unwrap()["operation"], "replace");
+    assert_eq!(
+        history.as_array().unwrap().last().unwrap()["operation"],
+        "replace"
+    );
     assert_eq!(pyiceberg_rows(&lakehouse), 500);
     // Old snapshots still hold the old files: time travel works.
     let first_load = lakehouse.ok(&[
@@ -125,7 +133,10 @@ fn compact_expire_and_orphan_removal_keep_every_row_and_free_the_files() {
 
     // An orphan, as a killed write leaves it: listed by a dry run, kept
     // while younger than the safety age, deleted after.
-    let data_dir = parquet_files_under(&table_dir)[0].parent().unwrap().to_path_buf();
+    let data_dir = parquet_files_under(&table_dir)[0]
+        .parent()
+        .unwrap()
+        .to_path_buf();
     let orphan = data_dir.join("killed-write-00000.parquet");
     std::fs::write(&orphan, b"half a parquet file").unwrap();
     let young = lakehouse.ok(&["remove-orphan-files", "bronze.events", "--dry-run"]);

@@ -71,7 +71,9 @@ impl Lakehouse {
         let schema = schema_to_arrow_schema(table.metadata().current_schema())
             .context(|| format!("cannot map the schema of {ident} to Arrow"))?;
         let files = write.write_files(&table, &schema, streams).await?;
-        let outcome = write.commit(&files, &mut SameChange(Some(replaced))).await?;
+        let outcome = write
+            .commit(&files, &mut SameChange(Some(replaced)))
+            .await?;
         report.files_rewritten = small.len();
         match outcome {
             CommitOutcome::Committed {

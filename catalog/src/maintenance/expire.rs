@@ -74,7 +74,9 @@ impl Lakehouse {
             let before = files_of_snapshots(&table, metadata.snapshots()).await?;
             let after = files_of_snapshots(
                 &table,
-                metadata.snapshots().filter(|s| !expired.contains(&s.snapshot_id())),
+                metadata
+                    .snapshots()
+                    .filter(|s| !expired.contains(&s.snapshot_id())),
             )
             .await?;
             let result = self
@@ -104,7 +106,9 @@ impl Lakehouse {
                         match table.file_io().delete(path).await {
                             Ok(()) => deleted += 1,
                             // Orphan-file removal collects what is left.
-                            Err(e) => tracing::warn!(path, error = %e, "could not delete an expired file"),
+                            Err(e) => {
+                                tracing::warn!(path, error = %e, "could not delete an expired file")
+                            }
                         }
                     }
                     tracing::info!(table = %ident, expired = expired.len(), deleted, "expired snapshots");

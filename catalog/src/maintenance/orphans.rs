@@ -36,7 +36,12 @@ impl Lakehouse {
         let metadata = table.metadata();
         let mut referenced = files_of_snapshots(&table, metadata.snapshots()).await?;
         referenced.extend(table.metadata_location().map(str::to_string));
-        referenced.extend(metadata.metadata_log().iter().map(|m| m.metadata_file.clone()));
+        referenced.extend(
+            metadata
+                .metadata_log()
+                .iter()
+                .map(|m| m.metadata_file.clone()),
+        );
         let storage_error = |e: object_store::Error| {
             CatalogError::Config(format!("cannot list the files of {ident}: {e}"))
         };
@@ -82,7 +87,10 @@ impl Lakehouse {
         if !dry_run {
             for meta in &orphans {
                 store.delete(&meta.location).await.map_err(|e| {
-                    CatalogError::Config(format!("cannot delete orphan file {}: {e}", meta.location))
+                    CatalogError::Config(format!(
+                        "cannot delete orphan file {}: {e}",
+                        meta.location
+                    ))
                 })?;
             }
             tracing::info!(table = %ident, files = orphans.len(), "removed orphan files");
