@@ -102,6 +102,18 @@ pub async fn watch(client: Client, options: &WatchOptions, out: Output) -> Resul
             }
             match state.verdict(std::time::Instant::now(), options.unschedulable_grace) {
                 Verdict::Running => {}
+                Verdict::Failed(_) => {
+                    // The failed pod's last status comes on the other watch
+                    // and may trail the Job's: read the pods once more so
+                    // the cause names the exit code or OOMKilled.
+                    let pod_list = pods.list(&list).await.with_context(|| {
+                        format!("cannot list pods in namespace {}", options.namespace)
+                    })?;
+                    state.replace_pods(pod_list.items, std::time::Instant::now());
+                    report(&state, &mut printed, &out);
+                    break 'watching state
+                        .verdict(std::time::Instant::now(), options.unschedulable_grace);
+                }
                 done => break 'watching done,
             }
             if Instant::now() >= deadline {

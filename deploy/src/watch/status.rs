@@ -98,10 +98,14 @@ impl RunState {
 
     pub fn replace_all(&mut self, jobs: Vec<Job>, pods: Vec<Pod>, now: Instant) {
         self.jobs.clear();
-        self.pods.clear();
         for job in jobs {
             self.upsert_job(job);
         }
+        self.replace_pods(pods, now);
+    }
+
+    pub fn replace_pods(&mut self, pods: Vec<Pod>, now: Instant) {
+        self.pods.clear();
         let before = std::mem::take(&mut self.unschedulable_since);
         for pod in pods {
             self.upsert_pod(pod, now);
