@@ -27,7 +27,7 @@ mod write;
 
 pub use connection::{Lakehouse, LakehouseConfig};
 pub use error::{CatalogError, Result};
-pub use maintenance::{CompactReport, ExpireOptions, ExpireReport, OrphanReport};
+pub use maintenance::{CompactReport, ExpireOptions, ExpireReport, ManifestsReport, OrphanReport};
 pub use merge::MergeWrite;
 pub use object_storage::{ObjectStoreStorage, ObjectStoreStorageFactory, ObjectStores, S3Settings};
 pub use partition::PartitionField;

@@ -22,6 +22,8 @@ pub(crate) enum FileChange<'a> {
     /// Remove exactly these live files (rewritten copies of them are among
     /// the new ones), keep the rest.
     Replace(&'a HashSet<String>),
+    /// Keep every live file, listed in one new manifest instead of many.
+    RewriteManifests,
 }
 
 /// A planned snapshot: files already written to storage, plus the catalog
@@ -104,12 +106,14 @@ pub(crate) async fn plan_snapshot(
                 let manifest = manifest_file.load_manifest(table.file_io()).await?;
                 let removes = |path: &str| match change {
                     FileChange::Replace(paths) => paths.contains(path),
+                    FileChange::RewriteManifests => false,
                     _ => true,
                 };
-                let touched = manifest
-                    .entries()
-                    .iter()
-                    .any(|e| e.is_alive() && removes(e.file_path()));
+                let touched = change == FileChange::RewriteManifests
+                    || manifest
+                        .entries()
+                        .iter()
+                        .any(|e| e.is_alive() && removes(e.file_path()));
                 if !touched {
                     manifests.push(manifest_file);
                     continue;
@@ -187,6 +191,7 @@ pub(crate) async fn plan_snapshot(
     additional_properties.extend(summary.build());
     additional_properties.extend(totals(parent.map(|p| p.summary()), added, &removed));
     let operation = match (removed.paths.is_empty(), added.is_empty()) {
+        _ if change == FileChange::RewriteManifests => Operation::Replace,
         // Compaction: the same rows in other files.
         (false, false) if data_unchanged => Operation::Replace,
         (true, _) => Operation::Append,

@@ -111,6 +111,8 @@ pub struct TableWrite {
     data_unchanged: bool,
     /// The partitioning the job asks for; `None`: whatever the table has.
     partition_by: Option<Vec<PartitionField>>,
+    /// No data change: list the live files in one new manifest.
+    manifests_only: bool,
 }
 
 const ROW_GROUP_ROWS: usize = 256 * 1024;
@@ -127,7 +129,14 @@ impl TableWrite {
             replaced: None,
             data_unchanged: false,
             partition_by: None,
+            manifests_only: false,
         }
+    }
+
+    /// Makes the commit a rewrite of the manifests only (rewrite-manifests).
+    pub(crate) fn manifests_only(mut self) -> Self {
+        self.manifests_only = true;
+        self
     }
 
     /// Partitions a new table so; an existing one must already be.
@@ -449,6 +458,7 @@ impl TableWrite {
                 }
             };
             let change = match (&attempt.replaced, self.mode) {
+                _ if self.manifests_only => FileChange::RewriteManifests,
                 (Some(paths), _) => FileChange::Replace(paths),
                 (None, WriteMode::Append) => FileChange::Append,
                 (None, WriteMode::Overwrite | WriteMode::OverwritePartitions) => {

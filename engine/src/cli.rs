@@ -103,7 +103,8 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "MEDALLION_S3_ENDPOINT", value_name = "URL")]
     pub s3_endpoint: Option<String>,
     /// Memory pool for query execution, e.g. 1GiB; operators spill to disk beyond it.
-    /// Default: half of the container's or machine's available memory.
+    /// Default: in a container, its memory limit minus headroom (25%, at least 256 MiB);
+    /// elsewhere half of the machine's available memory.
     #[arg(
         long,
         global = true,
@@ -229,6 +230,15 @@ pub enum Command {
     /// `replace`: concurrent appends still land; readers see the same rows.
     #[command(after_help = "Example:\n  medallion compact bronze.orders")]
     Compact {
+        table: String,
+        /// Job id recorded with the snapshot (default: a new one).
+        #[arg(long)]
+        job_id: Option<String>,
+    },
+    /// List a table's live data files in one manifest instead of one or
+    /// more per commit: scan planning reads one file. Data is unchanged.
+    #[command(after_help = "Example:\n  medallion rewrite-manifests bronze.orders")]
+    RewriteManifests {
         table: String,
         /// Job id recorded with the snapshot (default: a new one).
         #[arg(long)]
@@ -453,6 +463,26 @@ pub async fn run(cli: Cli) -> Result<()> {
                 );
             } else {
                 println!("{table} has fewer than two small files; nothing to compact");
+            }
+            Ok(())
+        }
+        Command::RewriteManifests { table, job_id } => {
+            let engine = Engine::open(config).await?;
+            let ident = table_ident(&table)?;
+            let job_id = job_id.unwrap_or_else(new_job_id);
+            let report = engine.lakehouse.rewrite_manifests(&ident, &job_id).await?;
+            if cli.global.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else if let Some(snapshot_id) = report.snapshot_id {
+                println!(
+                    "rewrote the {} manifests of {table} into {} in snapshot {snapshot_id}",
+                    report.manifests_before, report.manifests_after
+                );
+            } else {
+                println!(
+                    "{table} has {} manifest(s); nothing to rewrite",
+                    report.manifests_before
+                );
             }
             Ok(())
         }

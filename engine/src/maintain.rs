@@ -4,7 +4,9 @@
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use medallion_catalog::{CompactReport, ExpireOptions, ExpireReport, OrphanReport, table_ident};
+use medallion_catalog::{
+    CompactReport, ExpireOptions, ExpireReport, ManifestsReport, OrphanReport, table_ident,
+};
 use medallion_jobs::{JobSpec, MaintenanceSpec, RunParameters, parse_age};
 use serde::Serialize;
 
@@ -15,6 +17,7 @@ use crate::report::{JobReport, JobStatus};
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct MaintenanceOutcome {
     pub compact: Option<CompactReport>,
+    pub rewrite_manifests: Option<ManifestsReport>,
     pub expire_snapshots: Option<ExpireReport>,
     pub remove_orphan_files: Option<OrphanReport>,
 }
@@ -31,6 +34,14 @@ pub async fn run_maintenance(
     let mut outcome = MaintenanceOutcome::default();
     if tasks.compact {
         outcome.compact = Some(engine.lakehouse.compact(&ident, &run.job_id).await?);
+    }
+    if tasks.rewrite_manifests {
+        outcome.rewrite_manifests = Some(
+            engine
+                .lakehouse
+                .rewrite_manifests(&ident, &run.job_id)
+                .await?,
+        );
     }
     if let Some(expire) = &tasks.expire_snapshots {
         let cutoff = chrono::Utc::now() - chrono::Duration::from_std(age(&expire.older_than)?)?;

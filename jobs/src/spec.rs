@@ -23,7 +23,7 @@ pub struct JobSpec {
     pub steps: Vec<StepSpec>,
     pub target: TargetSpec,
     /// `mode: maintain` only: what to do to the target table, in the order
-    /// compact, expire snapshots, remove orphan files.
+    /// compact, rewrite manifests, expire snapshots, remove orphan files.
     #[serde(default)]
     pub maintenance: Option<MaintenanceSpec>,
     /// The file this spec was read from (set when loading).
@@ -198,6 +198,9 @@ pub struct MaintenanceSpec {
     pub compact: bool,
     pub expire_snapshots: Option<ExpireSpec>,
     pub remove_orphan_files: Option<OrphanSpec>,
+    /// List the live data files in one manifest.
+    #[serde(default)]
+    pub rewrite_manifests: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -428,10 +431,13 @@ impl JobSpec {
         for age in ages {
             parse_age(age).map_err(|e| self.error(format!("maintenance: {e}")))?;
         }
-        if !tasks.compact && tasks.expire_snapshots.is_none() && tasks.remove_orphan_files.is_none()
+        if !tasks.compact
+            && !tasks.rewrite_manifests
+            && tasks.expire_snapshots.is_none()
+            && tasks.remove_orphan_files.is_none()
         {
             return Err(self.error(
-                "`maintenance` names no task: compact, expire_snapshots or remove_orphan_files",
+                "`maintenance` names no task: compact, rewrite_manifests, expire_snapshots or remove_orphan_files",
             ));
         }
         Ok(())

@@ -4,8 +4,10 @@
 
 mod compact;
 mod expire;
+mod manifests;
 mod orphans;
 
 pub use compact::CompactReport;
 pub use expire::{ExpireOptions, ExpireReport};
+pub use manifests::ManifestsReport;
 pub use orphans::OrphanReport;

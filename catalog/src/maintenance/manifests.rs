@@ -1,0 +1,61 @@
+//! `rewrite-manifests`: list the live data files of a table in one manifest
+//! instead of one or more per commit, so planning a scan reads one file.
+//! The data does not change: the snapshot is a `replace`.
+
+use iceberg::TableIdent;
+use iceberg::table::Table;
+
+use crate::connection::Lakehouse;
+use crate::error::{Context, Result};
+use crate::write::{CommitOutcome, SameChange, WriteMode};
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ManifestsReport {
+    pub table: String,
+    pub manifests_before: usize,
+    pub manifests_after: usize,
+    pub snapshot_id: Option<i64>,
+}
+
+impl Lakehouse {
+    pub async fn rewrite_manifests(
+        &self,
+        ident: &TableIdent,
+        job_id: &str,
+    ) -> Result<ManifestsReport> {
+        let manifests_before = manifest_count(&self.load_table(ident).await?).await?;
+        let mut report = ManifestsReport {
+            table: ident.to_string(),
+            manifests_before,
+            manifests_after: manifests_before,
+            snapshot_id: None,
+        };
+        if manifests_before < 2 {
+            return Ok(report);
+        }
+        let write = self
+            .write(ident.clone(), WriteMode::Append)
+            .job_id(job_id)
+            .snapshot_property("medallion.operation", "rewrite-manifests")
+            .manifests_only();
+        report.snapshot_id = Some(match write.commit(&[], &mut SameChange(None)).await? {
+            CommitOutcome::Committed { snapshot_id, .. } => snapshot_id,
+            CommitOutcome::AlreadyCommitted { snapshot_id } => snapshot_id,
+        });
+        report.manifests_after = manifest_count(&self.load_table(ident).await?).await?;
+        Ok(report)
+    }
+}
+
+async fn manifest_count(table: &Table) -> Result<usize> {
+    let Some(snapshot) = table.metadata().current_snapshot() else {
+        return Ok(0);
+    };
+    Ok(table
+        .manifest_list_reader(snapshot)
+        .load()
+        .await
+        .context(|| format!("cannot read the manifest list of {}", table.identifier()))?
+        .entries()
+        .len())
+}
