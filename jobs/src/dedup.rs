@@ -1,12 +1,14 @@
-use datafusion::prelude::{DataFrame, SessionContext};
+use datafusion::common::{Column, JoinType};
+use datafusion::functions_aggregate::expr_fn::count;
+use datafusion::functions_window::expr_fn::row_number;
+use datafusion::logical_expr::{ExprFunctionExt, Operator, SortExpr, binary_expr};
+use datafusion::prelude::{DataFrame, Expr, SessionContext, ident, lit};
 
 use crate::spec::DedupStep;
 
 const RANK: &str = "__medallion_rank";
-
-fn quote(identifier: &str) -> String {
-    format!("\"{}\"", identifier.replace('"', "\"\""))
-}
+const REPEATED: &str = "__medallion_repeated";
+const SOURCE: &str = "__medallion_source";
 
 /// Keeps, for every key, the row with the greatest `latest_by` values.
 /// Nulls sort last explicitly: DataFusion would put them first under DESC.
@@ -14,49 +16,59 @@ fn quote(identifier: &str) -> String {
 /// Most keys occur once, and ranking every row with a window function
 /// sorts the whole input (the slowest step of silver at scale). So the keys
 /// that repeat are found by hash aggregation first: rows of other keys pass
-/// through a hash anti join, and only rows of repeated keys are ranked.
-/// Keys compare with IS NOT DISTINCT FROM, so null keys group as in
-/// PARTITION BY.
+/// a hash anti join whose build side is the (small) set of repeated keys,
+/// and only rows of repeated keys are ranked. Keys compare with IS NOT
+/// DISTINCT FROM, so null keys group as in PARTITION BY.
 pub(crate) async fn keep_latest(
     ctx: &SessionContext,
     step: &DedupStep,
 ) -> datafusion::error::Result<DataFrame> {
     let source = ctx.table(step.from.as_str()).await?;
-    let columns: Vec<String> = source
+    let columns: Vec<Expr> = source
         .schema()
         .fields()
         .iter()
-        .map(|f| format!("s.{}", quote(f.name())))
+        .map(|f| ident(f.name()))
         .collect();
-    let keys: Vec<String> = step.keys.iter().map(|k| quote(k)).collect();
-    let same_key = keys
+    let keys: Vec<Expr> = step.keys.iter().map(ident).collect();
+    let repeated = source
+        .clone()
+        .aggregate(keys.clone(), vec![count(lit(1)).alias(RANK)])?
+        .filter(ident(RANK).gt(lit(1)))?
+        .select(keys.clone())?
+        .alias(REPEATED)?;
+    let source = source.alias(SOURCE)?;
+    let same_key: Vec<Expr> = step
+        .keys
         .iter()
-        .map(|k| format!("r.{k} IS NOT DISTINCT FROM s.{k}"))
-        .collect::<Vec<_>>()
-        .join(" AND ");
-    let order: Vec<String> = step
+        .map(|k| {
+            binary_expr(
+                Expr::Column(Column::new(Some(REPEATED), k)),
+                Operator::IsNotDistinctFrom,
+                Expr::Column(Column::new(Some(SOURCE), k)),
+            )
+        })
+        .collect();
+    let once = repeated
+        .clone()
+        .join_on(source.clone(), JoinType::RightAnti, same_key.clone())?
+        .select(columns.clone())?;
+    let latest_first: Vec<SortExpr> = step
         .latest_by
         .iter()
-        .map(|c| format!("{} DESC NULLS LAST", quote(c)))
+        .map(|c| SortExpr::new(ident(c), false, false))
         .collect();
-    let order = if order.is_empty() {
-        "1".to_string()
-    } else {
-        order.join(", ")
-    };
-    ctx.sql(&format!(
-        "WITH repeated AS (SELECT {keys} FROM {from} GROUP BY {keys} HAVING COUNT(*) > 1)
-         SELECT {columns} FROM {from} s WHERE NOT EXISTS (SELECT 1 FROM repeated r WHERE {same_key})
-         UNION ALL
-         SELECT {columns} FROM (
-             SELECT *, ROW_NUMBER() OVER (PARTITION BY {keys} ORDER BY {order}) AS {RANK}
-             FROM {from} s WHERE EXISTS (SELECT 1 FROM repeated r WHERE {same_key})
-         ) s WHERE {RANK} = 1",
-        columns = columns.join(", "),
-        keys = keys.join(", "),
-        from = step.from,
-    ))
-    .await
+    let rank = row_number()
+        .partition_by(keys)
+        .order_by(latest_first)
+        .build()?
+        .alias(RANK);
+    let latest_of_repeated = repeated
+        .join_on(source, JoinType::RightSemi, same_key)?
+        .window(vec![rank])?
+        .filter(ident(RANK).eq(lit(1u64)))?
+        .select(columns)?;
+    once.union(latest_of_repeated)
 }
 
 #[cfg(test)]
