@@ -217,3 +217,20 @@ impl Lakehouse {
         TableWrite::new(self.clone(), table, mode)
     }
 }
+
+#[cfg(test)]
+impl Lakehouse {
+    /// An embedded SQLite lakehouse in a test's temporary folder.
+    pub(crate) async fn in_test_folder(dir: &std::path::Path) -> Self {
+        Self::connect(
+            &LakehouseConfig::Sqlite {
+                name: "test".into(),
+                database: dir.join("catalog.db"),
+                warehouse: format!("file://{}/warehouse", dir.display()),
+            },
+            ObjectStores::new(Default::default()),
+        )
+        .await
+        .unwrap()
+    }
+}

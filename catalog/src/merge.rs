@@ -440,22 +440,7 @@ mod tests {
     use futures::stream;
 
     use super::*;
-    use crate::connection::LakehouseConfig;
-    use crate::object_storage::ObjectStores;
     use crate::schema::table_ident;
-
-    async fn lakehouse(dir: &std::path::Path) -> Lakehouse {
-        Lakehouse::connect(
-            &LakehouseConfig::Sqlite {
-                name: "test".into(),
-                database: dir.join("catalog.db"),
-                warehouse: format!("file://{}/warehouse", dir.display()),
-            },
-            ObjectStores::new(Default::default()),
-        )
-        .await
-        .unwrap()
-    }
 
     /// Rows (key, name), plus a `deleted` flag when given.
     fn rows(rows: &[(i64, &str)], deleted: Option<&[bool]>) -> RecordBatch {
@@ -546,7 +531,7 @@ mod tests {
     #[tokio::test]
     async fn a_merge_replaces_matching_keys_adds_the_rest_and_rewrites_only_files_it_touches() {
         let dir = tempfile::tempdir().unwrap();
-        let lakehouse = lakehouse(dir.path()).await;
+        let lakehouse = Lakehouse::in_test_folder(dir.path()).await;
         merge(
             &lakehouse,
             "load-1",
@@ -601,7 +586,7 @@ mod tests {
     #[tokio::test]
     async fn a_delete_flag_removes_the_key_and_is_not_stored() {
         let dir = tempfile::tempdir().unwrap();
-        let lakehouse = lakehouse(dir.path()).await;
+        let lakehouse = Lakehouse::in_test_folder(dir.path()).await;
         merge(
             &lakehouse,
             "load-1",
@@ -645,7 +630,7 @@ mod tests {
     #[tokio::test]
     async fn repeated_or_null_keys_are_refused_and_nothing_is_committed() {
         let dir = tempfile::tempdir().unwrap();
-        let lakehouse = lakehouse(dir.path()).await;
+        let lakehouse = Lakehouse::in_test_folder(dir.path()).await;
         merge(&lakehouse, "load-1", vec![rows(&[(1, "a")], None)], false)
             .await
             .unwrap();
@@ -692,7 +677,7 @@ mod tests {
     #[tokio::test]
     async fn a_merge_begun_on_an_empty_table_fails_when_rows_land_meanwhile() {
         let dir = tempfile::tempdir().unwrap();
-        let lakehouse = lakehouse(dir.path()).await;
+        let lakehouse = Lakehouse::in_test_folder(dir.path()).await;
         merge(&lakehouse, "load-1", vec![rows(&[(1, "a")], None)], false)
             .await
             .unwrap();

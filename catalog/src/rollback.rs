@@ -1,8 +1,9 @@
 use iceberg::spec::{MAIN_BRANCH, SnapshotReference, SnapshotRetention};
-use iceberg::{TableIdent, TableRequirement, TableUpdate};
+use iceberg::{TableIdent, TableUpdate};
 
 use crate::connection::Lakehouse;
 use crate::error::{CatalogError, Context, Result};
+use crate::snapshot::on_current_head;
 
 impl Lakehouse {
     /// Makes an earlier snapshot of the table's history current again. Only
@@ -34,15 +35,7 @@ impl Lakehouse {
         self.transport()
             .commit(
                 &table,
-                vec![
-                    TableRequirement::UuidMatch {
-                        uuid: metadata.uuid(),
-                    },
-                    TableRequirement::RefSnapshotIdMatch {
-                        r#ref: MAIN_BRANCH.to_string(),
-                        snapshot_id: current,
-                    },
-                ],
+                on_current_head(metadata),
                 vec![TableUpdate::SetSnapshotRef {
                     ref_name: MAIN_BRANCH.to_string(),
                     reference: SnapshotReference::new(

@@ -3,7 +3,7 @@ use std::collections::{HashMap, HashSet};
 use iceberg::spec::{
     DataContentType, DataFile, DataFileFormat, FormatVersion, MAIN_BRANCH, ManifestContentType,
     ManifestFile, ManifestListWriter, ManifestWriter, ManifestWriterBuilder, Operation, Snapshot,
-    SnapshotReference, SnapshotRetention, SnapshotSummaryCollector, Summary,
+    SnapshotReference, SnapshotRetention, SnapshotSummaryCollector, Summary, TableMetadata,
 };
 use iceberg::table::Table;
 use iceberg::{Error, ErrorKind, TableRequirement, TableUpdate};
@@ -239,17 +239,23 @@ pub(crate) async fn plan_snapshot(
                 ),
             },
         ],
-        requirements: vec![
-            TableRequirement::UuidMatch {
-                uuid: metadata.uuid(),
-            },
-            TableRequirement::RefSnapshotIdMatch {
-                r#ref: MAIN_BRANCH.to_string(),
-                snapshot_id: metadata.current_snapshot_id(),
-            },
-        ],
+        requirements: on_current_head(metadata),
         metadata_files,
     })
+}
+
+/// A commit built on this metadata applies only while the table is still
+/// the same table at the same main-branch snapshot.
+pub(crate) fn on_current_head(metadata: &TableMetadata) -> Vec<TableRequirement> {
+    vec![
+        TableRequirement::UuidMatch {
+            uuid: metadata.uuid(),
+        },
+        TableRequirement::RefSnapshotIdMatch {
+            r#ref: MAIN_BRANCH.to_string(),
+            snapshot_id: metadata.current_snapshot_id(),
+        },
+    ]
 }
 
 /// Live files a snapshot removes.

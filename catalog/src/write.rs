@@ -662,23 +662,8 @@ mod tests {
     use futures::stream;
 
     use super::*;
-    use crate::connection::LakehouseConfig;
-    use crate::object_storage::ObjectStores;
     use crate::schema::table_ident;
     use crate::snapshot::snapshot_infos;
-
-    async fn lakehouse(dir: &std::path::Path) -> Lakehouse {
-        Lakehouse::connect(
-            &LakehouseConfig::Sqlite {
-                name: "test".into(),
-                database: dir.join("catalog.db"),
-                warehouse: format!("file://{}/warehouse", dir.display()),
-            },
-            ObjectStores::new(Default::default()),
-        )
-        .await
-        .unwrap()
-    }
 
     fn batch(keys: std::ops::Range<i64>) -> RecordBatch {
         let schema = Arc::new(Schema::new(vec![
@@ -730,7 +715,7 @@ mod tests {
     #[tokio::test]
     async fn appends_keep_every_file_and_never_reuse_a_file_name() {
         let dir = tempfile::tempdir().unwrap();
-        let lakehouse = lakehouse(dir.path()).await;
+        let lakehouse = Lakehouse::in_test_folder(dir.path()).await;
         let ident = table_ident("bronze.things").unwrap();
         let mut metadata_files = Vec::new();
         for round in 0..2 {
@@ -771,7 +756,7 @@ mod tests {
     #[tokio::test]
     async fn overwrite_replaces_every_file_and_records_the_deletes() {
         let dir = tempfile::tempdir().unwrap();
-        let lakehouse = lakehouse(dir.path()).await;
+        let lakehouse = Lakehouse::in_test_folder(dir.path()).await;
         let ident = table_ident("gold.things").unwrap();
         let schema = batch(0..1).schema();
         for keys in [0..50, 50..60] {
@@ -795,7 +780,7 @@ mod tests {
     #[tokio::test]
     async fn a_job_id_commits_once() {
         let dir = tempfile::tempdir().unwrap();
-        let lakehouse = lakehouse(dir.path()).await;
+        let lakehouse = Lakehouse::in_test_folder(dir.path()).await;
         let ident = table_ident("bronze.things").unwrap();
         let schema = batch(0..1).schema();
         let first = lakehouse
@@ -823,7 +808,7 @@ mod tests {
     #[tokio::test]
     async fn data_that_does_not_fit_the_table_is_refused_with_the_columns_named() {
         let dir = tempfile::tempdir().unwrap();
-        let lakehouse = lakehouse(dir.path()).await;
+        let lakehouse = Lakehouse::in_test_folder(dir.path()).await;
         let ident = table_ident("bronze.things").unwrap();
         lakehouse
             .write(ident.clone(), WriteMode::Append)

@@ -4,13 +4,12 @@
 
 use std::collections::HashSet;
 
-use iceberg::spec::MAIN_BRANCH;
-use iceberg::{ErrorKind, TableIdent, TableRequirement, TableUpdate};
+use iceberg::{ErrorKind, TableIdent, TableUpdate};
 
 use crate::connection::Lakehouse;
 use crate::error::{CatalogError, Context, Result};
 use crate::scan::files_of_snapshots;
-use crate::snapshot::lineage;
+use crate::snapshot::{lineage, on_current_head};
 
 #[derive(Debug, Clone)]
 pub struct ExpireOptions {
@@ -83,15 +82,7 @@ impl Lakehouse {
                 .transport()
                 .commit(
                     &table,
-                    vec![
-                        TableRequirement::UuidMatch {
-                            uuid: metadata.uuid(),
-                        },
-                        TableRequirement::RefSnapshotIdMatch {
-                            r#ref: MAIN_BRANCH.to_string(),
-                            snapshot_id: metadata.current_snapshot_id(),
-                        },
-                    ],
+                    on_current_head(metadata),
                     vec![TableUpdate::RemoveSnapshots {
                         snapshot_ids: expired.clone(),
                     }],
