@@ -32,6 +32,7 @@ pub use merge::MergeWrite;
 pub use object_storage::{ObjectStoreStorage, ObjectStoreStorageFactory, ObjectStores, S3Settings};
 pub use partition::PartitionField;
 pub use rest::{RestSettings, RetryPolicy, TokenSource};
+pub use scan::{live_files, snapshot_files};
 pub use schema::{normalize_arrow_schema, table_ident};
 pub use secret::Secret;
 pub use snapshot::{

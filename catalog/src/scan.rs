@@ -13,15 +13,21 @@ use crate::error::{CatalogError, Context, Result};
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The data files of the table's current snapshot, as scan tasks over all
-/// columns. medallion writes no delete files and cannot rewrite them.
-pub(crate) async fn live_files(table: &Table) -> Result<Vec<FileScanTask>> {
+/// columns.
+pub async fn live_files(table: &Table) -> Result<Vec<FileScanTask>> {
+    match table.metadata().current_snapshot() {
+        Some(snapshot) => snapshot_files(table, snapshot.snapshot_id()).await,
+        None => Ok(Vec::new()),
+    }
+}
+
+/// The data files of a snapshot, as scan tasks over all columns. medallion
+/// writes no delete files and can neither read nor rewrite them.
+pub async fn snapshot_files(table: &Table, snapshot_id: i64) -> Result<Vec<FileScanTask>> {
     let ident = table.identifier();
-    let Some(snapshot) = table.metadata().current_snapshot() else {
-        return Ok(Vec::new());
-    };
     let tasks: Vec<FileScanTask> = table
         .scan()
-        .snapshot_id(snapshot.snapshot_id())
+        .snapshot_id(snapshot_id)
         .build()
         .context(|| format!("cannot scan {ident}"))?
         .plan_files()
@@ -32,7 +38,7 @@ pub(crate) async fn live_files(table: &Table) -> Result<Vec<FileScanTask>> {
         .context(|| format!("cannot list the data files of {ident}"))?;
     if tasks.iter().any(|t| !t.deletes.is_empty()) {
         return Err(CatalogError::Config(format!(
-            "{ident} has row-level delete files, which medallion cannot rewrite yet"
+            "{ident} has row-level delete files, which medallion cannot read or rewrite yet"
         )));
     }
     Ok(tasks)

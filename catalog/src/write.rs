@@ -10,7 +10,7 @@ use futures::{Stream, StreamExt};
 use iceberg::arrow::{
     RecordBatchPartitionSplitter, arrow_schema_to_schema_auto_assign_ids, schema_to_arrow_schema,
 };
-use iceberg::spec::{DataFile, DataFileFormat, Struct, TableProperties};
+use iceberg::spec::{DataFile, DataFileFormat, Struct, TableMetadata, TableProperties};
 use iceberg::table::Table;
 use iceberg::writer::base_writer::data_file_writer::DataFileWriterBuilder;
 use iceberg::writer::file_writer::ParquetWriterBuilder;
@@ -302,11 +302,7 @@ impl TableWrite {
                 .context(|| format!("cannot map the schema of {} to Arrow", self.ident))?,
         );
         let mapping = Arc::new(column_mapping(&self.ident, &target, schema)?);
-        let target_file_size = metadata
-            .properties()
-            .get(TableProperties::PROPERTY_WRITE_TARGET_FILE_SIZE_BYTES)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(TableProperties::PROPERTY_WRITE_TARGET_FILE_SIZE_BYTES_DEFAULT);
+        let target_file_size = target_file_size(metadata);
         let properties = WriterProperties::builder()
             .set_compression(Compression::ZSTD(
                 ZstdLevel::try_new(1).expect("valid zstd level"),
@@ -606,6 +602,15 @@ impl WriteStats {
             files: files.len(),
         }
     }
+}
+
+/// The table's `write.target-file-size-bytes`, or Iceberg's default.
+pub(crate) fn target_file_size(metadata: &TableMetadata) -> usize {
+    metadata
+        .properties()
+        .get(TableProperties::PROPERTY_WRITE_TARGET_FILE_SIZE_BYTES)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(TableProperties::PROPERTY_WRITE_TARGET_FILE_SIZE_BYTES_DEFAULT)
 }
 
 /// Reorders and casts a batch into the table's Arrow schema (which carries

@@ -493,10 +493,9 @@ pub async fn run(cli: Cli) -> Result<()> {
         } => {
             let engine = Engine::open(config).await?;
             let ident = table_ident(&table)?;
-            let cutoff = chrono::Utc::now() - chrono::Duration::from_std(older_than)?;
             let options = medallion_catalog::ExpireOptions {
                 retain_last,
-                older_than_ms: Some(cutoff.timestamp_millis()),
+                older_than,
             };
             let report = engine.lakehouse.expire_snapshots(&ident, &options).await?;
             if cli.global.json {

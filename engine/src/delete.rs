@@ -8,10 +8,9 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use datafusion::physical_plan::execute_stream_partitioned;
 use datafusion::prelude::{DataFrame, SessionContext};
-use futures::TryStreamExt;
 use iceberg::TableIdent;
 use iceberg::table::Table;
-use medallion_catalog::{CommitOutcome, WriteMode};
+use medallion_catalog::{CommitOutcome, WriteMode, live_files};
 
 use crate::execute::Engine;
 use crate::tables::{parquet_files, query_schema};
@@ -90,18 +89,7 @@ pub async fn files_matching(
         paths: Vec::new(),
         rows: 0,
     };
-    let Some(snapshot) = table.metadata().current_snapshot() else {
-        return Ok(matching);
-    };
-    let files: Vec<_> = table
-        .scan()
-        .snapshot_id(snapshot.snapshot_id())
-        .build()?
-        .plan_files()
-        .await?
-        .try_collect()
-        .await
-        .with_context(|| format!("cannot list the data files of {ident}"))?;
+    let files = live_files(table).await?;
     let schema = query_schema(table.metadata().current_schema())?;
     for file in files {
         let frame = ctx.read_table(Arc::new(parquet_files(

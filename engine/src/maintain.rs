@@ -44,10 +44,9 @@ pub async fn run_maintenance(
         );
     }
     if let Some(expire) = &tasks.expire_snapshots {
-        let cutoff = chrono::Utc::now() - chrono::Duration::from_std(age(&expire.older_than)?)?;
         let options = ExpireOptions {
             retain_last: expire.retain_last,
-            older_than_ms: Some(cutoff.timestamp_millis()),
+            older_than: age(&expire.older_than)?,
         };
         outcome.expire_snapshots = Some(
             engine

@@ -8,7 +8,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use arrow::datatypes::{Schema, SchemaRef};
 use datafusion::catalog::TableProvider;
 use datafusion::datasource::empty::EmptyTable;
@@ -16,9 +16,9 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
-use futures::TryStreamExt;
 use iceberg::arrow::schema_to_arrow_schema;
 use iceberg::table::Table;
+use medallion_catalog::snapshot_files;
 
 pub async fn table_provider(
     table: &Table,
@@ -75,22 +75,11 @@ pub async fn appended_since(table: &Table, since: i64) -> Result<Option<Arc<dyn 
 
 /// The data files of a snapshot, as Iceberg plans a scan of it.
 async fn data_files(table: &Table, snapshot_id: i64) -> Result<Vec<String>> {
-    let ident = table.identifier();
-    let tasks: Vec<_> = table
-        .scan()
-        .snapshot_id(snapshot_id)
-        .build()
-        .with_context(|| format!("cannot plan a scan of {ident}"))?
-        .plan_files()
-        .await
-        .with_context(|| format!("cannot list the data files of {ident}"))?
-        .try_collect()
-        .await
-        .with_context(|| format!("cannot list the data files of {ident}"))?;
-    if tasks.iter().any(|t| !t.deletes.is_empty()) {
-        bail!("{ident} has row-level delete files, which medallion cannot read yet");
-    }
-    Ok(tasks.into_iter().map(|t| t.data_file_path).collect())
+    Ok(snapshot_files(table, snapshot_id)
+        .await?
+        .into_iter()
+        .map(|t| t.data_file_path)
+        .collect())
 }
 
 fn provider_over(

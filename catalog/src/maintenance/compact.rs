@@ -8,12 +8,11 @@ use std::collections::HashSet;
 use iceberg::TableIdent;
 use iceberg::arrow::schema_to_arrow_schema;
 use iceberg::scan::FileScanTask;
-use iceberg::spec::TableProperties;
 
 use crate::connection::Lakehouse;
 use crate::error::{Context, Result};
 use crate::scan::{live_files, read_files};
-use crate::write::{CommitOutcome, SameChange, WriteMode};
+use crate::write::{CommitOutcome, SameChange, WriteMode, target_file_size};
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct CompactReport {
@@ -30,12 +29,7 @@ const SMALL_SHARE: f64 = 0.75;
 impl Lakehouse {
     pub async fn compact(&self, ident: &TableIdent, job_id: &str) -> Result<CompactReport> {
         let table = self.load_table(ident).await?;
-        let target_size: u64 = table
-            .metadata()
-            .properties()
-            .get(TableProperties::PROPERTY_WRITE_TARGET_FILE_SIZE_BYTES)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(TableProperties::PROPERTY_WRITE_TARGET_FILE_SIZE_BYTES_DEFAULT as u64);
+        let target_size = target_file_size(table.metadata()) as u64;
         let small: Vec<FileScanTask> = live_files(&table)
             .await?
             .into_iter()

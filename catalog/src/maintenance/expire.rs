@@ -6,6 +6,7 @@ use std::collections::HashSet;
 
 use iceberg::{ErrorKind, TableIdent, TableUpdate};
 
+use super::moment_before;
 use crate::connection::Lakehouse;
 use crate::error::{CatalogError, Context, Result};
 use crate::scan::files_of_snapshots;
@@ -15,8 +16,8 @@ use crate::snapshot::{lineage, on_current_head};
 pub struct ExpireOptions {
     /// Ancestors of the current snapshot to keep, the current one included.
     pub retain_last: usize,
-    /// Expire only snapshots made before this moment (ms since the epoch).
-    pub older_than_ms: Option<i64>,
+    /// Expire only snapshots older than this.
+    pub older_than: std::time::Duration,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -50,6 +51,7 @@ impl Lakehouse {
         options: &ExpireOptions,
     ) -> Result<ExpireReport> {
         let retain_last = options.retain_last.max(1);
+        let cutoff_ms = moment_before(options.older_than).timestamp_millis();
         for attempt in 1..=ATTEMPTS {
             let table = self.load_table(ident).await?;
             let metadata = table.metadata();
@@ -58,7 +60,7 @@ impl Lakehouse {
             let expired: Vec<i64> = metadata
                 .snapshots()
                 .filter(|s| !keep.contains(&s.snapshot_id()))
-                .filter(|s| options.older_than_ms.is_none_or(|at| s.timestamp_ms() < at))
+                .filter(|s| s.timestamp_ms() < cutoff_ms)
                 .map(|s| s.snapshot_id())
                 .collect();
             let report = |files_deleted| ExpireReport {

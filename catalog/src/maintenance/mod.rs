@@ -11,3 +11,12 @@ pub use compact::CompactReport;
 pub use expire::{ExpireOptions, ExpireReport};
 pub use manifests::ManifestsReport;
 pub use orphans::OrphanReport;
+
+/// The moment `age` ago; an age beyond the calendar means the beginning of
+/// time (nothing is that old).
+fn moment_before(age: std::time::Duration) -> chrono::DateTime<chrono::Utc> {
+    chrono::Duration::from_std(age)
+        .ok()
+        .and_then(|age| chrono::Utc::now().checked_sub_signed(age))
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC)
+}

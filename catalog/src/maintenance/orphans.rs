@@ -11,6 +11,7 @@ use iceberg::TableIdent;
 use object_store::ObjectStoreExt;
 use object_store::path::Path;
 
+use super::moment_before;
 use crate::connection::Lakehouse;
 use crate::error::{CatalogError, Result};
 use crate::scan::files_of_snapshots;
@@ -56,8 +57,7 @@ impl Lakehouse {
             .stores()
             .resolve(metadata.location())
             .map_err(storage_error)?;
-        let cutoff = chrono::Utc::now()
-            - chrono::Duration::from_std(older_than).unwrap_or(chrono::Duration::MAX);
+        let cutoff = moment_before(older_than);
         let orphans: Vec<object_store::ObjectMeta> = store
             .list(Some(&root))
             .try_filter(|meta| {
