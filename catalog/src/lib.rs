@@ -22,6 +22,7 @@ mod scan;
 mod schema;
 mod secret;
 mod snapshot;
+mod stale_connections;
 mod transport;
 mod write;
 

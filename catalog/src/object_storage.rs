@@ -23,6 +23,8 @@ use object_store::buffered::BufWriter;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
+
+use crate::stale_connections::RetryStaleConnections;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 
@@ -116,7 +118,7 @@ impl S3Settings {
                 ..RetryConfig::default()
             });
         }
-        Ok(Arc::new(builder.build()?))
+        Ok(Arc::new(RetryStaleConnections(Arc::new(builder.build()?))))
     }
 }
 
