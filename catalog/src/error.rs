@@ -19,6 +19,12 @@ pub enum CatalogError {
     )]
     SchemaMismatch { table: TableIdent, detail: String },
 
+    #[error(
+        "the schema of {table} changed while this job wrote its files: {detail}; re-run the job \
+         (the same job id is safe to re-run)"
+    )]
+    SchemaConflict { table: TableIdent, detail: String },
+
     #[error("cannot merge into {table}: {detail}")]
     Merge { table: TableIdent, detail: String },
 

@@ -34,7 +34,7 @@ pub use object_storage::{ObjectStoreStorage, ObjectStoreStorageFactory, ObjectSt
 pub use partition::PartitionField;
 pub use rest::{RestSettings, RetryPolicy, TokenSource};
 pub use scan::{live_files, snapshot_files};
-pub use schema::{normalize_arrow_schema, table_ident};
+pub use schema::{SchemaEvolution, normalize_arrow_schema, table_ident};
 pub use secret::Secret;
 pub use snapshot::{
     JOB_ID_PROPERTY, SnapshotInfo, latest_summary_property, snapshot_infos, snapshot_of_job,

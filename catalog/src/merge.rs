@@ -26,6 +26,7 @@ use iceberg::table::Table;
 use crate::connection::Lakehouse;
 use crate::error::{CatalogError, Context, Result};
 use crate::scan::{BoxError, live_files, read_file, read_files};
+use crate::schema::{SchemaEvolution, WriteSchema};
 use crate::write::{Attempt, AttemptPlanner, CommitOutcome, CommitPolicy, TableWrite, WriteMode};
 
 /// Files of the head read at once while looking for matching keys.
@@ -72,6 +73,12 @@ impl MergeWrite {
     /// Partitions a new table so; an existing one must already be.
     pub fn partition_by(mut self, fields: Vec<crate::partition::PartitionField>) -> Self {
         self.write = self.write.partition_by(fields);
+        self
+    }
+
+    /// What the merge may do when the new rows' columns differ from the table's.
+    pub fn on_schema_change(mut self, evolution: SchemaEvolution) -> Self {
+        self.write = self.write.on_schema_change(evolution);
         self
     }
 
@@ -142,7 +149,8 @@ impl MergeWrite {
         S: Stream<Item = std::result::Result<RecordBatch, E>> + Send + Unpin + 'static,
         E: Into<BoxError> + Send + 'static,
     {
-        let table_schema = schema_to_arrow_schema(table.metadata().current_schema())
+        let written = self.write.fit(table, &stored_schema)?;
+        let columns = schema_to_arrow_schema(&written.schema)
             .context(|| format!("cannot map the schema of {} to Arrow", self.ident))?;
         // Into an empty table a merge inserts: its keys match nothing, so
         // they are not kept (the first load of a big table needs no key set).
@@ -154,8 +162,7 @@ impl MergeWrite {
                 != Some("0")
         });
         let keys = Arc::new(
-            MergeKeys::new(&self.keys, &table_schema, target_has_rows)
-                .map_err(|e| self.problem(e))?,
+            MergeKeys::new(&self.keys, &columns, target_has_rows).map_err(|e| self.problem(e))?,
         );
         let stored = Arc::new(stored);
         let sources = partitions
@@ -180,7 +187,7 @@ impl MergeWrite {
             .collect();
         let files = self
             .write
-            .write_files(table, &stored_schema, sources)
+            .write_files(table, &written, sources)
             .await
             .map_err(|e| self.merge_error(e))?;
         let mut planner = Rewrite {
@@ -188,7 +195,7 @@ impl MergeWrite {
             write: &self.write,
             keys,
         };
-        self.write.commit(&files, &mut planner).await
+        self.write.commit(&written, &files, &mut planner).await
     }
 
     /// A problem with the new rows' keys is the job's to fix: say so
@@ -296,9 +303,9 @@ impl AttemptPlanner for Rewrite<'_> {
                     .boxed()
             })
             .collect();
-        let table_schema = schema_to_arrow_schema(schema)
-            .context(|| format!("cannot map the schema of {} to Arrow", self.ident))?;
-        let rewritten = self.write.write_files(head, &table_schema, streams).await?;
+        // The rows that stay come in the head's schema and are written in it.
+        let unchanged = WriteSchema::unchanged(head.metadata());
+        let rewritten = self.write.write_files(head, &unchanged, streams).await?;
         Ok(Attempt {
             replaced: Some(replaced),
             rewritten,

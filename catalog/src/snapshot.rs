@@ -9,6 +9,8 @@ use iceberg::table::Table;
 use iceberg::{Error, ErrorKind, TableRequirement, TableUpdate};
 use uuid::Uuid;
 
+use crate::schema::SchemaCommit;
+
 /// Snapshot-summary key holding the job id of the run that made the snapshot.
 pub const JOB_ID_PROPERTY: &str = "medallion.job-id";
 
@@ -38,9 +40,10 @@ pub(crate) struct PlannedSnapshot {
 }
 
 /// Writes the manifests and manifest list of one snapshot on top of the
-/// table's current snapshot.
+/// table's current snapshot, with the table's schema as `schema` makes it.
 pub(crate) async fn plan_snapshot(
     table: &Table,
+    schema: SchemaCommit,
     change: FileChange<'_>,
     added: &[DataFile],
     properties: &HashMap<String, String>,
@@ -61,7 +64,11 @@ pub(crate) async fn plan_snapshot(
     let commit_uuid = Uuid::now_v7();
     let parent = metadata.current_snapshot();
     let sequence_number = metadata.next_sequence_number();
-    let schema = metadata.current_schema().clone();
+    let SchemaCommit {
+        schema,
+        updates: schema_updates,
+        requirements: schema_requirements,
+    } = schema;
     let spec = metadata.default_partition_spec().clone();
 
     let mut summary = SnapshotSummaryCollector::default();
@@ -223,23 +230,27 @@ pub(crate) async fn plan_snapshot(
             operation,
             additional_properties,
         })
-        .with_schema_id(metadata.current_schema_id())
+        .with_schema_id(schema.schema_id())
         .with_timestamp_ms(chrono::Utc::now().timestamp_millis())
         .build();
 
+    let mut updates = schema_updates;
+    updates.extend([
+        TableUpdate::AddSnapshot { snapshot },
+        TableUpdate::SetSnapshotRef {
+            ref_name: MAIN_BRANCH.to_string(),
+            reference: SnapshotReference::new(
+                snapshot_id,
+                SnapshotRetention::branch(None, None, None),
+            ),
+        },
+    ]);
+    let mut requirements = on_current_head(metadata);
+    requirements.extend(schema_requirements);
     Ok(PlannedSnapshot {
         snapshot_id,
-        updates: vec![
-            TableUpdate::AddSnapshot { snapshot },
-            TableUpdate::SetSnapshotRef {
-                ref_name: MAIN_BRANCH.to_string(),
-                reference: SnapshotReference::new(
-                    snapshot_id,
-                    SnapshotRetention::branch(None, None, None),
-                ),
-            },
-        ],
-        requirements: on_current_head(metadata),
+        updates,
+        requirements,
         metadata_files,
     })
 }

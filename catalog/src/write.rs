@@ -3,7 +3,7 @@ use std::error::Error as StdError;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow::array::{ArrayRef, RecordBatch};
+use arrow::array::{ArrayRef, RecordBatch, new_null_array};
 use arrow::compute::cast;
 use arrow::datatypes::{Schema, SchemaRef};
 use futures::{Stream, StreamExt};
@@ -29,7 +29,7 @@ use crate::error::{CatalogError, Context, Result};
 use crate::fanout::PartitionWriters;
 use crate::partition::{PartitionField, check_spec, unbound_spec};
 use crate::scan::live_files;
-use crate::schema::{column_mapping, normalize_arrow_schema};
+use crate::schema::{SchemaEvolution, WriteSchema, fit_schema, normalize_arrow_schema};
 use crate::snapshot::{FileChange, JOB_ID_PROPERTY, plan_snapshot, snapshot_of_job};
 
 /// How a write changes the table.
@@ -113,6 +113,8 @@ pub struct TableWrite {
     partition_by: Option<Vec<PartitionField>>,
     /// No data change: list the live files in one new manifest.
     manifests_only: bool,
+    /// What the write may do to the table's schema.
+    evolution: SchemaEvolution,
 }
 
 const ROW_GROUP_ROWS: usize = 256 * 1024;
@@ -130,7 +132,14 @@ impl TableWrite {
             data_unchanged: false,
             partition_by: None,
             manifests_only: false,
+            evolution: SchemaEvolution::default(),
         }
+    }
+
+    /// What the write may do when the data's columns differ from the table's.
+    pub fn on_schema_change(mut self, evolution: SchemaEvolution) -> Self {
+        self.evolution = evolution;
+        self
     }
 
     /// Makes the commit a rewrite of the manifests only (rewrite-manifests).
@@ -186,18 +195,19 @@ impl TableWrite {
         if let Some(snapshot_id) = self.committed_by_job(&table) {
             return Ok(CommitOutcome::AlreadyCommitted { snapshot_id });
         }
-        let result = match self.write_files(&table, &schema, partitions).await {
-            Ok(files) if self.mode == WriteMode::OverwritePartitions && self.replaced.is_none() => {
+        let result = async {
+            let written = self.fit(&table, &schema)?;
+            let files = self.write_files(&table, &written, partitions).await?;
+            if self.mode == WriteMode::OverwritePartitions && self.replaced.is_none() {
                 let partitions = files.iter().map(|f| f.partition().clone()).collect();
-                self.commit(&files, &mut ReplacePartitions(partitions))
+                self.commit(&written, &files, &mut ReplacePartitions(partitions))
+                    .await
+            } else {
+                self.commit(&written, &files, &mut SameChange(self.replaced.clone()))
                     .await
             }
-            Ok(files) => {
-                self.commit(&files, &mut SameChange(self.replaced.clone()))
-                    .await
-            }
-            Err(e) => Err(e),
-        };
+        }
+        .await;
         if result.is_err() && created {
             self.drop_if_still_empty().await;
         }
@@ -212,6 +222,24 @@ impl TableWrite {
         {
             tracing::warn!(table = %self.ident, error = %e, "could not drop the table created by a failed write");
         }
+    }
+
+    /// How data of this schema lands in the table (see [`fit_schema`]).
+    pub(crate) fn fit(&self, table: &Table, data: &Schema) -> Result<WriteSchema> {
+        let written = fit_schema(&self.ident, table.metadata(), data, self.evolution)?;
+        let nulls: Vec<&str> = written
+            .schema
+            .as_struct()
+            .fields()
+            .iter()
+            .zip(&written.sources)
+            .filter(|(_, source)| source.is_none())
+            .map(|(field, _)| field.name.as_str())
+            .collect();
+        if !nulls.is_empty() {
+            tracing::info!(table = %self.ident, columns = nulls.join(", "), "columns missing from the data are written as nulls");
+        }
+        Ok(written)
     }
 
     pub(crate) fn committed_by_job(&self, table: &Table) -> Option<i64> {
@@ -288,7 +316,7 @@ impl TableWrite {
     pub(crate) async fn write_files<S, E>(
         &self,
         table: &Table,
-        schema: &Schema,
+        written: &WriteSchema,
         partitions: Vec<S>,
     ) -> Result<Vec<DataFile>>
     where
@@ -296,12 +324,11 @@ impl TableWrite {
         E: Into<Box<dyn StdError + Send + Sync>> + Send + 'static,
     {
         let metadata = table.metadata();
-        let table_schema = metadata.current_schema().clone();
         let target = Arc::new(
-            schema_to_arrow_schema(&table_schema)
+            schema_to_arrow_schema(&written.schema)
                 .context(|| format!("cannot map the schema of {} to Arrow", self.ident))?,
         );
-        let mapping = Arc::new(column_mapping(&self.ident, &target, schema)?);
+        let sources = Arc::new(written.sources.clone());
         let target_file_size = target_file_size(metadata);
         let properties = WriterProperties::builder()
             .set_compression(Compression::ZSTD(
@@ -321,7 +348,7 @@ impl TableWrite {
             Uuid::now_v7()
         );
         let rolling = RollingFileWriterBuilder::new(
-            ParquetWriterBuilder::new(properties, table_schema),
+            ParquetWriterBuilder::new(properties, written.schema.clone()),
             target_file_size,
             table.file_io().clone(),
             DefaultLocationGenerator::new(metadata)
@@ -335,7 +362,7 @@ impl TableWrite {
         } else {
             Some(Arc::new(
                 RecordBatchPartitionSplitter::try_new_with_computed_values(
-                    metadata.current_schema().clone(),
+                    written.schema.clone(),
                     spec.clone(),
                 )
                 .context(|| format!("cannot partition the data of {}", self.ident))?,
@@ -346,7 +373,7 @@ impl TableWrite {
         for (index, mut stream) in partitions.into_iter().enumerate() {
             let rolling = rolling.clone();
             let target = target.clone();
-            let mapping = mapping.clone();
+            let sources = sources.clone();
             let ident = self.ident.clone();
             let splitter = splitter.clone();
             tasks.spawn(async move {
@@ -360,7 +387,7 @@ impl TableWrite {
                     if batch.num_rows() == 0 {
                         continue;
                     }
-                    let batch = conform(&batch, &mapping, &target).context(|| {
+                    let batch = conform(&batch, &sources, &target).context(|| {
                         format!("cannot convert the job's output to the columns of {ident}")
                     })?;
                     writer
@@ -405,6 +432,7 @@ impl TableWrite {
     /// ever deleted.
     pub(crate) async fn commit(
         &self,
+        written: &WriteSchema,
         files: &[DataFile],
         planner: &mut impl AttemptPlanner,
     ) -> Result<CommitOutcome> {
@@ -446,6 +474,13 @@ impl TableWrite {
                 return Err(error);
             }
             let number = attempts.len() as u32 + 1;
+            let schema = match written.on_head(&self.ident, table.metadata()) {
+                Ok(schema) => schema,
+                Err(e) => {
+                    abandon(table, attempts).await;
+                    return Err(e);
+                }
+            };
             let attempt = match planner.plan(&table).await {
                 Ok(attempt) => attempt,
                 Err(e) => {
@@ -463,17 +498,24 @@ impl TableWrite {
             };
             let added: Vec<DataFile> = files.iter().chain(&attempt.rewritten).cloned().collect();
             let rewritten_paths = attempt.rewritten.iter().map(|f| f.file_path().to_string());
-            let planned =
-                match plan_snapshot(&table, change, &added, &properties, self.data_unchanged).await
-                {
-                    Ok(planned) => planned,
-                    Err(e) => {
-                        delete_quietly(&table, rewritten_paths).await;
-                        abandon(table, attempts).await;
-                        return Err(e)
-                            .context(|| format!("cannot prepare the commit to {}", self.ident));
-                    }
-                };
+            let planned = match plan_snapshot(
+                &table,
+                schema,
+                change,
+                &added,
+                &properties,
+                self.data_unchanged,
+            )
+            .await
+            {
+                Ok(planned) => planned,
+                Err(e) => {
+                    delete_quietly(&table, rewritten_paths).await;
+                    abandon(table, attempts).await;
+                    return Err(e)
+                        .context(|| format!("cannot prepare the commit to {}", self.ident));
+                }
+            };
             attempts.push(PastAttempt {
                 snapshot_id: planned.snapshot_id,
                 own_files: planned
@@ -503,6 +545,9 @@ impl TableWrite {
                         commit_ms = started.elapsed().as_millis() as u64,
                         "committed"
                     );
+                    if !written.changes.is_empty() {
+                        tracing::info!(table = %self.ident, changes = written.changes.join("; "), "evolved the schema");
+                    }
                     let attempt = attempts.pop().expect("the attempt just made");
                     delete_quietly(&table, attempts.into_iter().flat_map(|a| a.own_files)).await;
                     return Ok(CommitOutcome::Committed {
@@ -613,22 +658,26 @@ pub(crate) fn target_file_size(metadata: &TableMetadata) -> usize {
         .unwrap_or(TableProperties::PROPERTY_WRITE_TARGET_FILE_SIZE_BYTES_DEFAULT)
 }
 
-/// Reorders and casts a batch into the table's Arrow schema (which carries
-/// the Iceberg field ids the writers need).
+/// Reorders and casts a batch into the written Arrow schema (which carries
+/// the Iceberg field ids the writers need); columns without a source are
+/// null.
 fn conform(
     batch: &RecordBatch,
-    mapping: &[usize],
+    sources: &[Option<usize>],
     target: &SchemaRef,
 ) -> arrow::error::Result<RecordBatch> {
-    let columns = mapping
+    let columns = sources
         .iter()
         .zip(target.fields())
-        .map(|(&index, field)| {
-            let column = batch.column(index);
-            if column.data_type() == field.data_type() {
-                Ok(column.clone())
-            } else {
-                cast(column, field.data_type())
+        .map(|(source, field)| match source {
+            None => Ok(new_null_array(field.data_type(), batch.num_rows())),
+            Some(index) => {
+                let column = batch.column(*index);
+                if column.data_type() == field.data_type() {
+                    Ok(column.clone())
+                } else {
+                    cast(column, field.data_type())
+                }
             }
         })
         .collect::<arrow::error::Result<Vec<ArrayRef>>>()?;
@@ -668,7 +717,7 @@ mod tests {
 
     use super::*;
     use crate::schema::table_ident;
-    use crate::snapshot::snapshot_infos;
+    use crate::snapshot::{lineage, snapshot_infos};
 
     fn batch(keys: std::ops::Range<i64>) -> RecordBatch {
         let schema = Arc::new(Schema::new(vec![
@@ -808,6 +857,124 @@ mod tests {
             "{again:?}"
         );
         assert_eq!(data_files(&lakehouse, "bronze.things").await.len(), 1);
+    }
+
+    /// Rows of (key, name[, coupon]) with `key` of the given integer type.
+    fn keyed(key_type: DataType, rows: &[(i64, &str)], coupon: Option<&str>) -> RecordBatch {
+        let mut fields = vec![
+            Field::new("key", key_type.clone(), true),
+            Field::new("name", DataType::Utf8, true),
+        ];
+        let keys = Int64Array::from_iter_values(rows.iter().map(|r| r.0));
+        let mut columns: Vec<ArrayRef> = vec![
+            cast(&keys, &key_type).unwrap(),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.1))),
+        ];
+        if let Some(coupon) = coupon {
+            fields.push(Field::new("coupon", DataType::Utf8, true));
+            columns.push(Arc::new(StringArray::from_iter_values(
+                rows.iter().map(|_| coupon),
+            )));
+        }
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
+    }
+
+    /// The table's rows as iceberg-rust's reader returns them: key, name,
+    /// coupon (null when the column is absent), sorted by key.
+    async fn iceberg_rows(lakehouse: &Lakehouse, ident: &TableIdent) -> Vec<String> {
+        use arrow::util::display::array_value_to_string;
+        use futures::TryStreamExt;
+        let table = lakehouse.load_table(ident).await.unwrap();
+        let batches: Vec<RecordBatch> = table
+            .scan()
+            .build()
+            .unwrap()
+            .to_arrow()
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        let mut rows = Vec::new();
+        for batch in batches {
+            assert_eq!(batch.schema().field(0).data_type(), &DataType::Int64);
+            for i in 0..batch.num_rows() {
+                let cells: Vec<String> = batch
+                    .columns()
+                    .iter()
+                    .map(|c| array_value_to_string(c, i).unwrap())
+                    .collect();
+                rows.push(cells.join(","));
+            }
+        }
+        rows.sort();
+        rows
+    }
+
+    #[tokio::test]
+    async fn an_evolving_write_changes_the_schema_in_its_own_commit_and_old_files_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let lakehouse = Lakehouse::in_test_folder(dir.path()).await;
+        let ident = table_ident("bronze.things").unwrap();
+        let write = |batch: RecordBatch| {
+            lakehouse
+                .write(ident.clone(), WriteMode::Append)
+                .on_schema_change(SchemaEvolution::Evolve)
+                .execute(batch.schema(), partitions(vec![vec![batch]]))
+        };
+        write(keyed(DataType::Int32, &[(1, "a"), (2, "b")], None))
+            .await
+            .unwrap();
+        write(keyed(
+            DataType::Int64,
+            &[(3_000_000_000, "c")],
+            Some("SPRING"),
+        ))
+        .await
+        .unwrap();
+
+        let table = lakehouse.load_table(&ident).await.unwrap();
+        let metadata = table.metadata();
+        let schema = metadata.current_schema();
+        assert_eq!(schema.field_id_by_name("key"), Some(1));
+        assert_eq!(
+            schema.field_by_name("key").unwrap().field_type.to_string(),
+            "long"
+        );
+        assert_eq!(schema.field_id_by_name("coupon"), Some(3));
+        let snapshots: Vec<_> = lineage(&table).collect();
+        assert_eq!(
+            snapshots.len(),
+            2,
+            "one commit per write, the schema change in it"
+        );
+        assert_eq!(snapshots[0].schema_id(), Some(schema.schema_id()));
+        assert_ne!(snapshots[1].schema_id(), Some(schema.schema_id()));
+
+        // iceberg-rust reads the int file as long and the missing column as null.
+        assert_eq!(
+            iceberg_rows(&lakehouse, &ident).await,
+            vec!["1,a,", "2,b,", "3000000000,c,SPRING"]
+        );
+
+        // A merge on the widened key rewrites the old int file by field id.
+        lakehouse
+            .merge(ident.clone(), vec!["key".into()])
+            .on_schema_change(SchemaEvolution::Evolve)
+            .execute(
+                keyed(DataType::Int64, &[(2, "B")], Some("FALL")).schema(),
+                partitions(vec![vec![keyed(
+                    DataType::Int64,
+                    &[(2, "B")],
+                    Some("FALL"),
+                )]]),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            iceberg_rows(&lakehouse, &ident).await,
+            vec!["1,a,", "2,B,FALL", "3000000000,c,SPRING"]
+        );
     }
 
     #[tokio::test]

@@ -6,12 +6,12 @@
 use std::collections::HashSet;
 
 use iceberg::TableIdent;
-use iceberg::arrow::schema_to_arrow_schema;
 use iceberg::scan::FileScanTask;
 
 use crate::connection::Lakehouse;
-use crate::error::{Context, Result};
+use crate::error::Result;
 use crate::scan::{live_files, read_files};
+use crate::schema::WriteSchema;
 use crate::write::{CommitOutcome, SameChange, WriteMode, target_file_size};
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -62,11 +62,11 @@ impl Lakehouse {
             .job_id(job_id)
             .snapshot_property("medallion.operation", "compact")
             .data_unchanged();
-        let schema = schema_to_arrow_schema(table.metadata().current_schema())
-            .context(|| format!("cannot map the schema of {ident} to Arrow"))?;
-        let files = write.write_files(&table, &schema, streams).await?;
+        // The scan reads every file in the current schema, by field id.
+        let unchanged = WriteSchema::unchanged(table.metadata());
+        let files = write.write_files(&table, &unchanged, streams).await?;
         let outcome = write
-            .commit(&files, &mut SameChange(Some(replaced)))
+            .commit(&unchanged, &files, &mut SameChange(Some(replaced)))
             .await?;
         report.files_rewritten = small.len();
         match outcome {

@@ -7,6 +7,7 @@ use iceberg::table::Table;
 
 use crate::connection::Lakehouse;
 use crate::error::{Context, Result};
+use crate::schema::WriteSchema;
 use crate::write::{CommitOutcome, SameChange, WriteMode};
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -23,7 +24,8 @@ impl Lakehouse {
         ident: &TableIdent,
         job_id: &str,
     ) -> Result<ManifestsReport> {
-        let manifests_before = manifest_count(&self.load_table(ident).await?).await?;
+        let table = self.load_table(ident).await?;
+        let manifests_before = manifest_count(&table).await?;
         let mut report = ManifestsReport {
             table: ident.to_string(),
             manifests_before,
@@ -38,10 +40,13 @@ impl Lakehouse {
             .job_id(job_id)
             .snapshot_property("medallion.operation", "rewrite-manifests")
             .manifests_only();
-        report.snapshot_id = Some(match write.commit(&[], &mut SameChange(None)).await? {
-            CommitOutcome::Committed { snapshot_id, .. } => snapshot_id,
-            CommitOutcome::AlreadyCommitted { snapshot_id } => snapshot_id,
-        });
+        let unchanged = WriteSchema::unchanged(table.metadata());
+        report.snapshot_id = Some(
+            match write.commit(&unchanged, &[], &mut SameChange(None)).await? {
+                CommitOutcome::Committed { snapshot_id, .. } => snapshot_id,
+                CommitOutcome::AlreadyCommitted { snapshot_id } => snapshot_id,
+            },
+        );
         report.manifests_after = manifest_count(&self.load_table(ident).await?).await?;
         Ok(report)
     }
