@@ -13,7 +13,7 @@ use iceberg::table::Table;
 use medallion_catalog::{CommitOutcome, WriteMode, live_files};
 
 use crate::execute::Engine;
-use crate::tables::{parquet_files, query_schema};
+use crate::tables::parquet_files;
 
 #[derive(Debug, serde::Serialize)]
 pub struct DeleteReport {
@@ -90,11 +90,11 @@ pub async fn files_matching(
         rows: 0,
     };
     let files = live_files(table).await?;
-    let schema = query_schema(table.metadata().current_schema())?;
+    let schema = table.metadata().current_schema();
     for file in files {
         let frame = ctx.read_table(Arc::new(parquet_files(
             &[file.data_file_path.as_str()],
-            schema.clone(),
+            schema,
         )?))?;
         let matches = ctx
             .parse_sql_expr(predicate, frame.schema())
@@ -119,9 +119,11 @@ pub fn rows_not_matching(
     paths: &[String],
     predicate: &str,
 ) -> Result<DataFrame> {
-    let schema = query_schema(table.metadata().current_schema())?;
     let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
-    let rows = ctx.read_table(Arc::new(parquet_files(&paths, schema)?))?;
+    let rows = ctx.read_table(Arc::new(parquet_files(
+        &paths,
+        table.metadata().current_schema(),
+    )?))?;
     let keep = ctx.parse_sql_expr(
         &format!("NOT COALESCE(({predicate}), false)"),
         rows.schema(),

@@ -3,22 +3,31 @@
 //! iceberg-datafusion 0.10 scans a table in a single partition; medallion
 //! asks Iceberg which data files make up the snapshot and hands exactly
 //! those files to a `ListingTable`, which reads them in parallel with
-//! statistics, pruning and filter push-down.
+//! pruning and filter push-down. File columns are matched to the table's
+//! by Iceberg field id, not by name (see [`FieldIds`]).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use arrow::datatypes::{Schema, SchemaRef};
 use datafusion::catalog::TableProvider;
+use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
 use datafusion::datasource::empty::EmptyTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_expr_adapter::{
+    DefaultPhysicalExprAdapter, DefaultPhysicalExprAdapterFactory, PhysicalExprAdapter,
+    PhysicalExprAdapterFactory,
+};
 use iceberg::arrow::schema_to_arrow_schema;
 use iceberg::table::Table;
 use medallion_catalog::snapshot_files;
+use parquet::arrow::PARQUET_FIELD_ID_META_KEY;
 
 pub async fn table_provider(
     table: &Table,
@@ -38,13 +47,11 @@ pub async fn table_provider(
     let iceberg_schema = metadata
         .schema_by_id(schema_id)
         .unwrap_or(metadata.current_schema());
-    let arrow_schema = query_schema(iceberg_schema)
-        .with_context(|| format!("cannot map the schema of {ident} to Arrow"))?;
     let paths = match snapshot {
         Some(snapshot) => data_files(table, snapshot.snapshot_id()).await?,
         None => Vec::new(),
     };
-    provider_over(table, paths, arrow_schema)
+    provider_over(table, paths, iceberg_schema)
 }
 
 /// The rows appended to `table` after snapshot `since`: the files live now
@@ -68,9 +75,7 @@ pub async fn appended_since(table: &Table, since: i64) -> Result<Option<Arc<dyn 
         .into_iter()
         .filter(|path| !then.contains(path))
         .collect();
-    let schema = query_schema(metadata.current_schema())
-        .with_context(|| format!("cannot map the schema of {} to Arrow", table.identifier()))?;
-    provider_over(table, added, schema).map(Some)
+    provider_over(table, added, metadata.current_schema()).map(Some)
 }
 
 /// The data files of a snapshot, as Iceberg plans a scan of it.
@@ -85,15 +90,18 @@ async fn data_files(table: &Table, snapshot_id: i64) -> Result<Vec<String>> {
 fn provider_over(
     table: &Table,
     paths: Vec<String>,
-    schema: SchemaRef,
+    schema: &iceberg::spec::Schema,
 ) -> Result<Arc<dyn TableProvider>> {
+    let ident = table.identifier();
     if paths.is_empty() {
+        let schema = query_schema(schema)
+            .with_context(|| format!("cannot map the schema of {ident} to Arrow"))?;
         return Ok(Arc::new(EmptyTable::new(schema)));
     }
     let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
-    Ok(Arc::new(parquet_files(&paths, schema).with_context(
-        || format!("cannot read table {}", table.identifier()),
-    )?))
+    Ok(Arc::new(
+        parquet_files(&paths, schema).with_context(|| format!("cannot read table {ident}"))?,
+    ))
 }
 
 /// The Arrow schema queries see for an Iceberg schema: field-id metadata
@@ -109,8 +117,21 @@ pub fn query_schema(schema: &iceberg::spec::Schema) -> Result<SchemaRef> {
     )))
 }
 
-/// A DataFusion table over exactly these Parquet files.
-pub fn parquet_files(paths: &[&str], schema: SchemaRef) -> Result<ListingTable> {
+/// A DataFusion table over exactly these Parquet files of an Iceberg table
+/// of this schema.
+///
+/// Statistics stay off: DataFusion matches a file's statistics to the
+/// table's columns by name, which after a rename would say a column is all
+/// null (and answer `COUNT(column)` from that) or give one column another's
+/// minimum.
+pub fn parquet_files(paths: &[&str], schema: &iceberg::spec::Schema) -> Result<ListingTable> {
+    let ids = schema
+        .as_struct()
+        .fields()
+        .iter()
+        .map(|f| (f.name.clone(), f.id))
+        .collect();
+    let schema = query_schema(schema)?;
     let urls = paths
         .iter()
         .map(ListingTableUrl::parse)
@@ -120,6 +141,94 @@ pub fn parquet_files(paths: &[&str], schema: SchemaRef) -> Result<ListingTable> 
         ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
     let config = ListingTableConfig::new_with_multi_paths(urls)
         .with_listing_options(options)
-        .with_schema(schema);
+        .with_schema(schema)
+        .with_expr_adapter_factory(Arc::new(FieldIds { ids }));
     Ok(ListingTable::try_new(config)?)
+}
+
+/// Reads each data file's columns by Iceberg field id (the `PARQUET:field_id`
+/// every Iceberg writer stores): a renamed column still reads its old
+/// files, and a column added later under a dropped or renamed column's old
+/// name reads as null there instead of as the other column's values. Types
+/// are then cast as DataFusion does for any schema change (old int files of
+/// a widened long column).
+#[derive(Debug)]
+struct FieldIds {
+    /// The table's field id of each column, by name.
+    ids: HashMap<String, i32>,
+}
+
+impl PhysicalExprAdapterFactory for FieldIds {
+    fn create(
+        &self,
+        logical_file_schema: SchemaRef,
+        physical_file_schema: SchemaRef,
+    ) -> datafusion::common::Result<Arc<dyn PhysicalExprAdapter>> {
+        let in_file: HashMap<i32, &str> = physical_file_schema
+            .fields()
+            .iter()
+            .filter_map(|f| {
+                let id = f.metadata().get(PARQUET_FIELD_ID_META_KEY)?.parse().ok()?;
+                Some((id, f.name().as_str()))
+            })
+            .collect();
+        // A file without field ids (not written by an Iceberg writer) can
+        // only be read by name.
+        if in_file.is_empty() {
+            return DefaultPhysicalExprAdapterFactory
+                .create(logical_file_schema, physical_file_schema);
+        }
+        // Each table column under its name in this file; one the file lacks
+        // under a name no file column has, which DataFusion reads as null.
+        let names: HashMap<String, String> = logical_file_schema
+            .fields()
+            .iter()
+            .map(|f| {
+                let in_this_file = match self.ids.get(f.name()).and_then(|id| in_file.get(id)) {
+                    Some(name) => name.to_string(),
+                    None => format!("{} (not in this file)", f.name()),
+                };
+                (f.name().clone(), in_this_file)
+            })
+            .collect();
+        let renamed = Schema::new(
+            logical_file_schema
+                .fields()
+                .iter()
+                .map(|f| f.as_ref().clone().with_name(&names[f.name()]))
+                .collect::<Vec<_>>(),
+        );
+        Ok(Arc::new(ByFieldId {
+            names,
+            inner: DefaultPhysicalExprAdapter::new(Arc::new(renamed), physical_file_schema),
+        }))
+    }
+}
+
+#[derive(Debug)]
+struct ByFieldId {
+    /// Table column name -> its name in the file.
+    names: HashMap<String, String>,
+    inner: DefaultPhysicalExprAdapter,
+}
+
+impl PhysicalExprAdapter for ByFieldId {
+    fn rewrite(
+        &self,
+        expr: Arc<dyn PhysicalExpr>,
+    ) -> datafusion::common::Result<Arc<dyn PhysicalExpr>> {
+        let in_file_names = expr
+            .transform(|e| {
+                if let Some(column) = e.as_any().downcast_ref::<Column>()
+                    && let Some(name) = self.names.get(column.name())
+                {
+                    let renamed: Arc<dyn PhysicalExpr> =
+                        Arc::new(Column::new(name, column.index()));
+                    return Ok(Transformed::yes(renamed));
+                }
+                Ok(Transformed::no(e))
+            })
+            .data()?;
+        self.inner.rewrite(in_file_names)
+    }
 }
