@@ -6,12 +6,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use datafusion::common::ScalarValue;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::{
     ExecutionPlan, ExecutionPlanProperties, execute_stream_partitioned,
 };
-use datafusion::prelude::SessionContext;
+use datafusion::prelude::{SessionContext, ident, lit};
 use medallion_catalog::{
     CommitOutcome, Lakehouse, ObjectStores, WriteMode, latest_summary_property, snapshot_of_job,
     table_ident,
@@ -223,17 +224,39 @@ impl Engine {
                 .await
                 .with_context(|| format!("job `{}`: replace_where", job.name))?;
             if !matching.paths.is_empty() {
-                let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-                let staying = rows_not_matching(&ctx, table, &matching.paths, predicate)?
-                    .select_columns(&names)
-                    .with_context(|| {
-                        format!(
-                            "job `{}`: the output does not have the columns of {}",
-                            job.name, job.target.table
-                        )
-                    })?
-                    .create_physical_plan()
-                    .await?;
+                let staying = rows_not_matching(&ctx, table, &matching.paths, predicate)?;
+                // The rows that stay go through the write as the output's
+                // columns: a column only the table has would lose their values.
+                let lost: Vec<&str> = staying
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().as_str())
+                    .filter(|name| schema.index_of(name).is_err())
+                    .collect();
+                if !lost.is_empty() {
+                    anyhow::bail!(
+                        "job `{}`: replace_where keeps the other rows of {}, so the output needs every column of the table; it lacks {}",
+                        job.name,
+                        job.target.table,
+                        lost.join(", ")
+                    );
+                }
+                let mut columns = Vec::with_capacity(schema.fields().len());
+                for field in schema.fields() {
+                    columns.push(
+                        if staying
+                            .schema()
+                            .has_column_with_unqualified_name(field.name())
+                        {
+                            ident(field.name())
+                        } else {
+                            // A column the output adds: null in the rows that stay.
+                            lit(ScalarValue::try_from(field.data_type())?).alias(field.name())
+                        },
+                    );
+                }
+                let staying = staying.select(columns)?.create_physical_plan().await?;
                 partitions.extend(
                     execute_stream_partitioned(staying, ctx.task_ctx())?
                         .into_iter()
@@ -254,7 +277,8 @@ impl Engine {
                 let mut write = properties.fold(
                     self.lakehouse
                         .write(target, mode)
-                        .job_id(run.job_id.clone()),
+                        .job_id(run.job_id.clone())
+                        .on_schema_change(job.target.on_schema_change),
                     |write, (key, value)| write.snapshot_property(key, value),
                 );
                 if !job.target.partition_by.is_empty() {
@@ -270,7 +294,8 @@ impl Engine {
                 let mut merge = properties.fold(
                     self.lakehouse
                         .merge(target, job.target.keys.clone())
-                        .job_id(run.job_id.clone()),
+                        .job_id(run.job_id.clone())
+                        .on_schema_change(job.target.on_schema_change),
                     |merge, (key, value)| merge.snapshot_property(key, value),
                 );
                 if !job.target.partition_by.is_empty() {

@@ -113,6 +113,23 @@ pub struct BronzeStep {
     /// The raw input to load.
     pub from: String,
     pub columns: Vec<ColumnSpec>,
+    /// Raw columns that no entry of `columns` reads.
+    #[serde(default)]
+    pub unlisted_columns: UnlistedColumns,
+}
+
+/// What the bronze step does with raw columns its `columns` do not name.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnlistedColumns {
+    /// Store them too, under their name in snake_case, with their raw type
+    /// (strings trimmed): a column that appears in the raw files appears
+    /// in the output, and `target.on_schema_change` says whether the
+    /// table takes it.
+    #[default]
+    Keep,
+    /// Leave them out.
+    Drop,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -159,6 +176,11 @@ pub struct TargetSpec {
     /// the key is deleted from the table. The column is not stored.
     #[serde(default)]
     pub delete_when: Option<String>,
+    /// When the output's columns differ from the table's: `fail` (the
+    /// default), or `evolve` (add new columns, widen int to long, float to
+    /// double and a decimal's precision, write nulls for missing columns).
+    #[serde(default)]
+    pub on_schema_change: medallion_catalog::SchemaEvolution,
 }
 
 impl TargetSpec {
