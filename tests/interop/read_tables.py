@@ -4,7 +4,12 @@
   read_tables.py rest [--drop-all]            the REST catalog in MEDALLION_TEST_* variables
 
 With --drop-all, every table of the REST catalog is dropped instead (a clean
-start for a test).
+start for a test). For the embedded catalog also:
+
+  read_tables.py sql <lakehouse> --rows <table> "<column>, <column>"
+      the table's rows as CSV lines (null: empty), as a JSON list
+  read_tables.py sql <lakehouse> --run "<python>"
+      runs the code with `catalog` set (e.g. to change a table's schema)
 """
 import json
 import os
@@ -66,7 +71,20 @@ def drop_all(catalog):
             catalog.drop_table(identifier)
 
 
-if sys.argv[1] == "sql":
+def rows(catalog, table, columns):
+    names = [c.strip() for c in columns.split(",")]
+    data = catalog.load_table(table).scan(selected_fields=tuple(names)).to_arrow()
+    return [
+        ",".join("" if row[name] is None else str(row[name]) for name in names)
+        for row in data.select(names).to_pylist()
+    ]
+
+
+if sys.argv[1] == "sql" and sys.argv[3:4] == ["--rows"]:
+    print(json.dumps(rows(sql_catalog(sys.argv[2]), sys.argv[4], sys.argv[5])))
+elif sys.argv[1] == "sql" and sys.argv[3:4] == ["--run"]:
+    exec(sys.argv[4], {"catalog": sql_catalog(sys.argv[2])})
+elif sys.argv[1] == "sql":
     print(json.dumps(facts(sql_catalog(sys.argv[2]))))
 elif sys.argv[1] == "rest" and sys.argv[2:] == ["--drop-all"]:
     drop_all(rest_catalog())

@@ -12,9 +12,17 @@
 //! <expected CSV rows, without the header>
 //! command <medallion arguments, "quoted" where needed>
 //! contains <text the command must print>
+//! lacks <text the command must not print>
 //! pyiceberg <table>
 //! ----
-//! <rows PyIceberg reads from the table>
+//! <how many rows PyIceberg reads from the table>
+//! pyiceberg <table>: <column>, <column>, ...
+//! ----
+//! <the rows PyIceberg reads, as CSV, in any order>
+//! file <path in the lakehouse, e.g. raw/orders/part-1.csv>
+//!   <its text, indented>
+//! python
+//!   <Python run with `catalog`, PyIceberg's catalog of the lakehouse>
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -119,27 +127,67 @@ fn run_file(name: &str) {
             assert_eq!(actual, expected, "{place}: {}", sql.trim());
             checks += 1;
             at = next;
-        } else if let Some(table) = line.strip_prefix("pyiceberg ") {
+        } else if let Some(rest) = line.strip_prefix("pyiceberg ") {
             assert_eq!(
                 lines.get(at + 1),
                 Some(&"----"),
                 "{place}: `----` after pyiceberg"
             );
-            let expected: u64 = lines[at + 2].trim().parse().unwrap();
-            let facts = pyiceberg(&["sql", lakehouse.path().to_str().unwrap()], &[]).unwrap();
-            assert_eq!(facts[table]["rows"], expected, "{place}: {facts}");
+            let folder = lakehouse.path().to_str().unwrap();
+            if let Some((table, columns)) = rest.split_once(':') {
+                let mut expected = Vec::new();
+                at += 2;
+                while at < lines.len() && !lines[at].trim().is_empty() {
+                    expected.push(lines[at].to_string());
+                    at += 1;
+                }
+                let read = pyiceberg(&["sql", folder, "--rows", table, columns], &[]).unwrap();
+                let mut actual: Vec<&str> = read
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|row| row.as_str().unwrap())
+                    .collect();
+                actual.sort();
+                expected.sort();
+                assert_eq!(actual, expected, "{place}: PyIceberg read {table}");
+            } else {
+                let expected: u64 = lines[at + 2].trim().parse().unwrap();
+                let facts = pyiceberg(&["sql", folder], &[]).unwrap();
+                assert_eq!(facts[rest]["rows"], expected, "{place}: {facts}");
+                at += 3;
+            }
             checks += 1;
-            at += 3;
+        } else if let Some(relative) = line.strip_prefix("file ") {
+            let (text, end) = indented_block(&lines, at);
+            let path = lakehouse.path().join(relative.trim());
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, text).unwrap();
+            at = end;
+        } else if line == "python" {
+            let (code, end) = indented_block(&lines, at);
+            let folder = lakehouse.path().to_str().unwrap();
+            pyiceberg(&["sql", folder, "--run", &code], &[]);
+            at = end;
         } else if let Some(rest) = line.strip_prefix("command ") {
             let args = words(rest);
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             let out = lakehouse.ok(&args);
             at += 1;
-            if let Some(expected) = lines.get(at).and_then(|l| l.strip_prefix("contains ")) {
-                assert!(
-                    out.contains(expected),
-                    "{place}: expected `{expected}` in: {out}"
-                );
+            while let Some(next) = lines.get(at) {
+                if let Some(expected) = next.strip_prefix("contains ") {
+                    assert!(
+                        out.contains(expected),
+                        "{place}: expected `{expected}` in: {out}"
+                    );
+                } else if let Some(absent) = next.strip_prefix("lacks ") {
+                    assert!(
+                        !out.contains(absent),
+                        "{place}: expected no `{absent}` in: {out}"
+                    );
+                } else {
+                    break;
+                }
                 checks += 1;
                 at += 1;
             }
@@ -173,6 +221,11 @@ fn partitioned() {
 #[test]
 fn delete_and_maintenance() {
     run_file("delete_and_maintenance");
+}
+
+#[test]
+fn schema_drift() {
+    run_file("schema_drift");
 }
 
 #[test]

@@ -1,13 +1,14 @@
 //! Loads over time: bronze appends each load, silver merges the new bronze
 //! rows on their keys (only the files holding those keys are rewritten),
-//! gold is replaced by the new aggregates.
+//! gold is replaced by the new aggregates. A raw column that appears in a
+//! later load reaches bronze and silver.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, AsArray, RecordBatch, StringArray, UInt64Array};
 use arrow::compute::{concat_batches, take};
-use arrow::datatypes::{Decimal128Type, Int64Type};
+use arrow::datatypes::{DataType, Decimal128Type, Field, Int64Type, Schema};
 use parquet::arrow::ArrowWriter;
 
 use crate::support::{
@@ -209,4 +210,86 @@ fn a_second_load_updates_silver_by_merge_and_replaces_gold() {
         "{again}"
     );
     assert_eq!(lakehouse.snapshots(), before);
+}
+
+#[test]
+fn a_raw_column_new_in_a_later_load_reaches_bronze_and_silver() {
+    let lakehouse = Lakehouse::new();
+    lakehouse.report(&["demo", "--scale", "0.01"]);
+    let customers = lakehouse.rows("bronze.customers");
+
+    // Ten customers again, with a column the first load did not have.
+    let raw = read_parquet_dir(&lakehouse.raw_dir("customer"));
+    let again = raw[0].slice(0, 10);
+    let mut fields: Vec<Field> = again
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields.push(Field::new("LoyaltyTier", DataType::Utf8, true));
+    let mut columns = again.columns().to_vec();
+    columns.push(Arc::new(StringArray::from(vec![" gold "; 10])));
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
+    let target = lakehouse.raw_dir("customer_batch2");
+    std::fs::create_dir_all(&target).unwrap();
+    let file = std::fs::File::create(target.join("part-0.parquet")).unwrap();
+    let mut writer = ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+
+    let pipeline = lakehouse.pipeline_copy();
+    edit(
+        &pipeline.join("bronze/customers.yaml"),
+        "path: tpch/customer\n",
+        "path: tpch/customer_batch2\n",
+    );
+    let report = lakehouse.report(&[
+        "run",
+        pipeline.to_str().unwrap(),
+        "--job-id",
+        "load-2",
+        "--job",
+        "bronze_customers",
+        "--job",
+        "silver_customers",
+    ]);
+    assert!(
+        statuses(&report).values().all(|s| s == "committed"),
+        "{report}"
+    );
+
+    // Bronze keeps the raw column under its snake_case name, trimmed; the
+    // rows of the first load have none.
+    assert_eq!(lakehouse.rows("bronze.customers"), customers + 10);
+    assert_eq!(
+        lakehouse.scalar(
+            "SELECT COUNT(*) || ' ' || MIN(loyalty_tier) || ' ' || MAX(loyalty_tier) FROM bronze.customers WHERE loyalty_tier IS NOT NULL"
+        ),
+        "10 gold gold"
+    );
+    // Silver merges them on the key: still one row per customer, ten with a tier.
+    assert_eq!(lakehouse.rows("silver.customers"), customers);
+    assert_eq!(
+        lakehouse.scalar("SELECT COUNT(loyalty_tier) FROM silver.customers"),
+        "10"
+    );
+    let read = pyiceberg(
+        &[
+            "sql",
+            lakehouse.path().to_str().unwrap(),
+            "--rows",
+            "silver.customers",
+            "customer_key, loyalty_tier",
+        ],
+        &[],
+    )
+    .unwrap();
+    let rows = read.as_array().unwrap();
+    assert_eq!(rows.len() as u64, customers);
+    let with_tier = rows
+        .iter()
+        .filter(|r| r.as_str().unwrap().ends_with(",gold"))
+        .count();
+    assert_eq!(with_tier, 10, "PyIceberg reads the same silver rows");
 }
