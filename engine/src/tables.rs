@@ -41,11 +41,12 @@ pub async fn table_provider(
         })?),
         None => metadata.current_snapshot(),
     };
-    let schema_id = snapshot
+    // The table now reads in its current schema (a rename or an added
+    // column needs no new snapshot); an earlier snapshot in its own.
+    let iceberg_schema = snapshot_id
+        .and(snapshot)
         .and_then(|s| s.schema_id())
-        .unwrap_or(metadata.current_schema_id());
-    let iceberg_schema = metadata
-        .schema_by_id(schema_id)
+        .and_then(|id| metadata.schema_by_id(id))
         .unwrap_or(metadata.current_schema());
     let paths = match snapshot {
         Some(snapshot) => data_files(table, snapshot.snapshot_id()).await?,
