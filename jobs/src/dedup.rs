@@ -15,11 +15,14 @@ const SOURCE: &str = "__medallion_source";
 ///
 /// Most keys occur once, and ranking every row with a window function
 /// sorts the whole input (the slowest step of silver at scale). So the keys
-/// that repeat are found by hash aggregation first: rows of other keys pass
-/// a hash anti join whose build side is the (small) set of repeated keys,
-/// and only rows of repeated keys are ranked. Keys compare with IS NOT
+/// that repeat are found first, by a hash aggregation over the key columns
+/// alone, and held in memory (keys only, never rows). With none, which is
+/// every first load and most incremental ones, the input passes unchanged
+/// and keeps its statistics, so later joins are planned on real sizes.
+/// Otherwise rows of other keys pass a hash anti join built on the repeated
+/// keys, and only rows of repeated keys are ranked. Keys compare with IS NOT
 /// DISTINCT FROM, so null keys group as in PARTITION BY.
-pub(crate) async fn keep_latest(
+pub async fn keep_latest(
     ctx: &SessionContext,
     step: &DedupStep,
 ) -> datafusion::error::Result<DataFrame> {
@@ -31,12 +34,17 @@ pub(crate) async fn keep_latest(
         .map(|f| ident(f.name()))
         .collect();
     let keys: Vec<Expr> = step.keys.iter().map(ident).collect();
-    let repeated = source
+    let repeated_keys = source
         .clone()
         .aggregate(keys.clone(), vec![count(lit(1)).alias(RANK)])?
         .filter(ident(RANK).gt(lit(1)))?
         .select(keys.clone())?
-        .alias(REPEATED)?;
+        .collect()
+        .await?;
+    if repeated_keys.iter().all(|batch| batch.num_rows() == 0) {
+        return Ok(source);
+    }
+    let repeated = ctx.read_batches(repeated_keys)?.alias(REPEATED)?;
     let source = source.alias(SOURCE)?;
     let same_key: Vec<Expr> = step
         .keys
@@ -78,6 +86,28 @@ mod tests {
     /// The plain definition: rank every row of a key, keep the first.
     const RANKED: &str = "SELECT k, t, f, v FROM (SELECT *, ROW_NUMBER() OVER \
         (PARTITION BY k ORDER BY t DESC NULLS LAST, f DESC NULLS LAST) AS n FROM rows) WHERE n = 1";
+
+    #[tokio::test]
+    async fn rows_without_a_repeated_key_pass_without_a_join() {
+        let ctx = SessionContext::new();
+        ctx.sql(
+            "CREATE TABLE rows (k BIGINT, t BIGINT, f VARCHAR) AS VALUES (1, 1, 'a'), (2, 1, 'a')",
+        )
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+        let step = DedupStep {
+            from: "rows".into(),
+            keys: vec!["k".into()],
+            latest_by: vec!["t".into(), "f".into()],
+        };
+        let frame = keep_latest(&ctx, &step).await.unwrap();
+        let plan = frame.logical_plan().display_indent().to_string();
+        assert!(!plan.contains("Join"), "{plan}");
+        assert_eq!(frame.count().await.unwrap(), 2);
+    }
 
     #[tokio::test]
     async fn the_hash_path_keeps_what_ranking_every_row_keeps() {
