@@ -93,6 +93,7 @@ pub async fn files_matching(
     let schema = table.metadata().current_schema();
     for file in files {
         let frame = ctx.read_table(Arc::new(parquet_files(
+            table.metadata(),
             &[file.data_file_path.as_str()],
             schema,
         )?))?;
@@ -121,6 +122,7 @@ pub fn rows_not_matching(
 ) -> Result<DataFrame> {
     let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
     let rows = ctx.read_table(Arc::new(parquet_files(
+        table.metadata(),
         &paths,
         table.metadata().current_schema(),
     )?))?;

@@ -25,6 +25,7 @@ use datafusion::physical_expr_adapter::{
     PhysicalExprAdapterFactory,
 };
 use iceberg::arrow::schema_to_arrow_schema;
+use iceberg::spec::TableMetadata;
 use iceberg::table::Table;
 use medallion_catalog::snapshot_files;
 use parquet::arrow::PARQUET_FIELD_ID_META_KEY;
@@ -101,7 +102,8 @@ fn provider_over(
     }
     let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
     Ok(Arc::new(
-        parquet_files(&paths, schema).with_context(|| format!("cannot read table {ident}"))?,
+        parquet_files(table.metadata(), &paths, schema)
+            .with_context(|| format!("cannot read table {ident}"))?,
     ))
 }
 
@@ -121,11 +123,17 @@ pub fn query_schema(schema: &iceberg::spec::Schema) -> Result<SchemaRef> {
 /// A DataFusion table over exactly these Parquet files of an Iceberg table
 /// of this schema.
 ///
-/// Statistics stay off: DataFusion matches a file's statistics to the
-/// table's columns by name, which after a rename would say a column is all
-/// null (and answer `COUNT(column)` from that) or give one column another's
-/// minimum.
-pub fn parquet_files(paths: &[&str], schema: &iceberg::spec::Schema) -> Result<ListingTable> {
+/// DataFusion matches a file's statistics to the table's columns by name,
+/// which after a rename or a type change would say a column is all null
+/// (and answer `COUNT(column)` from that) or give one column another's
+/// minimum. So statistics are read only for a table whose every column has
+/// kept its name and type in every schema it ever had: the usual case, where
+/// row counts let the planner build joins on the smaller side.
+pub fn parquet_files(
+    metadata: &TableMetadata,
+    paths: &[&str],
+    schema: &iceberg::spec::Schema,
+) -> Result<ListingTable> {
     let ids = schema
         .as_struct()
         .fields()
@@ -138,13 +146,28 @@ pub fn parquet_files(paths: &[&str], schema: &iceberg::spec::Schema) -> Result<L
         .map(ListingTableUrl::parse)
         .collect::<datafusion::error::Result<Vec<_>>>()
         .context("a data file path is not a valid URL")?;
-    let options =
-        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+        .with_file_extension(".parquet")
+        .with_collect_stat(columns_never_renamed_or_retyped(metadata));
     let config = ListingTableConfig::new_with_multi_paths(urls)
         .with_listing_options(options)
         .with_schema(schema)
         .with_expr_adapter_factory(Arc::new(FieldIds { ids }));
     Ok(ListingTable::try_new(config)?)
+}
+
+/// True when every field id has had one name and one type in all of the
+/// table's schemas, so statistics matched by name belong to the right column.
+fn columns_never_renamed_or_retyped(metadata: &TableMetadata) -> bool {
+    let mut seen: HashMap<i32, (&str, &iceberg::spec::Type)> = HashMap::new();
+    metadata.schemas_iter().all(|schema| {
+        schema.as_struct().fields().iter().all(|field| {
+            let (name, field_type) = *seen
+                .entry(field.id)
+                .or_insert((field.name.as_str(), field.field_type.as_ref()));
+            name == field.name && field_type == field.field_type.as_ref()
+        })
+    })
 }
 
 /// Reads each data file's columns by Iceberg field id (the `PARQUET:field_id`
