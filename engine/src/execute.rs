@@ -8,7 +8,8 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use datafusion::common::ScalarValue;
 use datafusion::execution::runtime_env::RuntimeEnv;
-use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
+use datafusion::physical_plan::Partitioning;
+use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::{
     ExecutionPlan, ExecutionPlanProperties, execute_stream_partitioned,
 };
@@ -204,9 +205,16 @@ impl Engine {
             .create_physical_plan()
             .await
             .with_context(|| format!("job `{}`: cannot plan the query", job.name))?;
-        // Small unions plan one partition per branch; one writer suffices.
-        let plan = if plan.output_partitioning().partition_count() > self.config.target_partitions {
-            Arc::new(CoalescePartitionsExec::new(plan)) as Arc<dyn ExecutionPlan>
+        // A union of raw files plans a partition per file range, many of
+        // them empty (a range without a row group): deal the batches out to
+        // one writer per core, so encoding stays parallel without a
+        // half-empty data file per range.
+        let writers = self.config.target_partitions;
+        let plan = if plan.output_partitioning().partition_count() > writers {
+            Arc::new(
+                RepartitionExec::try_new(plan, Partitioning::RoundRobinBatch(writers))
+                    .with_context(|| format!("job `{}`: cannot plan the writers", job.name))?,
+            ) as Arc<dyn ExecutionPlan>
         } else {
             plan
         };
