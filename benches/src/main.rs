@@ -56,11 +56,12 @@ struct Args {
     /// medallion's memory pool, e.g. 1GiB: operators spill to disk beyond it.
     #[arg(long, value_name = "SIZE")]
     memory_limit: Option<String>,
-    /// The reference pipeline folder.
-    #[arg(long, value_name = "DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../jobs/reference"))]
+    /// The reference pipeline folder (relative paths: from the current folder,
+    /// so run the harness from the repository root).
+    #[arg(long, value_name = "DIR", default_value = "jobs/reference")]
     pipeline: PathBuf,
     /// Folder of the peer scripts.
-    #[arg(long, value_name = "DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/peers"))]
+    #[arg(long, value_name = "DIR", default_value = "benches/peers")]
     peers: PathBuf,
     /// Skip chart.png (e.g. where no TrueType font is installed).
     #[arg(long)]
@@ -100,6 +101,14 @@ fn run(args: Args) -> Result<bool> {
             .context("cannot locate this executable")?
             .with_file_name("medallion"),
     };
+    for (dir, flag) in [(&args.pipeline, "--pipeline"), (&args.peers, "--peers")] {
+        if !dir.is_dir() {
+            anyhow::bail!(
+                "{} is not a folder here; run the harness from the repository root or pass {flag}",
+                dir.display()
+            );
+        }
+    }
     let setup = Setup {
         medallion_bin: std::path::absolute(medallion_bin)?,
         python: args.python,
