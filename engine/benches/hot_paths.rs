@@ -20,7 +20,6 @@ use medallion_engine::config::{Config, Overrides};
 use medallion_engine::execute::Engine;
 use medallion_jobs::{
     DedupStep, JobSpec, RawFile, RawFormat, RunParameters, StepKind, bronze_frame, keep_latest,
-    reference_pipeline_dir,
 };
 use parquet::arrow::ArrowWriter;
 use tokio::runtime::Runtime;
@@ -51,10 +50,10 @@ fn fixture(runtime: &Runtime) -> Fixture {
         })
         .collect();
     raw_orders.sort_by(|a, b| a.uri.cmp(&b.uri));
-    let pipeline = reference_pipeline_dir(Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap())
-        .expect("the reference pipeline");
-    let bronze_spec =
-        JobSpec::load(&pipeline.join("bronze/orders.yaml")).expect("the bronze orders spec");
+    let bronze_spec = JobSpec::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../jobs/reference/bronze/orders.yaml"),
+    )
+    .expect("the bronze orders spec");
     let ctx = SessionContext::new();
     let bronze = runtime.block_on(async {
         bronze_orders(&ctx, &bronze_spec, &raw_orders)
@@ -138,7 +137,10 @@ fn decode_and_project(c: &mut Criterion, runtime: &Runtime, fixture: &Fixture) {
                 .collect()
                 .await
                 .expect("bronze rows");
-            assert_eq!(batches.iter().map(RecordBatch::num_rows).sum::<usize>(), ORDERS);
+            assert_eq!(
+                batches.iter().map(RecordBatch::num_rows).sum::<usize>(),
+                ORDERS
+            );
         })
     });
     group.finish();
