@@ -25,6 +25,12 @@ pub enum CatalogError {
     )]
     SchemaConflict { table: TableIdent, detail: String },
 
+    #[error(
+        "{table} changed while this job replaced rows: {detail}; re-run the job \
+         (the same job id is safe to re-run)"
+    )]
+    ReplaceConflict { table: TableIdent, detail: String },
+
     #[error("cannot merge into {table}: {detail}")]
     Merge { table: TableIdent, detail: String },
 

@@ -28,7 +28,7 @@ use crate::connection::Lakehouse;
 use crate::error::{CatalogError, Context, Result};
 use crate::fanout::PartitionWriters;
 use crate::partition::{PartitionField, check_spec, unbound_spec};
-use crate::scan::live_files;
+use crate::scan::{live_files, snapshot_files};
 use crate::schema::{SchemaEvolution, WriteSchema, fit_schema, normalize_arrow_schema};
 use crate::snapshot::{FileChange, JOB_ID_PROPERTY, plan_snapshot, snapshot_of_job};
 
@@ -107,6 +107,9 @@ pub struct TableWrite {
     snapshot_properties: HashMap<String, String>,
     /// Copy-on-write: the live files the new data replaces.
     replaced: Option<HashSet<String>>,
+    /// The snapshot `replaced` was chosen on, when files added after it
+    /// may hold rows the write should have replaced (`None`: no snapshot).
+    replaced_as_of: Option<Option<i64>>,
     /// The written rows are the replaced files' rows (compaction).
     data_unchanged: bool,
     /// The partitioning the job asks for; `None`: whatever the table has.
@@ -124,7 +127,7 @@ const ROW_GROUP_ROWS: usize = 256 * 1024;
 /// row group before falling back to plain encoding; at 64 KiB only columns
 /// of few values (dates, statuses, clerks) stay dictionary-encoded, and the
 /// bronze orders encode 37% faster into a 12% smaller file
-/// (`cargo bench --bench hot_paths -- write`).
+/// (the `write` group of `engine/benches/hot_paths.rs`).
 const DICTIONARY_PAGE_LIMIT: usize = 64 * 1024;
 
 /// How every data file medallion writes is encoded: zstd (level 1 compresses
@@ -149,6 +152,7 @@ impl TableWrite {
             policy: CommitPolicy::default(),
             snapshot_properties: HashMap::new(),
             replaced: None,
+            replaced_as_of: None,
             data_unchanged: false,
             partition_by: None,
             manifests_only: false,
@@ -188,6 +192,15 @@ impl TableWrite {
         self
     }
 
+    /// Overwrite by filter: the replaced files were chosen on `snapshot_id`
+    /// (`None`: the table had none). The commit fails, asking for a re-run,
+    /// if data files were added since, since they may hold rows the filter
+    /// matches that would otherwise survive the overwrite.
+    pub fn replaced_as_of(mut self, snapshot_id: Option<i64>) -> Self {
+        self.replaced_as_of = Some(snapshot_id);
+        self
+    }
+
     /// Makes the write idempotent: a job id commits to a table at most once.
     pub fn job_id(mut self, job_id: impl Into<String>) -> Self {
         self.job_id = Some(job_id.into());
@@ -222,6 +235,13 @@ impl TableWrite {
                 let partitions = files.iter().map(|f| f.partition().clone()).collect();
                 self.commit(&written, &files, &mut ReplacePartitions(partitions))
                     .await
+            } else if let (Some(replaced), Some(as_of)) = (&self.replaced, self.replaced_as_of) {
+                let mut planner = ReplaceWithoutNewFiles {
+                    ident: self.ident.clone(),
+                    replaced: replaced.clone(),
+                    as_of,
+                };
+                self.commit(&written, &files, &mut planner).await
             } else {
                 self.commit(&written, &files, &mut SameChange(self.replaced.clone()))
                     .await
@@ -623,6 +643,47 @@ impl AttemptPlanner for SameChange {
     }
 }
 
+/// Overwrite by filter: the same files are replaced on every head, but only
+/// while no data file was added after the snapshot they were chosen on.
+struct ReplaceWithoutNewFiles {
+    ident: TableIdent,
+    replaced: HashSet<String>,
+    as_of: Option<i64>,
+}
+
+impl AttemptPlanner for ReplaceWithoutNewFiles {
+    async fn plan(&mut self, head: &Table) -> Result<Attempt> {
+        if head.metadata().current_snapshot_id() != self.as_of {
+            let seen: HashSet<String> = match self.as_of {
+                Some(id) => snapshot_files(head, id)
+                    .await?
+                    .into_iter()
+                    .map(|t| t.data_file_path)
+                    .collect(),
+                None => HashSet::new(),
+            };
+            let added = live_files(head)
+                .await?
+                .into_iter()
+                .filter(|t| !seen.contains(&t.data_file_path))
+                .count();
+            if added > 0 {
+                return Err(CatalogError::ReplaceConflict {
+                    table: self.ident.clone(),
+                    detail: format!(
+                        "{added} data file(s) were committed after the rows to replace were \
+                         chosen, and rows in them that match the filter would survive"
+                    ),
+                });
+            }
+        }
+        Ok(Attempt {
+            replaced: Some(self.replaced.clone()),
+            rewritten: Vec::new(),
+        })
+    }
+}
+
 /// Dynamic partition overwrite: on each head, the live files of the
 /// partitions the new rows fall in (every file, for an unpartitioned table).
 struct ReplacePartitions(HashSet<Struct>);
@@ -844,6 +905,67 @@ mod tests {
         assert_eq!(summary["total-records"], "10");
         assert_eq!(summary["deleted-records"], "50");
         assert_eq!(summary["added-records"], "10");
+    }
+
+    #[tokio::test]
+    async fn an_overwrite_by_filter_refuses_files_added_after_it_chose_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let lakehouse = Lakehouse::in_test_folder(dir.path()).await;
+        let ident = table_ident("gold.things").unwrap();
+        let schema = batch(0..1).schema();
+        let append = |keys| {
+            lakehouse
+                .write(ident.clone(), WriteMode::Append)
+                .execute(schema.clone(), partitions(vec![vec![batch(keys)]]))
+        };
+        append(0..10).await.unwrap();
+        let chosen_on = lakehouse.load_table(&ident).await.unwrap();
+        let as_of = chosen_on.metadata().current_snapshot_id();
+        let replaced: HashSet<String> = data_files(&lakehouse, "gold.things")
+            .await
+            .into_iter()
+            .collect();
+        let overwrite = || {
+            lakehouse
+                .write(ident.clone(), WriteMode::Append)
+                .replacing_files(replaced.clone())
+                .replaced_as_of(as_of)
+                .execute(schema.clone(), partitions(vec![vec![batch(100..105)]]))
+        };
+
+        // Rows committed after the rows to replace were chosen: refused.
+        append(10..20).await.unwrap();
+        let error = overwrite().await.unwrap_err().to_string();
+        assert!(
+            error.contains("1 data file(s) were committed after"),
+            "{error}"
+        );
+        assert!(error.contains("re-run the job"), "{error}");
+        let table = lakehouse.load_table(&ident).await.unwrap();
+        assert_eq!(snapshot_infos(&table).len(), 2, "nothing was committed");
+
+        // Chosen on the head itself, the same overwrite lands.
+        let as_of = table.metadata().current_snapshot_id();
+        let replaced: HashSet<String> = data_files(&lakehouse, "gold.things")
+            .await
+            .into_iter()
+            .collect();
+        let outcome = lakehouse
+            .write(ident.clone(), WriteMode::Append)
+            .replacing_files(replaced)
+            .replaced_as_of(as_of)
+            .execute(schema.clone(), partitions(vec![vec![batch(100..105)]]))
+            .await
+            .unwrap();
+        let CommitOutcome::Committed { .. } = outcome else {
+            panic!("expected a commit, got {outcome:?}");
+        };
+        let table = lakehouse.load_table(&ident).await.unwrap();
+        let current = table.metadata().current_snapshot().unwrap();
+        assert_eq!(
+            current.summary().additional_properties["total-records"],
+            "5"
+        );
     }
 
     #[tokio::test]

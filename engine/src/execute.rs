@@ -271,7 +271,8 @@ impl Engine {
                         .map(|stream| progress.track(stream)),
                 );
             }
-            replaced = Some(matching.paths.into_iter().collect());
+            let as_of = table.metadata().current_snapshot_id();
+            replaced = Some((matching.paths.into_iter().collect(), as_of));
         }
         let job_property = ("medallion.job".to_string(), job.name.clone());
         let properties = inputs_read.into_iter().chain([job_property]);
@@ -292,8 +293,8 @@ impl Engine {
                 if !job.target.partition_by.is_empty() {
                     write = write.partition_by(job.target.partition_fields());
                 }
-                if let Some(replaced) = replaced {
-                    write = write.replacing_files(replaced);
+                if let Some((replaced, as_of)) = replaced {
+                    write = write.replacing_files(replaced).replaced_as_of(as_of);
                 }
                 write.execute(schema, partitions).await?
             }
