@@ -52,10 +52,13 @@ pub struct CommitPolicy {
     pub max_backoff: Duration,
 }
 
+/// Twenty attempts with backoff up to 5 s give up after about a minute of
+/// losing races. Ten were too few for four writers whose merges re-plan on
+/// every head: on a loaded 2-core machine one merge lost ten times in a row.
 impl Default for CommitPolicy {
     fn default() -> Self {
         Self {
-            max_attempts: 10,
+            max_attempts: 20,
             min_backoff: Duration::from_millis(50),
             max_backoff: Duration::from_secs(5),
         }
