@@ -87,23 +87,33 @@ mod tests {
     const RANKED: &str = "SELECT k, t, f, v FROM (SELECT *, ROW_NUMBER() OVER \
         (PARTITION BY k ORDER BY t DESC NULLS LAST, f DESC NULLS LAST) AS n FROM rows) WHERE n = 1";
 
-    #[tokio::test]
-    async fn rows_without_a_repeated_key_pass_without_a_join() {
+    /// A session with a table `rows` of these columns and values.
+    async fn session_with_rows(columns_and_values: &str) -> SessionContext {
         let ctx = SessionContext::new();
-        ctx.sql(
-            "CREATE TABLE rows (k BIGINT, t BIGINT, f VARCHAR) AS VALUES (1, 1, 'a'), (2, 1, 'a')",
-        )
-        .await
-        .unwrap()
-        .collect()
-        .await
-        .unwrap();
-        let step = DedupStep {
+        ctx.sql(&format!("CREATE TABLE rows {columns_and_values}"))
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        ctx
+    }
+
+    /// The latest row of `rows` per `k` by `t`, then `f`.
+    fn latest_per_k() -> DedupStep {
+        DedupStep {
             from: "rows".into(),
             keys: vec!["k".into()],
             latest_by: vec!["t".into(), "f".into()],
-        };
-        let frame = keep_latest(&ctx, &step).await.unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn rows_without_a_repeated_key_pass_without_a_join() {
+        let ctx =
+            session_with_rows("(k BIGINT, t BIGINT, f VARCHAR) AS VALUES (1, 1, 'a'), (2, 1, 'a')")
+                .await;
+        let frame = keep_latest(&ctx, &latest_per_k()).await.unwrap();
         let plan = frame.logical_plan().display_indent().to_string();
         assert!(!plan.contains("Join"), "{plan}");
         assert_eq!(frame.count().await.unwrap(), 2);
@@ -111,9 +121,8 @@ mod tests {
 
     #[tokio::test]
     async fn the_hash_path_keeps_what_ranking_every_row_keeps() {
-        let ctx = SessionContext::new();
-        ctx.sql(
-            "CREATE TABLE rows (k BIGINT, t BIGINT, f VARCHAR, v VARCHAR) AS VALUES
+        let ctx = session_with_rows(
+            "(k BIGINT, t BIGINT, f VARCHAR, v VARCHAR) AS VALUES
                (1, 10, 'a', 'only'),
                (2, 10, 'a', 'old'), (2, 20, 'a', 'new'),
                (3, 20, 'a', 'tie lost'), (3, 20, 'b', 'tie won'),
@@ -121,16 +130,8 @@ mod tests {
                (NULL, 1, 'a', 'null key old'), (NULL, 2, 'a', 'null key new'),
                (5, 1, 'a', 'single')",
         )
-        .await
-        .unwrap()
-        .collect()
-        .await
-        .unwrap();
-        let step = DedupStep {
-            from: "rows".into(),
-            keys: vec!["k".into()],
-            latest_by: vec!["t".into(), "f".into()],
-        };
+        .await;
+        let step = latest_per_k();
         let sorted = |frame: DataFrame| async move {
             let batches = frame
                 .sort_by(vec![datafusion::prelude::col("k")])
