@@ -500,27 +500,13 @@ mod tests {
             .load_table(&table_ident("silver.things").unwrap())
             .await
             .unwrap();
-        let files = table
-            .scan()
-            .build()
-            .unwrap()
-            .plan_files()
+        let files = live_files(&table)
             .await
             .unwrap()
-            .map_ok(|t| t.data_file_path)
-            .try_collect()
-            .await
-            .unwrap();
-        let batches: Vec<RecordBatch> = table
-            .scan()
-            .build()
-            .unwrap()
-            .to_arrow()
-            .await
-            .unwrap()
-            .try_collect()
-            .await
-            .unwrap();
+            .into_iter()
+            .map(|t| t.data_file_path)
+            .collect();
+        let batches = crate::scan::read_with_iceberg(&table).await;
         let mut by_key = HashMap::new();
         for batch in batches {
             let keys = batch

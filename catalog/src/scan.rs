@@ -106,3 +106,19 @@ pub(crate) async fn files_of_snapshots<'a>(
     }
     Ok(files)
 }
+
+/// Every row of the table's current snapshot, as iceberg-rust's own reader
+/// returns them: what other engines see, for tests to compare against.
+#[cfg(test)]
+pub(crate) async fn read_with_iceberg(table: &Table) -> Vec<RecordBatch> {
+    table
+        .scan()
+        .build()
+        .unwrap()
+        .to_arrow()
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap()
+}

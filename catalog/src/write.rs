@@ -1023,18 +1023,8 @@ mod tests {
     /// coupon (null when the column is absent), sorted by key.
     async fn iceberg_rows(lakehouse: &Lakehouse, ident: &TableIdent) -> Vec<String> {
         use arrow::util::display::array_value_to_string;
-        use futures::TryStreamExt;
         let table = lakehouse.load_table(ident).await.unwrap();
-        let batches: Vec<RecordBatch> = table
-            .scan()
-            .build()
-            .unwrap()
-            .to_arrow()
-            .await
-            .unwrap()
-            .try_collect()
-            .await
-            .unwrap();
+        let batches = crate::scan::read_with_iceberg(&table).await;
         let mut rows = Vec::new();
         for batch in batches {
             assert_eq!(batch.schema().field(0).data_type(), &DataType::Int64);
