@@ -31,6 +31,27 @@ pub enum CatalogError {
     )]
     ReplaceConflict { table: TableIdent, detail: String },
 
+    #[error(transparent)]
+    MissingDataFile(#[from] MissingDataFile),
+
+    #[error(
+        "{count} data file(s) that this write streamed to {table} are gone from storage (the \
+         first: {file}), so nothing was committed; was remove-orphan-files run with an age \
+         shorter than this job? Re-run the job (the same job id is safe to re-run)"
+    )]
+    WrittenFilesGone {
+        table: TableIdent,
+        count: usize,
+        file: String,
+    },
+
+    #[error(
+        "refusing to remove orphan files of {table} younger than {minimum}: files that young \
+         may belong to a write still in progress, and removing them would break it; use \
+         --older-than {minimum} or more, or add --force-unsafe-age if no job writes {table} now"
+    )]
+    UnsafeOrphanAge { table: TableIdent, minimum: String },
+
     #[error("cannot merge into {table}: {detail}")]
     Merge { table: TableIdent, detail: String },
 
@@ -72,6 +93,41 @@ pub enum CatalogError {
     /// The catalog refused or failed a request.
     #[error("{0}")]
     Catalog(String),
+}
+
+/// A data file that a table's metadata names but storage lacks: the table
+/// is damaged, and reading it must fail rather than read the file as empty.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "table {table} names data file {file}, which is missing from storage; the table is \
+     damaged: restore the file, or roll the table back to a snapshot without it \
+     (`medallion history {table}`, then `medallion rollback {table} --to <id>`)"
+)]
+pub struct MissingDataFile {
+    pub table: String,
+    pub file: String,
+}
+
+impl MissingDataFile {
+    /// This error, when storage said "not found" anywhere in `error`'s chain
+    /// of causes while reading `file` of `table`.
+    pub fn in_chain(
+        table: &str,
+        file: &str,
+        error: &(dyn std::error::Error + 'static),
+    ) -> Option<Self> {
+        let mut cause = Some(error);
+        while let Some(e) = cause {
+            if let Some(object_store::Error::NotFound { .. }) = e.downcast_ref() {
+                return Some(Self {
+                    table: table.to_string(),
+                    file: file.to_string(),
+                });
+            }
+            cause = e.source();
+        }
+        None
+    }
 }
 
 pub type Result<T, E = CatalogError> = std::result::Result<T, E>;

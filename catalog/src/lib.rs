@@ -27,8 +27,11 @@ mod transport;
 mod write;
 
 pub use connection::{Lakehouse, LakehouseConfig};
-pub use error::{CatalogError, Result};
-pub use maintenance::{CompactReport, ExpireOptions, ExpireReport, ManifestsReport, OrphanReport};
+pub use error::{CatalogError, MissingDataFile, Result};
+pub use maintenance::{
+    CompactReport, ExpireOptions, ExpireReport, MIN_SAFE_ORPHAN_AGE, ManifestsReport,
+    OrphanOptions, OrphanReport,
+};
 pub use merge::MergeWrite;
 pub use object_storage::{ObjectStoreStorage, ObjectStoreStorageFactory, ObjectStores, S3Settings};
 pub use partition::PartitionField;

@@ -8,7 +8,8 @@
 //! matching key is rewritten too instead of being duplicated.
 
 use std::collections::HashSet;
-use std::sync::{Arc, RwLock};
+use std::hash::{BuildHasher, RandomState};
+use std::sync::{Arc, Mutex, RwLock};
 
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch};
 use arrow::compute::kernels::boolean::not;
@@ -21,13 +22,16 @@ use futures::{Stream, StreamExt, TryStreamExt};
 use iceberg::TableIdent;
 use iceberg::arrow::schema_to_arrow_schema;
 use iceberg::scan::FileScanTask;
+use iceberg::spec::DataFile;
 use iceberg::table::Table;
 
 use crate::connection::Lakehouse;
 use crate::error::{CatalogError, Context, Result};
 use crate::scan::{BoxError, live_files, read_file, read_files};
 use crate::schema::{SchemaEvolution, WriteSchema};
-use crate::write::{Attempt, AttemptPlanner, CommitOutcome, CommitPolicy, TableWrite, WriteMode};
+use crate::write::{
+    Attempt, AttemptPlanner, CommitOutcome, CommitPolicy, TableWrite, WriteMode, delete_quietly,
+};
 
 /// Files of the head read at once while looking for matching keys.
 const READ_CONCURRENCY: usize = 4;
@@ -153,7 +157,8 @@ impl MergeWrite {
         let columns = schema_to_arrow_schema(&written.schema)
             .context(|| format!("cannot map the schema of {} to Arrow", self.ident))?;
         // Into an empty table a merge inserts: its keys match nothing, so
-        // they are not kept (the first load of a big table needs no key set).
+        // only their hashes are kept, to refuse a repeated key (the first
+        // load of a big table needs no full key set).
         let target_has_rows = table.metadata().current_snapshot().is_some_and(|s| {
             s.summary()
                 .additional_properties
@@ -190,12 +195,65 @@ impl MergeWrite {
             .write_files(table, &written, sources)
             .await
             .map_err(|e| self.merge_error(e))?;
+        if !keys.kept
+            && let Err(e) = self
+                .refuse_repeated_keys(table, &written, &files, &keys)
+                .await
+        {
+            delete_quietly(table, files.iter().map(|f| f.file_path().to_string())).await;
+            return Err(e);
+        }
         let mut planner = Rewrite {
             ident: &self.ident,
             write: &self.write,
             keys,
         };
         self.write.commit(&written, &files, &mut planner).await
+    }
+
+    /// Into an empty table, the keys whose hash repeated are looked up in
+    /// the files just written: a real repeat is refused like any other (a
+    /// hash collision alone is not).
+    async fn refuse_repeated_keys(
+        &self,
+        table: &Table,
+        written: &WriteSchema,
+        files: &[DataFile],
+        keys: &MergeKeys,
+    ) -> Result<()> {
+        let suspects = keys.repeated_hashes();
+        if suspects.is_empty() {
+            return Ok(());
+        }
+        let schema = written.schema.clone();
+        let key_ids: Vec<i32> = keys
+            .names
+            .iter()
+            .filter_map(|name| schema.field_id_by_name(name))
+            .collect();
+        let mut seen = HashSet::new();
+        for file in files {
+            let task = FileScanTask::builder()
+                .with_file_size_in_bytes(file.file_size_in_bytes())
+                .with_start(0)
+                .with_length(file.file_size_in_bytes())
+                .with_data_file_path(file.file_path().to_string())
+                .with_data_file_format(file.file_format())
+                .with_schema(schema.clone())
+                .with_project_field_ids(key_ids.clone())
+                .with_case_sensitive(true)
+                .build();
+            let mut batches = read_file(table, task)?;
+            while let Some(batch) = batches.next().await {
+                let repeat = keys
+                    .first_repeat(&batch?, &suspects, &mut seen)
+                    .map_err(|e| self.problem(e.to_string()))?;
+                if let Some(repeat) = repeat {
+                    return Err(self.problem(repeat.to_string()));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// A problem with the new rows' keys is the job's to fix: say so
@@ -263,8 +321,7 @@ impl AttemptPlanner for Rewrite<'_> {
                 async move {
                     let mut batches = read_file(head, keys_only)?;
                     while let Some(batch) = batches.next().await {
-                        let batch =
-                            batch.context(|| format!("cannot read {}", task.data_file_path))?;
+                        let batch = batch?;
                         let matches = keys.matches(&batch).map_err(|e| CatalogError::Merge {
                             table: head.identifier().clone(),
                             detail: e.to_string(),
@@ -322,6 +379,10 @@ struct MergeKeys {
     types: Vec<DataType>,
     converter: RowConverter,
     seen: RwLock<HashSet<Box<[u8]>>>,
+    /// When keys are not kept: each new key's 64-bit hash (8 bytes a key
+    /// instead of ~60), so that a repeated key is still found.
+    hashes: Mutex<Vec<u64>>,
+    hasher: RandomState,
 }
 
 /// The new rows' keys are not usable: a key is null or repeated.
@@ -355,6 +416,8 @@ impl MergeKeys {
             types,
             converter,
             seen: RwLock::default(),
+            hashes: Mutex::default(),
+            hasher: RandomState::new(),
         })
     }
 
@@ -392,30 +455,65 @@ impl MergeKeys {
                 .into());
             }
         }
+        let rows = self.rows(&columns)?;
         if !self.kept {
+            let hashes = rows.iter().map(|row| self.hasher.hash_one(row.as_ref()));
+            self.hashes.lock().expect("key hash lock").extend(hashes);
             return Ok(());
         }
-        let rows = self.rows(&columns)?;
         let mut seen = self.seen.write().expect("key set lock");
         for (index, row) in rows.iter().enumerate() {
             if !seen.insert(row.as_ref().into()) {
-                let key: Vec<String> = self
-                    .names
-                    .iter()
-                    .zip(&columns)
-                    .map(|(name, column)| {
-                        let value = array_value_to_string(column, index).unwrap_or_default();
-                        format!("{name} = {value}")
-                    })
-                    .collect();
-                return Err(KeyProblem(format!(
-                    "the new rows hold the key ({}) more than once; deduplicate them first (a `dedup` step)",
-                    key.join(", ")
-                ))
-                .into());
+                return Err(self.repeated(&columns, index).into());
             }
         }
         Ok(())
+    }
+
+    fn repeated(&self, columns: &[ArrayRef], index: usize) -> KeyProblem {
+        let key: Vec<String> = self
+            .names
+            .iter()
+            .zip(columns)
+            .map(|(name, column)| {
+                let value = array_value_to_string(column, index).unwrap_or_default();
+                format!("{name} = {value}")
+            })
+            .collect();
+        KeyProblem(format!(
+            "the new rows hold the key ({}) more than once; deduplicate them first (a `dedup` step)",
+            key.join(", ")
+        ))
+    }
+
+    /// The key hashes seen more than once (their memory is given back).
+    fn repeated_hashes(&self) -> HashSet<u64> {
+        let mut hashes = std::mem::take(&mut *self.hashes.lock().expect("key hash lock"));
+        hashes.sort_unstable();
+        hashes
+            .windows(2)
+            .filter(|pair| pair[0] == pair[1])
+            .map(|pair| pair[0])
+            .collect()
+    }
+
+    /// The first key of `batch` whose hash is a suspect and that `seen`
+    /// already holds (then it is a real repeat, named).
+    fn first_repeat(
+        &self,
+        batch: &RecordBatch,
+        suspects: &HashSet<u64>,
+        seen: &mut HashSet<Box<[u8]>>,
+    ) -> std::result::Result<Option<KeyProblem>, BoxError> {
+        let columns = self.columns(batch)?;
+        let rows = self.rows(&columns)?;
+        for (index, row) in rows.iter().enumerate() {
+            let suspect = suspects.contains(&self.hasher.hash_one(row.as_ref()));
+            if suspect && !seen.insert(row.as_ref().into()) {
+                return Ok(Some(self.repeated(&columns, index)));
+            }
+        }
+        Ok(None)
     }
 
     /// Which rows of a table batch have a key of the new rows.
@@ -689,5 +787,62 @@ mod tests {
             panic!("a merge that kept no keys must not commit over rows it never matched");
         };
         assert!(error.to_string().contains("re-run the job"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_first_merge_into_an_empty_table_refuses_a_repeated_key_and_commits_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let lakehouse = Lakehouse::in_test_folder(dir.path()).await;
+        let twice = vec![rows(&[(1, "a"), (2, "b")], None), rows(&[(1, "c")], None)];
+        let error = merge(&lakehouse, "load-1", twice, false)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("the key (key = 1) more than once"),
+            "{error}"
+        );
+        let table = lakehouse
+            .try_load_table(&table_ident("silver.things").unwrap())
+            .await
+            .unwrap();
+        assert!(table.is_none(), "the table the merge created is gone");
+        let leftovers: Vec<_> = walk(dir.path().join("warehouse"))
+            .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    #[test]
+    fn a_key_hash_seen_twice_without_its_key_repeating_is_not_a_repeat() {
+        let batch = rows(&[(1, "a"), (2, "b"), (3, "c")], None);
+        let keys = MergeKeys::new(&["key".into()], &batch.schema(), false).unwrap();
+        keys.remember(&batch).unwrap();
+        // A collision: another key's hash equal to key 2's.
+        let collided = keys.hashes.lock().unwrap()[1];
+        keys.hashes.lock().unwrap().push(collided);
+        let suspects = keys.repeated_hashes();
+        assert_eq!(suspects, HashSet::from([collided]));
+        let mut seen = HashSet::new();
+        let repeat = keys.first_repeat(&batch, &suspects, &mut seen).unwrap();
+        assert!(repeat.is_none(), "{repeat:?}");
+        // The same key twice is one.
+        let repeat = keys.first_repeat(&batch, &suspects, &mut seen).unwrap();
+        assert!(repeat.unwrap().to_string().contains("key = 2"));
+    }
+
+    /// Every file below `dir`.
+    fn walk(dir: std::path::PathBuf) -> impl Iterator<Item = std::path::PathBuf> {
+        let mut stack = vec![dir];
+        std::iter::from_fn(move || {
+            while let Some(path) = stack.pop() {
+                if path.is_dir() {
+                    stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+                } else {
+                    return Some(path);
+                }
+            }
+            None
+        })
     }
 }

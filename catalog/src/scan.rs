@@ -8,7 +8,7 @@ use iceberg::scan::FileScanTask;
 use iceberg::spec::SnapshotRef;
 use iceberg::table::Table;
 
-use crate::error::{CatalogError, Context, Result};
+use crate::error::{CatalogError, Context, MissingDataFile, Result};
 
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -44,18 +44,33 @@ pub async fn snapshot_files(table: &Table, snapshot_id: i64) -> Result<Vec<FileS
     Ok(tasks)
 }
 
-/// The record batches of one data file, in the table's Arrow schema.
+/// The record batches of one data file, in the table's Arrow schema. A file
+/// storage lacks is a [`MissingDataFile`], never an empty read.
 pub(crate) fn read_file(
     table: &Table,
     task: FileScanTask,
-) -> Result<BoxStream<'static, iceberg::Result<RecordBatch>>> {
+) -> Result<BoxStream<'static, Result<RecordBatch>>> {
+    let ident = table.identifier().to_string();
     let path = task.data_file_path.clone();
-    Ok(table
+    let batches = table
         .reader_builder()
         .build()
         .read(stream::iter([Ok(task)]).boxed())
-        .context(|| format!("cannot read {path}"))?
-        .stream())
+        .map_err(|e| read_error(&ident, &path, e))?
+        .stream();
+    Ok(batches
+        .map(move |batch| batch.map_err(|e| read_error(&ident, &path, e)))
+        .boxed())
+}
+
+fn read_error(table: &str, path: &str, error: iceberg::Error) -> CatalogError {
+    match MissingDataFile::in_chain(table, path, &error) {
+        Some(missing) => missing.into(),
+        None => CatalogError::Iceberg {
+            context: format!("cannot read {path} of {table}"),
+            source: Box::new(error),
+        },
+    }
 }
 
 /// The record batches of several data files, one file after the other.

@@ -257,11 +257,12 @@ impl TableWrite {
         result
     }
 
-    /// A failed first write leaves no empty table behind.
+    /// A failed first write leaves no empty table behind, nor its first
+    /// metadata file: the table is purged, not only dropped.
     pub(crate) async fn drop_if_still_empty(&self) {
         if let Ok(table) = self.lakehouse.load_table(&self.ident).await
             && table.metadata().snapshots().len() == 0
-            && let Err(e) = self.lakehouse.catalog().drop_table(&self.ident).await
+            && let Err(e) = self.lakehouse.catalog().purge_table(&self.ident).await
         {
             tracing::warn!(table = %self.ident, error = %e, "could not drop the table created by a failed write");
         }
@@ -563,6 +564,10 @@ impl TableWrite {
                     .collect(),
                 stats: WriteStats::of(&added),
             });
+            if let Err(e) = self.check_still_stored(&table, &added).await {
+                abandon(table, attempts).await;
+                return Err(e);
+            }
             let started = Instant::now();
             let result = self
                 .lakehouse
@@ -617,6 +622,41 @@ impl TableWrite {
         }
     }
 }
+
+impl TableWrite {
+    /// Fails when a data file the attempt would commit is gone from storage
+    /// (an orphan-file sweep with too short an age took it while the write
+    /// ran): a snapshot must never name a file storage lacks.
+    async fn check_still_stored(&self, table: &Table, files: &[DataFile]) -> Result<()> {
+        let io = table.file_io();
+        let gone: Vec<String> = futures::stream::iter(files)
+            .map(|file| async move {
+                match io.exists(file.file_path()).await {
+                    Ok(true) => Ok(None),
+                    Ok(false) => Ok(Some(file.file_path().to_string())),
+                    Err(e) => Err(e),
+                }
+            })
+            .buffer_unordered(EXISTENCE_CHECKS)
+            .filter_map(|found| async move { found.transpose() })
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<iceberg::Result<_>>()
+            .context(|| format!("cannot check the written files of {}", self.ident))?;
+        match gone.first() {
+            None => Ok(()),
+            Some(file) => Err(CatalogError::WrittenFilesGone {
+                table: self.ident.clone(),
+                count: gone.len(),
+                file: file.clone(),
+            }),
+        }
+    }
+}
+
+/// Existence checks of written files sent at once before a commit.
+const EXISTENCE_CHECKS: usize = 16;
 
 /// What one commit attempt does on the head it builds on, besides adding
 /// the files the write streamed.
@@ -778,7 +818,7 @@ fn sanitize(job_id: &str) -> String {
 
 /// Removes files that no snapshot references. Failure only leaves orphans,
 /// which orphan-file removal collects, so it is logged and not raised.
-async fn delete_quietly(table: &Table, paths: impl IntoIterator<Item = String>) {
+pub(crate) async fn delete_quietly(table: &Table, paths: impl IntoIterator<Item = String>) {
     for path in paths {
         if let Err(e) = table.file_io().delete(&path).await {
             tracing::warn!(path, error = %e, "could not delete an unreferenced file");
@@ -1129,5 +1169,73 @@ mod tests {
             "{err}"
         );
         assert!(err.contains("column `name` is missing"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_failed_first_write_leaves_no_table_and_no_file_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let lakehouse = Lakehouse::in_test_folder(dir.path()).await;
+        let ident = table_ident("bronze.things").unwrap();
+        let failing: Vec<std::result::Result<RecordBatch, std::io::Error>> = vec![
+            Ok(batch(0..10)),
+            Err(std::io::Error::other("the raw file is corrupt")),
+        ];
+        let error = lakehouse
+            .write(ident.clone(), WriteMode::Append)
+            .execute(batch(0..1).schema(), vec![stream::iter(failing)])
+            .await
+            .unwrap_err();
+        assert!(matches!(error, CatalogError::Source { .. }), "{error}");
+        assert!(lakehouse.try_load_table(&ident).await.unwrap().is_none());
+        let left = files_under(&dir.path().join("warehouse"));
+        assert!(left.is_empty(), "{left:?}");
+    }
+
+    #[tokio::test]
+    async fn a_write_whose_files_vanished_before_its_commit_commits_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let lakehouse = Lakehouse::in_test_folder(dir.path()).await;
+        let ident = table_ident("bronze.things").unwrap();
+        let schema = batch(0..1).schema();
+        lakehouse
+            .write(ident.clone(), WriteMode::Append)
+            .execute(schema.clone(), partitions(vec![vec![batch(0..10)]]))
+            .await
+            .unwrap();
+        let write = lakehouse.write(ident.clone(), WriteMode::Append);
+        let table = lakehouse.load_table(&ident).await.unwrap();
+        let written = write.fit(&table, &schema).unwrap();
+        let files = write
+            .write_files(
+                &table,
+                &written,
+                partitions(vec![vec![batch(10..20)], vec![batch(20..30)]]),
+            )
+            .await
+            .unwrap();
+        // As a too-young orphan sweep would: one streamed file is deleted.
+        table.file_io().delete(files[0].file_path()).await.unwrap();
+        let error = write
+            .commit(&written, &files, &mut SameChange(None))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("1 data file(s) that this write streamed to bronze.things are gone"),
+            "{error}"
+        );
+        let table = lakehouse.load_table(&ident).await.unwrap();
+        assert_eq!(snapshot_infos(&table).len(), 1, "nothing was committed");
+        assert!(!table.file_io().exists(files[1].file_path()).await.unwrap());
+    }
+
+    fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return Vec::new();
+        };
+        entries
+            .map(|e| e.unwrap().path())
+            .flat_map(|p| if p.is_dir() { files_under(&p) } else { vec![p] })
+            .collect()
     }
 }

@@ -260,18 +260,24 @@ pub enum Command {
     },
     /// Delete files under a table's location that no snapshot references
     /// (left by failed or killed writes). Files younger than --older-than
-    /// are never touched, so writes in progress are safe.
+    /// are never touched, so writes in progress are safe; an age under a
+    /// day is refused unless --force-unsafe-age.
     #[command(
-        after_help = "Examples:\n  medallion remove-orphan-files bronze.orders --dry-run\n  medallion remove-orphan-files bronze.orders --older-than 1h"
+        after_help = "Examples:\n  medallion remove-orphan-files bronze.orders --dry-run\n  medallion remove-orphan-files bronze.orders --older-than 1d\n  medallion remove-orphan-files bronze.orders --older-than 10m --force-unsafe-age   # no job writes it now"
     )]
     RemoveOrphanFiles {
         table: String,
-        /// Safety age (e.g. 3d, 1h); younger files stay.
+        /// Safety age (e.g. 3d, 36h); younger files stay. At least 1d.
         #[arg(long, value_name = "AGE", default_value = "3d", value_parser = medallion_jobs::parse_age)]
         older_than: std::time::Duration,
         /// List the orphans without deleting them.
         #[arg(long)]
         dry_run: bool,
+        /// Allow --older-than under a day. A write in progress streams
+        /// files it has not committed yet; a sweep this young can take
+        /// them and make that write fail (never a committed table).
+        #[arg(long)]
+        force_unsafe_age: bool,
     },
     /// Try the configuration: catalog reachable, credentials accepted,
     /// raw storage readable and writable. Says which step fails and why.
@@ -512,12 +518,18 @@ pub async fn run(cli: Cli) -> Result<()> {
             table,
             older_than,
             dry_run,
+            force_unsafe_age,
         } => {
             let engine = Engine::open(config).await?;
             let ident = table_ident(&table)?;
+            let options = medallion_catalog::OrphanOptions {
+                older_than,
+                dry_run,
+                force_unsafe_age,
+            };
             let report = engine
                 .lakehouse
-                .remove_orphan_files(&ident, older_than, dry_run)
+                .remove_orphan_files(&ident, &options)
                 .await?;
             if cli.global.json {
                 println!("{}", serde_json::to_string_pretty(&report)?);

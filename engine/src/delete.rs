@@ -9,11 +9,12 @@ use anyhow::{Context, Result, bail};
 use datafusion::physical_plan::execute_stream_partitioned;
 use datafusion::prelude::{DataFrame, SessionContext};
 use iceberg::TableIdent;
+use iceberg::scan::FileScanTask;
 use iceberg::table::Table;
 use medallion_catalog::{CommitOutcome, WriteMode, live_files};
 
 use crate::execute::Engine;
-use crate::tables::parquet_files;
+use crate::tables::data_files_table;
 
 #[derive(Debug, serde::Serialize)]
 pub struct DeleteReport {
@@ -34,7 +35,7 @@ pub async fn delete_where(
     let table = engine.lakehouse.load_table(ident).await?;
     let ctx = engine.session();
     let matching = files_matching(&ctx, &table, predicate).await?;
-    if matching.paths.is_empty() {
+    if matching.files.is_empty() {
         return Ok(DeleteReport {
             table: ident.to_string(),
             rows_deleted: 0,
@@ -43,7 +44,7 @@ pub async fn delete_where(
             seconds: started.elapsed().as_secs_f64(),
         });
     }
-    let survivors = rows_not_matching(&ctx, &table, &matching.paths, predicate)?;
+    let survivors = rows_not_matching(&ctx, &table, &matching.files, predicate)?;
     let plan = survivors.create_physical_plan().await?;
     let output_schema = plan.schema();
     let partitions = execute_stream_partitioned(plan, ctx.task_ctx())?;
@@ -52,7 +53,7 @@ pub async fn delete_where(
         .write(ident.clone(), WriteMode::Append)
         .job_id(job_id)
         .snapshot_property("medallion.operation", "delete")
-        .replacing_files(matching.paths.iter().cloned().collect())
+        .replacing_files(matching.paths())
         .execute(output_schema, partitions)
         .await?;
     let snapshot_id = match outcome {
@@ -66,7 +67,7 @@ pub async fn delete_where(
     Ok(DeleteReport {
         table: ident.to_string(),
         rows_deleted: matching.rows,
-        files_rewritten: matching.paths.len(),
+        files_rewritten: matching.files.len(),
         snapshot_id: Some(snapshot_id),
         seconds: started.elapsed().as_secs_f64(),
     })
@@ -74,9 +75,18 @@ pub async fn delete_where(
 
 /// The live data files holding rows a predicate is true for.
 pub struct MatchingFiles {
-    pub paths: Vec<String>,
+    pub files: Vec<FileScanTask>,
     /// Rows of those files the predicate is true for.
     pub rows: u64,
+}
+
+impl MatchingFiles {
+    pub fn paths(&self) -> std::collections::HashSet<String> {
+        self.files
+            .iter()
+            .map(|f| f.data_file_path.clone())
+            .collect()
+    }
 }
 
 pub async fn files_matching(
@@ -86,15 +96,15 @@ pub async fn files_matching(
 ) -> Result<MatchingFiles> {
     let ident = table.identifier();
     let mut matching = MatchingFiles {
-        paths: Vec::new(),
+        files: Vec::new(),
         rows: 0,
     };
     let files = live_files(table).await?;
     let schema = table.metadata().current_schema();
     for file in files {
-        let frame = ctx.read_table(Arc::new(parquet_files(
-            table.metadata(),
-            &[file.data_file_path.as_str()],
+        let frame = ctx.read_table(Arc::new(data_files_table(
+            table,
+            std::slice::from_ref(&file),
             schema,
         )?))?;
         let matches = ctx
@@ -106,7 +116,7 @@ pub async fn files_matching(
             .await
             .with_context(|| format!("cannot evaluate `{predicate}` on {ident}"))?;
         if count > 0 {
-            matching.paths.push(file.data_file_path);
+            matching.files.push(file);
             matching.rows += count as u64;
         }
     }
@@ -117,13 +127,12 @@ pub async fn files_matching(
 pub fn rows_not_matching(
     ctx: &SessionContext,
     table: &Table,
-    paths: &[String],
+    files: &[FileScanTask],
     predicate: &str,
 ) -> Result<DataFrame> {
-    let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
-    let rows = ctx.read_table(Arc::new(parquet_files(
-        table.metadata(),
-        &paths,
+    let rows = ctx.read_table(Arc::new(data_files_table(
+        table,
+        files,
         table.metadata().current_schema(),
     )?))?;
     let keep = ctx.parse_sql_expr(

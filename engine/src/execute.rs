@@ -231,8 +231,8 @@ impl Engine {
             let matching = files_matching(&ctx, table, predicate)
                 .await
                 .with_context(|| format!("job `{}`: replace_where", job.name))?;
-            if !matching.paths.is_empty() {
-                let staying = rows_not_matching(&ctx, table, &matching.paths, predicate)?;
+            if !matching.files.is_empty() {
+                let staying = rows_not_matching(&ctx, table, &matching.files, predicate)?;
                 // The rows that stay go through the write as the output's
                 // columns: a column only the table has would lose their values.
                 let lost: Vec<&str> = staying
@@ -272,7 +272,7 @@ impl Engine {
                 );
             }
             let as_of = table.metadata().current_snapshot_id();
-            replaced = Some((matching.paths.into_iter().collect(), as_of));
+            replaced = Some((matching.paths(), as_of));
         }
         let job_property = ("medallion.job".to_string(), job.name.clone());
         let properties = inputs_read.into_iter().chain([job_property]);

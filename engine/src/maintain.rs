@@ -5,7 +5,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use medallion_catalog::{
-    CompactReport, ExpireOptions, ExpireReport, ManifestsReport, OrphanReport, table_ident,
+    CompactReport, ExpireOptions, ExpireReport, ManifestsReport, OrphanOptions, OrphanReport,
+    table_ident,
 };
 use medallion_jobs::{JobSpec, MaintenanceSpec, RunParameters, parse_age};
 use serde::Serialize;
@@ -57,11 +58,17 @@ pub async fn run_maintenance(
         );
     }
     if let Some(orphans) = &tasks.remove_orphan_files {
+        let options = OrphanOptions {
+            older_than: age(&orphans.older_than)?,
+            dry_run: false,
+            force_unsafe_age: orphans.force_unsafe_age,
+        };
         outcome.remove_orphan_files = Some(
             engine
                 .lakehouse
-                .remove_orphan_files(&ident, age(&orphans.older_than)?, false)
-                .await?,
+                .remove_orphan_files(&ident, &options)
+                .await
+                .with_context(|| format!("job `{}`", job.name))?,
         );
     }
     let table = engine.lakehouse.load_table(&ident).await?;

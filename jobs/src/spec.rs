@@ -239,9 +239,13 @@ pub struct ExpireSpec {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OrphanSpec {
-    /// Safety age: younger files are never deleted.
+    /// Safety age: younger files are never deleted (at least 1d, unless
+    /// `force_unsafe_age`).
     #[serde(default = "three_days")]
     pub older_than: String,
+    /// Allow an age under a day: only when no job writes the table then.
+    #[serde(default)]
+    pub force_unsafe_age: bool,
 }
 
 fn five_days() -> String {

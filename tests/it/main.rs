@@ -10,6 +10,7 @@ mod concurrency;
 mod delete;
 mod demo;
 mod formats;
+mod integrity;
 mod interop;
 mod loads;
 mod maintenance;

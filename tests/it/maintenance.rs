@@ -141,17 +141,30 @@ fn compact_expire_and_orphan_removal_keep_every_row_and_free_the_files() {
     std::fs::write(&orphan, b"half a parquet file").unwrap();
     let young = lakehouse.ok(&["remove-orphan-files", "bronze.events", "--dry-run"]);
     assert!(young.contains("would delete 0 orphan files"), "{young}");
+    let refused = lakehouse.fails(&["remove-orphan-files", "bronze.events", "--older-than", "0s"]);
+    assert!(
+        refused.contains("younger than 1d") && refused.contains("--force-unsafe-age"),
+        "{refused}"
+    );
+    assert!(orphan.exists());
     let listed = lakehouse.ok(&[
         "remove-orphan-files",
         "bronze.events",
         "--older-than",
         "0s",
+        "--force-unsafe-age",
         "--dry-run",
     ]);
     assert!(listed.contains("killed-write-00000.parquet"), "{listed}");
     assert!(listed.contains("would delete 1 orphan files"), "{listed}");
     assert!(orphan.exists());
-    lakehouse.ok(&["remove-orphan-files", "bronze.events", "--older-than", "0s"]);
+    lakehouse.ok(&[
+        "remove-orphan-files",
+        "bronze.events",
+        "--older-than",
+        "0s",
+        "--force-unsafe-age",
+    ]);
     assert!(!orphan.exists());
     assert_eq!(parquet_files_under(&table_dir).len(), 1);
     assert_eq!(table_digest(&lakehouse), digest);

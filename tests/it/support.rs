@@ -55,6 +55,24 @@ impl Lakehouse {
             .expect("the medallion binary runs")
     }
 
+    /// Starts `medallion --lakehouse <dir> --quiet <args>` in the
+    /// background, its output captured.
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        Command::new(env!("CARGO_BIN_EXE_medallion"))
+            .arg("--lakehouse")
+            .arg(self.path())
+            .arg("--quiet")
+            .args(&self.args)
+            .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .env_remove("MEDALLION_CONFIG")
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the medallion binary starts")
+    }
+
     /// Runs a command that must succeed and returns its stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.medallion(args);

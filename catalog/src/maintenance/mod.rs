@@ -10,7 +10,7 @@ mod orphans;
 pub use compact::CompactReport;
 pub use expire::{ExpireOptions, ExpireReport};
 pub use manifests::ManifestsReport;
-pub use orphans::OrphanReport;
+pub use orphans::{MIN_SAFE_ORPHAN_AGE, OrphanOptions, OrphanReport};
 
 /// The moment `age` ago; an age beyond the calendar means the beginning of
 /// time (nothing is that old).

@@ -1,0 +1,161 @@
+//! A data file that a table's metadata names but storage lacks is a damaged
+//! table, not an empty file: reading it fails with the table and the file
+//! named ([`MissingDataFile`]), and with what to do about it.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::ParquetFileReaderFactory;
+use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use medallion_catalog::MissingDataFile;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+use parquet::arrow::arrow_reader::ArrowReaderOptions;
+use parquet::arrow::async_reader::AsyncFileReader;
+use parquet::errors::ParquetError;
+use parquet::file::metadata::ParquetMetaData;
+
+/// The URI of a data file as the table's metadata spells it, carried with
+/// the file through the scan so errors can quote it.
+#[derive(Debug)]
+pub struct FileUri(pub String);
+
+/// Wraps a reader factory so that "not found" from storage becomes
+/// [`MissingDataFile`]. DataFusion's caching reader turns the cause of a
+/// failed footer read into text, so on a failure the file is looked up once
+/// more to tell a missing file from any other failure.
+#[derive(Debug)]
+pub struct NamingMissingFiles {
+    table: String,
+    store: Arc<dyn ObjectStore>,
+    inner: Arc<dyn ParquetFileReaderFactory>,
+}
+
+impl NamingMissingFiles {
+    pub fn new(
+        table: &str,
+        store: Arc<dyn ObjectStore>,
+        inner: Arc<dyn ParquetFileReaderFactory>,
+    ) -> Self {
+        Self {
+            table: table.to_string(),
+            store,
+            inner,
+        }
+    }
+}
+
+impl ParquetFileReaderFactory for NamingMissingFiles {
+    fn create_reader(
+        &self,
+        partition_index: usize,
+        file: PartitionedFile,
+        metadata_size_hint: Option<usize>,
+        metrics: &ExecutionPlanMetricsSet,
+    ) -> datafusion::common::Result<Box<dyn AsyncFileReader + Send>> {
+        let uri = file
+            .extensions
+            .as_ref()
+            .and_then(|e| e.downcast_ref::<FileUri>())
+            .map_or_else(|| file.object_meta.location.to_string(), |u| u.0.clone());
+        let file_ref = FileRef {
+            store: self.store.clone(),
+            location: file.object_meta.location.clone(),
+            table: self.table.clone(),
+            uri,
+        };
+        let inner = self
+            .inner
+            .create_reader(partition_index, file, metadata_size_hint, metrics)?;
+        Ok(Box::new(NamedReader {
+            file: file_ref,
+            inner,
+        }))
+    }
+}
+
+/// The file a reader reads, to name it when it is missing.
+struct FileRef {
+    store: Arc<dyn ObjectStore>,
+    location: Path,
+    table: String,
+    uri: String,
+}
+
+impl FileRef {
+    async fn name(&self, error: ParquetError) -> ParquetError {
+        let missing = match MissingDataFile::in_chain(&self.table, &self.uri, &error) {
+            Some(missing) => Some(missing),
+            None => self.is_gone().await.then(|| MissingDataFile {
+                table: self.table.clone(),
+                file: self.uri.clone(),
+            }),
+        };
+        match missing {
+            Some(missing) => ParquetError::External(Box::new(missing)),
+            None => error,
+        }
+    }
+}
+
+impl FileRef {
+    async fn is_gone(&self) -> bool {
+        matches!(
+            self.store.head(&self.location).await,
+            Err(object_store::Error::NotFound { .. })
+        )
+    }
+}
+
+struct NamedReader {
+    file: FileRef,
+    inner: Box<dyn AsyncFileReader + Send>,
+}
+
+impl AsyncFileReader for NamedReader {
+    fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
+        let file = &self.file;
+        let read = self.inner.get_bytes(range);
+        async move {
+            match read.await {
+                Ok(bytes) => Ok(bytes),
+                Err(e) => Err(file.name(e).await),
+            }
+        }
+        .boxed()
+    }
+
+    fn get_byte_ranges(
+        &mut self,
+        ranges: Vec<Range<u64>>,
+    ) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
+        let file = &self.file;
+        let read = self.inner.get_byte_ranges(ranges);
+        async move {
+            match read.await {
+                Ok(bytes) => Ok(bytes),
+                Err(e) => Err(file.name(e).await),
+            }
+        }
+        .boxed()
+    }
+
+    fn get_metadata<'a>(
+        &'a mut self,
+        options: Option<&'a ArrowReaderOptions>,
+    ) -> BoxFuture<'a, parquet::errors::Result<Arc<ParquetMetaData>>> {
+        let file = &self.file;
+        let read = self.inner.get_metadata(options);
+        async move {
+            match read.await {
+                Ok(metadata) => Ok(metadata),
+                Err(e) => Err(file.name(e).await),
+            }
+        }
+        .boxed()
+    }
+}
