@@ -1,3 +1,6 @@
+//! A pipeline folder loaded and put in run order by table dependencies, and
+//! the reference pipeline compiled into the binary.
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
