@@ -3,12 +3,14 @@
 Parquet (zstd). The benchmark harness (medallion-bench) runs one layer per
 process and then asks for the answers to its check queries:
 
-  duckdb_pipeline.py run --layer bronze|silver|gold --raw RAW --out OUT --job-id ID
+  duckdb_pipeline.py run --layer bronze|silver|gold --raw RAW --out OUT --job-id ID --pipeline DIR
   duckdb_pipeline.py dump --out OUT --queries queries.json --results DIR
   duckdb_pipeline.py version
 
 Tables are OUT/<layer>/<table>.parquet; each layer reads the previous layer's
-files back. DuckDB runs with its defaults (all cores, 80% of memory).
+files back. The SQL files of the pipeline (DIR: jobs/reference) are run as
+they are; what medallion does with bronze and dedup steps is written here.
+DuckDB runs with its defaults (all cores, 80% of memory).
 """
 
 import argparse
@@ -28,6 +30,12 @@ TABLES = {
 
 def table_path(out, layer, table):
     return os.path.join(out, layer, f"{table}.parquet")
+
+
+def reference_sql(pipeline, relative):
+    """A SQL file of the reference pipeline, e.g. `gold/sales_dashboard.sql`."""
+    with open(os.path.join(pipeline, relative)) as f:
+        return f.read()
 
 
 def quote(text):
@@ -91,7 +99,7 @@ def bronze(con, raw, out, job_id):
 LATEST = "ORDER BY loaded_at DESC NULLS LAST, source_file DESC NULLS LAST"
 
 
-def silver(con, out):
+def silver(con, out, pipeline):
     register_tables(con, out, ["bronze"])
     copy_to(con, f"""
         SELECT * FROM bronze.customers
@@ -100,62 +108,21 @@ def silver(con, out):
             table_path(out, "silver", "customers"))
     # silver.orders reads silver.customers back, as medallion does.
     register(con, out, "silver", "customers")
-    copy_to(con, f"""
-        WITH latest_orders AS (
-            SELECT * FROM bronze.orders
-            WHERE order_key IS NOT NULL AND customer_key IS NOT NULL
-            QUALIFY row_number() OVER (PARTITION BY order_key {LATEST}) = 1
-        )
-        SELECT o.order_key, o.customer_key, o.order_status, o.total_price, o.order_date,
-               o.order_priority, o.clerk, o.ship_priority, o.comment,
-               o.loaded_at, o.source_file, o.job_id,
-               c.name AS customer_name, c.market_segment, c.nation_key
-        FROM latest_orders o
-        JOIN silver.customers c ON o.customer_key = c.customer_key""",
-            table_path(out, "silver", "orders"))
+    # orders.sql joins `latest_orders`, the output of the job's dedup step.
+    con.execute(f"""
+        CREATE TEMP VIEW latest_orders AS
+        SELECT * FROM bronze.orders
+        WHERE order_key IS NOT NULL AND customer_key IS NOT NULL
+        QUALIFY row_number() OVER (PARTITION BY order_key {LATEST}) = 1""")
+    copy_to(con, reference_sql(pipeline, "silver/orders.sql"), table_path(out, "silver", "orders"))
     register(con, out, "silver", "orders")
-    copy_to(con, """
-        SELECT 'customers' AS table_name, 'null_key' AS check_name,
-               CAST(COUNT(*) - COUNT(customer_key) AS BIGINT) AS rejected_rows
-        FROM bronze.customers
-        UNION ALL
-        SELECT 'customers', 'duplicate_key', COUNT(*) - COUNT(DISTINCT customer_key)
-        FROM bronze.customers WHERE customer_key IS NOT NULL
-        UNION ALL
-        SELECT 'orders', 'null_key', COUNT(*)
-        FROM bronze.orders WHERE order_key IS NULL OR customer_key IS NULL
-        UNION ALL
-        SELECT 'orders', 'duplicate_key', COUNT(*) - COUNT(DISTINCT order_key)
-        FROM bronze.orders WHERE order_key IS NOT NULL AND customer_key IS NOT NULL
-        UNION ALL
-        SELECT 'orders', 'orphan_customer', deduped.n - joined.n
-        FROM (SELECT COUNT(DISTINCT order_key) AS n FROM bronze.orders
-              WHERE order_key IS NOT NULL AND customer_key IS NOT NULL) deduped,
-             (SELECT COUNT(*) AS n FROM silver.orders) joined""",
-            table_path(out, "silver", "dq_report"))
+    copy_to(con, reference_sql(pipeline, "silver/dq_report.sql"), table_path(out, "silver", "dq_report"))
 
 
-def gold(con, out):
+def gold(con, out, pipeline):
     register_tables(con, out, ["silver"])
-    copy_to(con, """
-        SELECT customer_key, customer_name, market_segment, nation_key,
-               COUNT(*) AS order_count,
-               CAST(SUM(total_price) AS DECIMAL(38, 2)) AS total_spend,
-               CAST(SUM(total_price) AS DOUBLE) / COUNT(*) AS avg_order_value,
-               MIN(order_date) AS first_order_date,
-               MAX(order_date) AS last_order_date
-        FROM silver.orders
-        GROUP BY customer_key, customer_name, market_segment, nation_key""",
-            table_path(out, "gold", "customer_metrics"))
-    copy_to(con, """
-        SELECT CAST(date_trunc('month', order_date) AS DATE) AS order_month,
-               market_segment,
-               COUNT(*) AS orders,
-               CAST(SUM(total_price) AS DECIMAL(38, 2)) AS revenue,
-               COUNT(DISTINCT customer_key) AS distinct_customers
-        FROM silver.orders
-        GROUP BY 1, 2""",
-            table_path(out, "gold", "sales_dashboard"))
+    for table in TABLES["gold"]:
+        copy_to(con, reference_sql(pipeline, f"gold/{table}.sql"), table_path(out, "gold", table))
 
 
 def dump(con, out, queries_file, results):
@@ -176,6 +143,7 @@ def main():
     run.add_argument("--raw", required=True)
     run.add_argument("--out", required=True)
     run.add_argument("--job-id", required=True)
+    run.add_argument("--pipeline", required=True, help="the reference pipeline folder (its SQL files)")
     dump_args = commands.add_parser("dump")
     dump_args.add_argument("--out", required=True)
     dump_args.add_argument("--queries", required=True)
@@ -192,9 +160,9 @@ def main():
     elif args.layer == "bronze":
         bronze(con, args.raw, args.out, args.job_id)
     elif args.layer == "silver":
-        silver(con, args.out)
+        silver(con, args.out, args.pipeline)
     else:
-        gold(con, args.out)
+        gold(con, args.out, args.pipeline)
 
 
 if __name__ == "__main__":

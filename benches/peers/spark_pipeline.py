@@ -5,12 +5,14 @@ jobs, one SparkApplication per layer. The benchmark harness
 (medallion-bench) runs one layer per process and then asks for the answers
 to its check queries:
 
-  spark_pipeline.py run --layer bronze|silver|gold --raw RAW --out OUT --job-id ID
+  spark_pipeline.py run --layer bronze|silver|gold --raw RAW --out OUT --job-id ID --pipeline DIR
   spark_pipeline.py dump --out OUT --queries queries.json --results DIR
   spark_pipeline.py version
 
 Tables are OUT/<layer>/<table>/ folders of Parquet parts; each layer reads
-the previous layer's files back. Needs pyspark 3.5 and Java 17.
+the previous layer's files back. The SQL files of the pipeline (DIR:
+jobs/reference) are run as they are; what medallion does with bronze and
+dedup steps is written here. Needs pyspark 3.5 and Java 17.
 """
 
 import argparse
@@ -60,6 +62,12 @@ def register_tables(spark, out, layers):
     for layer in layers:
         for table in TABLES[layer]:
             register(spark, out, layer, table)
+
+
+def reference_sql(pipeline, relative):
+    """A SQL file of the reference pipeline, e.g. `gold/sales_dashboard.sql`."""
+    with open(os.path.join(pipeline, relative)) as f:
+        return f.read()
 
 
 def write(frame, out, layer, table):
@@ -122,7 +130,7 @@ def latest(table, key, condition):
         ) WHERE _rank = 1"""
 
 
-def silver(spark, out):
+def silver(spark, out, pipeline):
     register_tables(spark, out, ["bronze"])
     customers = spark.sql(latest("bronze.customers", "customer_key", "customer_key IS NOT NULL")).drop("_rank")
     write(customers, out, "silver", "customers")
@@ -130,57 +138,16 @@ def silver(spark, out):
     register(spark, out, "silver", "customers")
     spark.sql(latest("bronze.orders", "order_key", "order_key IS NOT NULL AND customer_key IS NOT NULL")) \
         .drop("_rank").createOrReplaceTempView("latest_orders")
-    orders = spark.sql("""
-        SELECT o.order_key, o.customer_key, o.order_status, o.total_price, o.order_date,
-               o.order_priority, o.clerk, o.ship_priority, o.comment,
-               o.loaded_at, o.source_file, o.job_id,
-               c.name AS customer_name, c.market_segment, c.nation_key
-        FROM latest_orders o
-        JOIN silver.customers c ON o.customer_key = c.customer_key""")
-    write(orders, out, "silver", "orders")
+    # orders.sql joins `latest_orders`, the output of the job's dedup step.
+    write(spark.sql(reference_sql(pipeline, "silver/orders.sql")), out, "silver", "orders")
     register(spark, out, "silver", "orders")
-    dq_report = spark.sql("""
-        SELECT 'customers' AS table_name, 'null_key' AS check_name,
-               CAST(COUNT(*) - COUNT(customer_key) AS BIGINT) AS rejected_rows
-        FROM bronze.customers
-        UNION ALL
-        SELECT 'customers', 'duplicate_key', COUNT(*) - COUNT(DISTINCT customer_key)
-        FROM bronze.customers WHERE customer_key IS NOT NULL
-        UNION ALL
-        SELECT 'orders', 'null_key', COUNT(*)
-        FROM bronze.orders WHERE order_key IS NULL OR customer_key IS NULL
-        UNION ALL
-        SELECT 'orders', 'duplicate_key', COUNT(*) - COUNT(DISTINCT order_key)
-        FROM bronze.orders WHERE order_key IS NOT NULL AND customer_key IS NOT NULL
-        UNION ALL
-        SELECT 'orders', 'orphan_customer', deduped.n - joined.n
-        FROM (SELECT COUNT(DISTINCT order_key) AS n FROM bronze.orders
-              WHERE order_key IS NOT NULL AND customer_key IS NOT NULL) deduped,
-             (SELECT COUNT(*) AS n FROM silver.orders) joined""")
-    write(dq_report, out, "silver", "dq_report")
+    write(spark.sql(reference_sql(pipeline, "silver/dq_report.sql")), out, "silver", "dq_report")
 
 
-def gold(spark, out):
+def gold(spark, out, pipeline):
     register_tables(spark, out, ["silver"])
-    write(spark.sql("""
-        SELECT customer_key, customer_name, market_segment, nation_key,
-               COUNT(*) AS order_count,
-               CAST(SUM(total_price) AS DECIMAL(38, 2)) AS total_spend,
-               CAST(SUM(total_price) AS DOUBLE) / COUNT(*) AS avg_order_value,
-               MIN(order_date) AS first_order_date,
-               MAX(order_date) AS last_order_date
-        FROM silver.orders
-        GROUP BY customer_key, customer_name, market_segment, nation_key"""),
-          out, "gold", "customer_metrics")
-    write(spark.sql("""
-        SELECT CAST(date_trunc('month', order_date) AS DATE) AS order_month,
-               market_segment,
-               COUNT(*) AS orders,
-               CAST(SUM(total_price) AS DECIMAL(38, 2)) AS revenue,
-               COUNT(DISTINCT customer_key) AS distinct_customers
-        FROM silver.orders
-        GROUP BY 1, 2"""),
-          out, "gold", "sales_dashboard")
+    for table in TABLES["gold"]:
+        write(spark.sql(reference_sql(pipeline, f"gold/{table}.sql")), out, "gold", table)
 
 
 def text(value):
@@ -215,6 +182,7 @@ def main():
     run.add_argument("--raw", required=True)
     run.add_argument("--out", required=True)
     run.add_argument("--job-id", required=True)
+    run.add_argument("--pipeline", required=True, help="the reference pipeline folder (its SQL files)")
     dump_args = commands.add_parser("dump")
     dump_args.add_argument("--out", required=True)
     dump_args.add_argument("--queries", required=True)
@@ -234,9 +202,9 @@ def main():
         elif args.layer == "bronze":
             bronze(spark, args.raw, args.out, args.job_id)
         elif args.layer == "silver":
-            silver(spark, args.out)
+            silver(spark, args.out, args.pipeline)
         else:
-            gold(spark, args.out)
+            gold(spark, args.out, args.pipeline)
     finally:
         spark.stop()
 

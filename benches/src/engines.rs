@@ -144,7 +144,10 @@ impl Setup {
                     .arg("--out")
                     .arg(work_dir.join("tables"))
                     .arg("--job-id")
-                    .arg(job_id);
+                    .arg(job_id)
+                    // The peers run the pipeline's SQL files, not copies.
+                    .arg("--pipeline")
+                    .arg(&self.pipeline_dir);
                 command
             }
         }

@@ -1,3 +1,6 @@
+//! `Lakehouse`: a connection to an Iceberg catalog (an embedded SQLite SQL
+//! catalog or a REST catalog) and the storage under its tables.
+
 use std::collections::HashMap;
 use std::sync::Arc;
 

@@ -1,3 +1,6 @@
+//! `CatalogError`, the catalog layer's errors (each says what to do next),
+//! and `Context` to attach that sentence to iceberg, sqlx and Arrow errors.
+
 use iceberg::TableIdent;
 
 /// Errors of the catalog layer. Every variant keeps its cause so that the

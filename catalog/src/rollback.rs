@@ -1,3 +1,6 @@
+//! `rollback`: make an ancestor snapshot current again, in one commit that
+//! asserts the head it was planned on.
+
 use iceberg::spec::{MAIN_BRANCH, SnapshotReference, SnapshotRetention};
 use iceberg::{TableIdent, TableUpdate};
 

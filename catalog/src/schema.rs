@@ -1,3 +1,6 @@
+//! A write's schema: a query's Arrow output matched by name to the table's
+//! Iceberg schema, and the casts or evolution (added, widened columns) it needs.
+
 use std::collections::HashSet;
 use std::sync::Arc;
 

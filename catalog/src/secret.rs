@@ -1,3 +1,5 @@
+//! `Secret`: a credential that never appears in `Debug`, `Display` or logs.
+
 use std::fmt;
 
 /// A credential that never prints: `Debug` and `Display` show `<redacted>`.

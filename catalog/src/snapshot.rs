@@ -1,3 +1,6 @@
+//! Snapshots: writing a new snapshot's manifests and manifest list
+//! (`plan_snapshot`), and reading a table's history and summary properties.
+
 use std::collections::{HashMap, HashSet};
 
 use iceberg::spec::{

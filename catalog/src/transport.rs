@@ -1,3 +1,6 @@
+//! `CommitTransport`: how a planned commit reaches the catalog atomically,
+//! and `SqlCommitTransport` for the SQL catalog on SQLite.
+
 use std::str::FromStr;
 
 use async_trait::async_trait;

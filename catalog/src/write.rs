@@ -1,3 +1,6 @@
+//! `TableWrite`: one write to one table, its rows streamed into data files
+//! and committed as one snapshot, re-planned and retried on conflicts.
+
 use std::collections::{HashMap, HashSet};
 use std::error::Error as StdError;
 use std::sync::Arc;

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::template::{LAYERS, Templates};
+/// The layers medallion ships Job templates for, in the order they run:
+/// a new repository gets their folders, and listings sort them first.
+pub const LAYERS: [&str; 3] = ["bronze", "silver", "gold"];
 
 pub const JOBS_DIR: &str = "jobs";
 pub const TEMPLATE_FILE: &str = "template.yaml";
@@ -47,30 +49,6 @@ pub fn layer_of_dir(dir: &Path) -> Option<String> {
     let name = dir.file_name()?.to_str()?;
     let layer = name.strip_suffix(LAYER_SUFFIX)?;
     (!layer.is_empty() && dir.is_dir()).then(|| layer.to_string())
-}
-
-/// Writes what a new GitOps repository needs (or a layer it lacks): the
-/// layer folders with their templates, and the kustomizations.
-pub fn bootstrap(root: &Path, templates: &Templates, layers: &[&str]) -> Result<()> {
-    for layer in LAYERS.iter().chain(layers) {
-        let dir = root.join(layer_dir(layer));
-        let jobs = dir.join("jobs");
-        if jobs.is_dir() {
-            continue;
-        }
-        std::fs::create_dir_all(&jobs)
-            .with_context(|| format!("cannot create {}", jobs.display()))?;
-        // Git keeps no empty folders.
-        std::fs::write(jobs.join(".gitkeep"), "")?;
-        let template = dir.join(TEMPLATE_FILE);
-        if !template.exists()
-            && let Some(text) = templates.text(layer)
-        {
-            std::fs::write(&template, text)
-                .with_context(|| format!("cannot write {}", template.display()))?;
-        }
-    }
-    write_kustomizations(root)
 }
 
 /// The manifests of one layer, relative to its folder (`jobs/x.yaml`), sorted.

@@ -33,7 +33,7 @@ pub fn submit(run: &RunRequest, target: &RepoTarget) -> Result<Submitted> {
         already.clear();
         let templates = Templates::from_checkout(root)?;
         let layers: Vec<&str> = run.jobs.iter().map(|j| j.layer.as_str()).collect();
-        layout::bootstrap(root, &templates, &layers)?;
+        templates.bootstrap(root, &layers)?;
         let rendered = render(run, &templates)?;
         for job in &rendered {
             let relative = layout::manifest_path(&job.layer, job.name());

@@ -2,7 +2,8 @@
 //! `deploy/gitops/jobs/<layer>-layer/template.yaml` (each is the output of
 //! `kubectl kustomize deploy/job/overlays/<layer>`); a GitOps repository's
 //! own `jobs/<layer>-layer/template.yaml` takes their place on submit, so
-//! resources and deadlines are tuned in Git, not in the binary.
+//! resources and deadlines are tuned in Git, not in the binary. A new
+//! repository gets the layer folders of the layout with these templates.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -11,9 +12,6 @@ use anyhow::{Context, Result, bail};
 use k8s_openapi::api::batch::v1::Job;
 
 use crate::layout;
-
-/// The layers medallion ships templates for.
-pub const LAYERS: [&str; 3] = ["bronze", "silver", "gold"];
 
 const EMBEDDED: [(&str, &str); 3] = [
     (
@@ -76,6 +74,30 @@ impl Templates {
             templates.by_layer.insert(layer, (text, job));
         }
         Ok(templates)
+    }
+
+    /// Writes what a new GitOps repository needs (or a layer it lacks): the
+    /// layer folders with these templates, and the kustomizations.
+    pub fn bootstrap(&self, root: &Path, layers: &[&str]) -> Result<()> {
+        for layer in layout::LAYERS.iter().chain(layers) {
+            let dir = root.join(layout::layer_dir(layer));
+            let jobs = dir.join("jobs");
+            if jobs.is_dir() {
+                continue;
+            }
+            std::fs::create_dir_all(&jobs)
+                .with_context(|| format!("cannot create {}", jobs.display()))?;
+            // Git keeps no empty folders.
+            std::fs::write(jobs.join(".gitkeep"), "")?;
+            let template = dir.join(layout::TEMPLATE_FILE);
+            if !template.exists()
+                && let Some(text) = self.text(layer)
+            {
+                std::fs::write(&template, text)
+                    .with_context(|| format!("cannot write {}", template.display()))?;
+            }
+        }
+        layout::write_kustomizations(root)
     }
 
     pub fn job(&self, layer: &str) -> Result<&Job> {

@@ -1,3 +1,6 @@
+//! The bronze step: raw files read, renamed, cast and trimmed, and stamped
+//! with `loaded_at`, `source_file` and `job_id`.
+
 use std::collections::HashMap;
 use std::sync::Arc;
 

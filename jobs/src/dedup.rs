@@ -1,3 +1,6 @@
+//! The dedup step: keep the latest row per key, ranking only the keys that
+//! repeat.
+
 use datafusion::common::{Column, JoinType};
 use datafusion::functions_aggregate::expr_fn::count;
 use datafusion::functions_window::expr_fn::row_number;

@@ -1,3 +1,5 @@
+//! `JobError`: what is wrong with a job spec or its plan, naming the file.
+
 use std::path::PathBuf;
 
 /// Errors in job specs and their plans. Each names the file it is about.

@@ -1,3 +1,6 @@
+//! A pipeline folder loaded and put in run order by table dependencies, and
+//! the reference pipeline compiled into the binary.
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -246,4 +249,46 @@ fn order(jobs: Vec<JobSpec>) -> Result<Vec<JobSpec>> {
         .into_iter()
         .map(|i| slots[i].take().expect("each job once"))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every file under `dir`, relative to `root`.
+    fn files_under(root: &Path, dir: &Path, found: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                files_under(root, &path, found);
+            } else {
+                let relative = path.strip_prefix(root).unwrap();
+                found.push(relative.to_str().unwrap().to_string());
+            }
+        }
+    }
+
+    /// `jobs/reference/` is the truth; `medallion demo` runs what the binary
+    /// embeds. A file added there but not to `REFERENCE_FILES` would be
+    /// missing from every demo, so the two must list the same files.
+    #[test]
+    fn the_binary_embeds_every_file_of_the_reference_pipeline() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("reference");
+        let mut on_disk = Vec::new();
+        files_under(&root, &root, &mut on_disk);
+        on_disk.sort();
+        let mut embedded: Vec<String> = REFERENCE_FILES
+            .iter()
+            .map(|(relative, _)| relative.to_string())
+            .collect();
+        embedded.sort();
+        assert_eq!(
+            embedded, on_disk,
+            "REFERENCE_FILES in jobs/src/pipeline.rs must list every file of jobs/reference/"
+        );
+        for (relative, text) in REFERENCE_FILES {
+            let on_disk = std::fs::read_to_string(root.join(relative)).unwrap();
+            assert_eq!(*text, on_disk, "{relative} is embedded from another file");
+        }
+    }
 }

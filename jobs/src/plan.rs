@@ -1,3 +1,5 @@
+//! `plan_job`: one job's steps turned into a DataFusion plan of its output.
+
 use std::collections::HashMap;
 
 use datafusion::prelude::{DataFrame, SessionContext};

@@ -1,3 +1,6 @@
+//! The job-spec format (YAML): inputs, steps, target and maintenance, with
+//! the checks a spec passes when it is loaded.
+
 use std::path::{Path, PathBuf};
 
 use arrow::datatypes::{DataType, TimeUnit};

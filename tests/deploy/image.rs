@@ -152,7 +152,7 @@ fn the_runtime_stage_needs_no_shell_and_matches_the_job_template() {
     assert_ne!(uid, "0");
 
     let templates = Templates::embedded();
-    for layer in medallion_deploy::template::LAYERS {
+    for layer in medallion_deploy::layout::LAYERS {
         let pod = templates
             .job(layer)
             .unwrap()

@@ -4,9 +4,10 @@
 
 use std::path::Path;
 
+use medallion_deploy::layout::LAYERS;
 use medallion_deploy::render::{render, to_multi_document_yaml};
 use medallion_deploy::schema::{check_object, check_yaml_documents};
-use medallion_deploy::template::{LAYERS, Templates};
+use medallion_deploy::template::Templates;
 
 use crate::support::*;
 
@@ -197,7 +198,7 @@ fn gitops_templates_are_the_overlays_output() {
 #[test]
 fn the_gitops_skeleton_is_what_submit_bootstraps() {
     let dir = tempfile::tempdir().unwrap();
-    medallion_deploy::layout::bootstrap(dir.path(), &Templates::embedded(), &[]).unwrap();
+    Templates::embedded().bootstrap(dir.path(), &[]).unwrap();
     let skeleton = deploy_dir().join("gitops");
     for relative in [
         "jobs/kustomization.yaml",

@@ -33,7 +33,7 @@ fn submit_as_of(bare: &Path, work: &Path, run: &medallion_deploy::RunRequest, da
     if !git(bare, &["branch", "--list", "main"]).trim().is_empty() {
         git(work, &["pull", "--quiet", "--ff-only", "origin", "main"]);
     }
-    layout::bootstrap(work, &Templates::embedded(), &[]).unwrap();
+    Templates::embedded().bootstrap(work, &[]).unwrap();
     for job in render(run, &Templates::embedded()).unwrap() {
         std::fs::write(
             work.join(layout::manifest_path(&job.layer, job.name())),

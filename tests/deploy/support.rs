@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use medallion_deploy::{JobDescription, RunRequest};
+use medallion_deploy::layout::LAYERS;
+use medallion_deploy::waves::sync_waves;
+use medallion_deploy::{JobDescription, JobSource, PipelineSource, RunRequest};
 
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -17,57 +19,62 @@ pub fn deploy_dir() -> PathBuf {
     repo_root().join("deploy")
 }
 
-fn job(name: &str, target: &str, reads: &[&str], spec: &str) -> JobDescription {
-    JobDescription {
-        name: name.into(),
-        layer: target.split('.').next().unwrap().into(),
-        target_table: target.into(),
-        reads: reads.iter().map(|s| s.to_string()).collect(),
-        spec_in_image: format!("/pipelines/reference/{spec}"),
+/// The fields of a job spec the engine hands to `deploy` (see
+/// `deploy_pipeline` in engine/src/cli.rs); serde skips the others.
+#[derive(serde::Deserialize)]
+struct SpecSummary {
+    name: String,
+    inputs: Vec<SpecInput>,
+    target: SpecTarget,
+}
+
+#[derive(serde::Deserialize)]
+struct SpecInput {
+    table: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct SpecTarget {
+    table: String,
+}
+
+fn job_source(spec_path: PathBuf) -> JobSource {
+    let text = std::fs::read_to_string(&spec_path).unwrap();
+    let spec: SpecSummary =
+        serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", spec_path.display()));
+    JobSource {
+        name: spec.name,
+        target_table: spec.target.table,
+        reads: spec.inputs.into_iter().filter_map(|i| i.table).collect(),
+        spec_path,
     }
 }
 
-/// jobs/reference as the engine describes it (pipeline order).
+/// jobs/reference as the engine describes it, read from the specs
+/// themselves (the deploy crate does not link the jobs crate). In pipeline
+/// order: the engine runs a job after the jobs whose tables it reads, then
+/// by layer, then by file, which for this pipeline is by sync wave, then
+/// layer, then file; the golden file pins it.
 pub fn reference_jobs() -> Vec<JobDescription> {
-    vec![
-        job(
-            "bronze_customers",
-            "bronze.customers",
-            &[],
-            "bronze/customers.yaml",
-        ),
-        job("bronze_orders", "bronze.orders", &[], "bronze/orders.yaml"),
-        job(
-            "silver_customers",
-            "silver.customers",
-            &["bronze.customers"],
-            "silver/customers.yaml",
-        ),
-        job(
-            "silver_orders",
-            "silver.orders",
-            &["bronze.orders", "silver.customers"],
-            "silver/orders.yaml",
-        ),
-        job(
-            "silver_dq_report",
-            "silver.dq_report",
-            &["bronze.customers", "bronze.orders", "silver.orders"],
-            "silver/dq_report.yaml",
-        ),
-        job(
-            "gold_customer_metrics",
-            "gold.customer_metrics",
-            &["silver.orders"],
-            "gold/customer_metrics.yaml",
-        ),
-        job(
-            "gold_sales_dashboard",
-            "gold.sales_dashboard",
-            &["silver.orders"],
-            "gold/sales_dashboard.yaml",
-        ),
-    ]
+    let dir = repo_root().join("jobs/reference");
+    let mut jobs = Vec::new();
+    for layer in LAYERS {
+        let mut specs: Vec<PathBuf> = std::fs::read_dir(dir.join(layer))
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.extension().is_some_and(|e| e == "yaml"))
+            .collect();
+        specs.sort();
+        jobs.extend(specs.into_iter().map(job_source));
+    }
+    let described = PipelineSource { dir, jobs }.describe(None).unwrap();
+    let mut by_wave: Vec<_> = sync_waves(&described)
+        .unwrap()
+        .into_iter()
+        .zip(described)
+        .collect();
+    by_wave.sort_by_key(|(wave, _)| *wave);
+    by_wave.into_iter().map(|(_, job)| job).collect()
 }
 
 pub fn reference_run(job_id: &str) -> RunRequest {
@@ -83,7 +90,13 @@ pub fn reference_run(job_id: &str) -> RunRequest {
 pub fn one_job_run(name: &str, job_id: &str) -> RunRequest {
     RunRequest {
         job_id: job_id.into(),
-        jobs: vec![job(name, "bronze.orders", &[], "bronze/orders.yaml")],
+        jobs: vec![JobDescription {
+            name: name.into(),
+            layer: "bronze".into(),
+            target_table: "bronze.orders".into(),
+            reads: Vec::new(),
+            spec_in_image: "/pipelines/reference/bronze/orders.yaml".into(),
+        }],
         input: None,
         image: None,
     }
