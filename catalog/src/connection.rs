@@ -14,7 +14,6 @@ use crate::error::{CatalogError, Context, Result};
 use crate::object_storage::{ObjectStoreStorageFactory, ObjectStores};
 use crate::rest::{Authenticator, RestCatalog, RestClient, RestSettings, RetryPolicy};
 use crate::transport::{CommitTransport, SqlCommitTransport};
-use crate::write::{TableWrite, WriteMode};
 
 /// Where the tables live and who keeps their pointers.
 #[derive(Debug, Clone)]
@@ -213,11 +212,6 @@ impl Lakehouse {
             }
         }
         Ok(())
-    }
-
-    /// Starts a write to `table` (created on first write).
-    pub fn write(&self, table: TableIdent, mode: WriteMode) -> TableWrite {
-        TableWrite::new(self.clone(), table, mode)
     }
 }
 

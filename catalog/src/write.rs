@@ -148,8 +148,15 @@ pub fn data_file_properties() -> WriterProperties {
         .build()
 }
 
+impl Lakehouse {
+    /// Starts a write to `table` (created on first write).
+    pub fn write(&self, table: TableIdent, mode: WriteMode) -> TableWrite {
+        TableWrite::new(self.clone(), table, mode)
+    }
+}
+
 impl TableWrite {
-    pub(crate) fn new(lakehouse: Lakehouse, ident: TableIdent, mode: WriteMode) -> Self {
+    fn new(lakehouse: Lakehouse, ident: TableIdent, mode: WriteMode) -> Self {
         Self {
             lakehouse,
             ident,

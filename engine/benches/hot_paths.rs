@@ -17,7 +17,7 @@ use datafusion::error::DataFusionError;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use medallion_catalog::{CommitOutcome, data_file_properties, table_ident};
 use medallion_engine::config::{Config, Overrides};
-use medallion_engine::execute::Engine;
+use medallion_engine::engine::Engine;
 use medallion_jobs::{
     DedupStep, JobSpec, RawFile, RawFormat, RunParameters, StepKind, bronze_frame, keep_latest,
 };

@@ -11,7 +11,7 @@ use medallion_catalog::{Secret, snapshot_infos, table_ident};
 use medallion_jobs::{Pipeline, RunParameters, reference_pipeline_dir};
 
 use crate::config::{Config, Overrides};
-use crate::execute::{AsOf, Engine};
+use crate::engine::{AsOf, Engine};
 use crate::progress::Progress;
 use crate::report::{RunReport, human_bytes, render_table};
 use crate::validate::validate_pipeline;

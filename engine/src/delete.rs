@@ -13,7 +13,7 @@ use iceberg::scan::FileScanTask;
 use iceberg::table::Table;
 use medallion_catalog::{CommitOutcome, WriteMode, live_files};
 
-use crate::execute::Engine;
+use crate::engine::Engine;
 use crate::tables::data_files_table;
 
 #[derive(Debug, serde::Serialize)]

@@ -7,25 +7,23 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use datafusion::common::ScalarValue;
-use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::physical_plan::Partitioning;
 use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::{
     ExecutionPlan, ExecutionPlanProperties, execute_stream_partitioned,
 };
-use datafusion::prelude::{SessionContext, ident, lit};
+use datafusion::prelude::{ident, lit};
 use medallion_catalog::{
-    CommitOutcome, Lakehouse, ObjectStores, WriteMode, latest_summary_property, snapshot_of_job,
-    table_ident,
+    CommitOutcome, WriteMode, latest_summary_property, snapshot_of_job, table_ident,
 };
 use medallion_jobs::{InputSpec, JobSpec, RunParameters, TableRead, TargetMode, plan_job};
 
-use crate::config::Config;
 use crate::delete::{files_matching, rows_not_matching};
+use crate::engine::Engine;
 use crate::maintain::run_maintenance;
 use crate::progress::{JobProgress, Progress};
 use crate::report::{JobReport, JobStatus};
-use crate::session::{register_provider, register_table, runtime, session};
+use crate::session::{register_provider, register_table};
 use crate::storage::{list_raw_files, raw_uri};
 use crate::tables::appended_since;
 
@@ -33,78 +31,7 @@ use crate::tables::appended_since;
 /// a job read (`medallion.read.bronze.orders`).
 const INPUT_READ_PREFIX: &str = "medallion.read.";
 
-/// Which snapshot of each table a query reads (time travel).
-#[derive(Debug, Default, Clone)]
-pub struct AsOf {
-    /// Exact snapshots by table name.
-    pub snapshots: HashMap<String, i64>,
-    /// Every other table as it was at this moment (milliseconds since the epoch).
-    pub timestamp_ms: Option<i64>,
-}
-
-/// A connected engine: configuration, catalog and the shared runtime.
-pub struct Engine {
-    pub config: Config,
-    pub lakehouse: Lakehouse,
-    pub stores: Arc<ObjectStores>,
-    runtime: Arc<RuntimeEnv>,
-}
-
 impl Engine {
-    pub async fn open(config: Config) -> Result<Self> {
-        let stores = ObjectStores::new(config.s3.clone());
-        let lakehouse = Lakehouse::connect(&config.catalog, stores.clone()).await?;
-        let runtime = runtime(&config, stores.clone())?;
-        Ok(Self {
-            config,
-            lakehouse,
-            stores,
-            runtime,
-        })
-    }
-
-    pub fn session(&self) -> SessionContext {
-        session(&self.config, &self.runtime)
-    }
-
-    /// A session with every table of the catalog registered by name, each
-    /// at its current snapshot or as of the given point in time.
-    pub async fn session_with_all_tables(&self, as_of: &AsOf) -> Result<SessionContext> {
-        let ctx = self.session();
-        let tables = self.lakehouse.list_tables().await?;
-        if let Some(unknown) = as_of
-            .snapshots
-            .keys()
-            .find(|name| !tables.iter().any(|t| &t.to_string() == *name))
-        {
-            anyhow::bail!("there is no table {unknown} to read as of a snapshot");
-        }
-        for ident in tables {
-            let table = self.lakehouse.load_table(&ident).await?;
-            let snapshot_id = match (as_of.snapshots.get(&ident.to_string()), as_of.timestamp_ms) {
-                (Some(id), _) => Some(*id),
-                (None, Some(at)) => {
-                    // The snapshot current at that moment; a table that did not
-                    // exist yet is left out.
-                    let current_then = table
-                        .metadata()
-                        .history()
-                        .iter()
-                        .filter(|entry| entry.timestamp_ms <= at)
-                        .max_by_key(|entry| entry.timestamp_ms)
-                        .map(|entry| entry.snapshot_id);
-                    match current_then {
-                        Some(id) => Some(id),
-                        None => continue,
-                    }
-                }
-                (None, None) => None,
-            };
-            register_table(&ctx, &table, snapshot_id).await?;
-        }
-        Ok(ctx)
-    }
-
     /// Runs jobs in order and stops at the first failure; the reports of the
     /// jobs that ran come back either way.
     pub async fn run_jobs(

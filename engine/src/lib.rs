@@ -7,6 +7,7 @@ pub mod check;
 pub mod cli;
 pub mod config;
 pub mod delete;
+pub mod engine;
 pub mod errors;
 pub mod execute;
 pub mod field_ids;

@@ -11,7 +11,7 @@ use medallion_catalog::{
 use medallion_jobs::{JobSpec, MaintenanceSpec, RunParameters, parse_age};
 use serde::Serialize;
 
-use crate::execute::Engine;
+use crate::engine::Engine;
 use crate::report::{JobReport, JobStatus};
 
 /// What each maintenance task of a job did.

@@ -12,7 +12,7 @@ use iceberg::arrow::schema_to_arrow_schema;
 use medallion_catalog::{normalize_arrow_schema, table_ident};
 use medallion_jobs::{InputSpec, Pipeline, RunParameters, plan_job};
 
-use crate::execute::Engine;
+use crate::engine::Engine;
 use crate::session::register_provider;
 use crate::storage::{list_raw_files, raw_uri};
 

@@ -16,7 +16,7 @@ use datafusion::prelude::{
 use medallion_catalog::normalize_arrow_schema;
 
 use crate::error::{JobError, Result};
-use crate::plan::RunParameters;
+use crate::run::RunParameters;
 use crate::spec::{BronzeStep, JobSpec, RawFormat, UnlistedColumns};
 
 /// One raw object, by its full URI (`s3://raw/...`, `file:///...`).

@@ -8,13 +8,15 @@ mod dedup;
 mod error;
 mod pipeline;
 mod plan;
+mod run;
 mod spec;
 
 pub use bronze::{JOB_ID, LOADED_AT, RawFile, SOURCE_FILE, bronze_frame, loaded_at_type};
 pub use dedup::keep_latest;
 pub use error::{JobError, Result};
 pub use pipeline::{Pipeline, reference_pipeline_dir};
-pub use plan::{RunParameters, plan_job};
+pub use plan::plan_job;
+pub use run::RunParameters;
 pub use spec::{
     BronzeStep, ColumnSpec, DedupStep, ExpireSpec, InputSpec, JobSpec, MaintenanceSpec, OrphanSpec,
     RawFormat, StepKind, StepSpec, TableRead, TargetMode, TargetSpec, parse_age,

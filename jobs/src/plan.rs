@@ -7,15 +7,8 @@ use datafusion::prelude::{DataFrame, SessionContext};
 use crate::bronze::{RawFile, bronze_frame};
 use crate::dedup::keep_latest;
 use crate::error::{JobError, Result};
+use crate::run::RunParameters;
 use crate::spec::{JobSpec, StepKind};
-
-/// What every job of one run shares.
-#[derive(Debug, Clone)]
-pub struct RunParameters {
-    pub job_id: String,
-    /// Taken once when the run starts (UTC, microseconds since the epoch).
-    pub loaded_at_micros: i64,
-}
 
 /// Builds the plan of one job. The job's input tables must already be
 /// registered in `ctx` under their names; raw inputs come resolved to files.
