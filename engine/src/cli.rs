@@ -8,7 +8,9 @@ use arrow::util::pretty::pretty_format_batches;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use futures::StreamExt;
 use medallion_catalog::{Secret, snapshot_infos, table_ident};
-use medallion_jobs::{Pipeline, RunParameters, reference_pipeline_dir};
+use medallion_jobs::{
+    Effect, NotAQuery, Pipeline, QueryError, RunParameters, plan_query, reference_pipeline_dir,
+};
 
 use crate::config::{Config, Overrides};
 use crate::execute::{AsOf, Engine};
@@ -425,7 +427,10 @@ pub async fn run(cli: Cli) -> Result<()> {
                 timestamp_ms: as_of.map(|t| t.timestamp_millis()),
             };
             let ctx = engine.session_with_all_tables(&as_of).await?;
-            let frame = ctx.sql(&query).await.context("the query does not plan")?;
+            let frame = plan_query(&ctx, &query).await.map_err(|e| match e {
+                QueryError::NotAQuery(refused) => anyhow::anyhow!(refused_statement(refused)),
+                QueryError::Plan(e) => anyhow::Error::new(e).context("the query does not plan"),
+            })?;
             print_frame(frame, format).await
         }
         Command::Delete {
@@ -713,6 +718,24 @@ fn deploy_pipeline(
         dir: pipeline.dir.clone(),
         jobs,
     })
+}
+
+/// `medallion sql` only reads; the error names what does the rest.
+fn refused_statement(refused: NotAQuery) -> String {
+    let instead = match refused.effect {
+        Effect::Drop => "there is no drop command yet",
+        Effect::Delete => "to delete rows, use `medallion delete <table> --where <predicate>`",
+        Effect::Update => {
+            "to change rows, write a job spec with `mode: merge` and run it with `medallion run`"
+        }
+        Effect::Write => "to write a table, write a job spec and run it with `medallion run`",
+        Effect::Session => "settings come from medallion.yaml, MEDALLION_* variables and flags",
+    };
+    format!(
+        "`medallion sql` runs queries only (SELECT, WITH, VALUES, EXPLAIN, SHOW, DESCRIBE) and \
+         {} is not one; {instead}",
+        refused.statement
+    )
 }
 
 fn parse_table_snapshot(value: &str) -> Result<(String, i64), String> {

@@ -8,6 +8,7 @@ mod dedup;
 mod error;
 mod pipeline;
 mod plan;
+mod query;
 mod spec;
 
 pub use bronze::{JOB_ID, LOADED_AT, RawFile, SOURCE_FILE, bronze_frame, loaded_at_type};
@@ -15,6 +16,7 @@ pub use dedup::keep_latest;
 pub use error::{JobError, Result};
 pub use pipeline::{Pipeline, reference_pipeline_dir};
 pub use plan::{RunParameters, plan_job};
+pub use query::{Effect, NotAQuery, QueryError, plan_query};
 pub use spec::{
     BronzeStep, ColumnSpec, DedupStep, ExpireSpec, InputSpec, JobSpec, MaintenanceSpec, OrphanSpec,
     RawFormat, StepKind, StepSpec, TableRead, TargetMode, TargetSpec, parse_age,
