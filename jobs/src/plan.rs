@@ -74,10 +74,14 @@ pub async fn plan_job(
         }
         last = Some(frame);
     }
-    last.ok_or_else(|| JobError::Spec {
+    let output = last.ok_or_else(|| JobError::Spec {
         path: job.path.clone(),
         message: format!("job `{}` has no steps", job.name),
-    })
+    })?;
+    // Here rather than when the table is created, so `validate` and `run`
+    // say the same, and say it before anything runs.
+    job.check_partitioning(output.schema().as_arrow())?;
+    Ok(output)
 }
 
 /// A SQL step, read from `path`: a query, whose rows the job writes to its

@@ -614,6 +614,17 @@ impl JobSpec {
         Ok(())
     }
 
+    /// Checks `target.partition_by` against the job's output: each field's
+    /// column is there, and its transform takes the column's type.
+    pub fn check_partitioning(&self, output: &arrow::datatypes::Schema) -> Result<()> {
+        for text in &self.target.partition_by {
+            medallion_catalog::PartitionField::parse(text)
+                .and_then(|field| field.check_output(output))
+                .map_err(|e| self.error(format!("target.partition_by `{text}`: {e}")))?;
+        }
+        Ok(())
+    }
+
     /// SQL files are relative to the spec's folder.
     pub fn sql_path(&self, file: &Path) -> PathBuf {
         self.path.parent().unwrap_or(Path::new(".")).join(file)
