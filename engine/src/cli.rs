@@ -148,7 +148,7 @@ pub enum Command {
         #[arg(long, default_value_t = 0.1)]
         scale: f64,
         /// Job id of the run (default: demo-sf<scale>, so re-running is a no-op).
-        #[arg(long)]
+        #[arg(long, value_parser = medallion_jobs::parse_job_id)]
         job_id: Option<String>,
     },
     /// Generate TPC-H orders and customers as raw Parquet under the raw root
@@ -171,7 +171,7 @@ pub enum Command {
         pipeline: PathBuf,
         /// Job id of the run; re-running the same id never duplicates data.
         /// Default: a new id, printed with the summary.
-        #[arg(long)]
+        #[arg(long, value_parser = medallion_jobs::parse_job_id)]
         job_id: Option<String>,
         /// Run only these jobs (by name), in pipeline order.
         #[arg(long = "job", value_name = "NAME")]
@@ -213,7 +213,7 @@ pub enum Command {
         #[arg(long = "where", value_name = "PREDICATE")]
         predicate: String,
         /// Job id recorded with the snapshot (default: a new one).
-        #[arg(long)]
+        #[arg(long, value_parser = medallion_jobs::parse_job_id)]
         job_id: Option<String>,
     },
     /// Make an earlier snapshot of a table current again (undo a bad load).
@@ -234,7 +234,7 @@ pub enum Command {
     Compact {
         table: String,
         /// Job id recorded with the snapshot (default: a new one).
-        #[arg(long)]
+        #[arg(long, value_parser = medallion_jobs::parse_job_id)]
         job_id: Option<String>,
     },
     /// List a table's live data files in one manifest instead of one or
@@ -243,7 +243,7 @@ pub enum Command {
     RewriteManifests {
         table: String,
         /// Job id recorded with the snapshot (default: a new one).
-        #[arg(long)]
+        #[arg(long, value_parser = medallion_jobs::parse_job_id)]
         job_id: Option<String>,
     },
     /// Forget old snapshots and delete the files only they needed. The

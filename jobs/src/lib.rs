@@ -6,6 +6,7 @@
 mod bronze;
 mod dedup;
 mod error;
+mod job_id;
 mod pipeline;
 mod plan;
 mod query;
@@ -14,6 +15,7 @@ mod spec;
 pub use bronze::{JOB_ID, LOADED_AT, RawFile, SOURCE_FILE, bronze_frame, loaded_at_type};
 pub use dedup::keep_latest;
 pub use error::{JobError, Result};
+pub use job_id::parse_job_id;
 pub use pipeline::{Pipeline, reference_pipeline_dir};
 pub use plan::{RunParameters, plan_job};
 pub use query::{Effect, NotAQuery, QueryError, plan_query};

@@ -180,3 +180,37 @@ fn a_job_step_that_copies_is_refused_and_writes_nothing() {
     assert!(!copied.exists(), "the step wrote {}", copied.display());
     assert!(lakehouse.ok(&["tables"]).contains("no tables yet"));
 }
+
+#[test]
+fn job_ids_are_checked_on_every_command_that_takes_one() {
+    let (lakehouse, spec) = small_table();
+    let too_long = "x".repeat(129);
+    let commands: [&[&str]; 5] = [
+        &["run", &spec],
+        &["demo", "--scale", "0.001"],
+        &["delete", "gold.x", "--where", "x = 2"],
+        &["compact", "gold.x"],
+        &["rewrite-manifests", "gold.x"],
+    ];
+    for command in commands {
+        for bad in ["", "load 2", "a/b", too_long.as_str()] {
+            let mut args = command.to_vec();
+            args.extend(["--job-id", bad]);
+            let error = lakehouse.fails(&args);
+            assert!(
+                error.contains("--job-id") && error.contains("A-Za-z0-9._:-"),
+                "{args:?}: {error}"
+            );
+        }
+    }
+    let longest = "y".repeat(128);
+    for good in [
+        "2026-11-29T12:00:00Z",
+        "load-2",
+        "demo-sf0.1",
+        longest.as_str(),
+    ] {
+        lakehouse.ok(&["run", &spec, "--job-id", good]);
+    }
+    assert_eq!(lakehouse.rows("gold.x"), 1);
+}
