@@ -1,10 +1,13 @@
 //! Partitioned tables: the partition fields job specs name, such as
 //! `day(order_date)` or `bucket(16, customer_key)`, as Iceberg transforms.
 
+use arrow::datatypes::Schema as ArrowSchema;
 use iceberg::TableIdent;
-use iceberg::spec::{PartitionSpec, Schema, Transform, UnboundPartitionSpec};
+use iceberg::arrow::arrow_type_to_type;
+use iceberg::spec::{PartitionSpec, Schema, Transform, Type, UnboundPartitionSpec};
 
 use crate::error::{CatalogError, Result};
+use crate::schema::storage_type;
 
 /// One partition field: a transform of a source column.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +64,43 @@ impl PartitionField {
         })
     }
 
+    /// Whether this field fits the output of a job, as its table will store
+    /// it: the column is there and the transform takes its type, by
+    /// Iceberg's own rule. Says what does not fit otherwise.
+    pub fn check_output(&self, output: &ArrowSchema) -> std::result::Result<(), String> {
+        let Ok(column) = output.field_with_name(&self.column) else {
+            let names: Vec<&str> = output.fields().iter().map(|f| f.name().as_str()).collect();
+            return Err(format!(
+                "the output has no column `{}`; its columns are {}",
+                self.column,
+                names.join(", ")
+            ));
+        };
+        let stored = arrow_type_to_type(&storage_type(column.data_type())).map_err(|e| {
+            format!(
+                "column `{}` is {}, which Iceberg cannot store: {}",
+                self.column,
+                column.data_type(),
+                e.message()
+            )
+        })?;
+        self.takes(&stored)
+    }
+
+    /// Iceberg's rule: `month` takes dates and timestamps, `truncate` no
+    /// dates, `bucket` no floats, and so on.
+    fn takes(&self, column_type: &Type) -> std::result::Result<(), String> {
+        match self.transform.result_type(column_type) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(format!(
+                "column `{}` is {column_type}, and {}; partition by another column, or a \
+                 transform that takes {column_type}",
+                self.column,
+                e.message()
+            )),
+        }
+    }
+
     /// The partition field's name, as Spark and PyIceberg name it.
     fn name(&self) -> String {
         let column = &self.column;
@@ -92,6 +132,12 @@ pub(crate) fn unbound_spec(
                     table: ident.clone(),
                     detail: format!("partition column `{}` is not in the data", field.column),
                 })?;
+        field
+            .takes(&source.field_type)
+            .map_err(|detail| CatalogError::SchemaMismatch {
+                table: ident.clone(),
+                detail,
+            })?;
         builder = builder
             .add_partition_field(source.id, field.name(), field.transform)
             .map_err(|e| CatalogError::SchemaMismatch {
@@ -147,7 +193,31 @@ pub(crate) fn check_spec(
 
 #[cfg(test)]
 mod tests {
+    use arrow::datatypes::{DataType, Field};
+    use iceberg::arrow::arrow_schema_to_schema_auto_assign_ids;
+
     use super::*;
+
+    #[test]
+    fn new_tables_and_job_outputs_take_the_transforms_iceberg_allows() {
+        let output = ArrowSchema::new(vec![
+            Field::new("order_key", DataType::Int64, true),
+            Field::new("order_date", DataType::Date32, true),
+        ]);
+        let schema = arrow_schema_to_schema_auto_assign_ids(&output).unwrap();
+        let ident = TableIdent::from_strs(["gold", "x"]).unwrap();
+        for (text, fits) in [
+            ("month(order_date)", true),
+            ("bucket(4, order_key)", true),
+            ("month(order_key)", false),
+            ("truncate(4, order_date)", false),
+        ] {
+            let field = PartitionField::parse(text).unwrap();
+            assert_eq!(field.check_output(&output).is_ok(), fits, "{text}");
+            let spec = unbound_spec(&ident, &schema, std::slice::from_ref(&field));
+            assert_eq!(spec.is_ok(), fits, "{text}");
+        }
+    }
 
     #[test]
     fn partition_fields_parse_like_spark_writes_them() {

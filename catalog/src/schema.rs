@@ -31,7 +31,7 @@ pub fn table_ident(name: &str) -> Result<TableIdent> {
 /// The Arrow type an Iceberg table stores for a type a query may produce.
 /// Iceberg has one string, one binary, microsecond timestamps and no small
 /// integers, so the many physical Arrow encodings map onto those.
-fn storage_type(data_type: &DataType) -> DataType {
+pub(crate) fn storage_type(data_type: &DataType) -> DataType {
     match data_type {
         DataType::Utf8View | DataType::LargeUtf8 => DataType::Utf8,
         DataType::BinaryView | DataType::LargeBinary => DataType::Binary,

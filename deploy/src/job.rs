@@ -120,19 +120,37 @@ fn absolute_name(dir: &Path) -> Result<String> {
     Ok(name.to_string())
 }
 
-/// Checks a job id before it goes into names, labels and arguments.
+/// Checks a job id before it goes into names, labels and arguments, by the
+/// rule of `medallion run --job-id` (`medallion_jobs::parse_job_id`, said
+/// again here to keep this crate free of DataFusion): a Job rendered with
+/// an id the pod's `medallion run` refuses could only fail.
 pub fn check_job_id(job_id: &str) -> Result<()> {
-    if job_id.trim().is_empty() {
-        bail!("the job id is empty; pass --job-id, e.g. --job-id 2026-11-29");
-    }
-    if job_id.chars().any(char::is_control) {
-        bail!("the job id contains control characters; use letters, digits, `-`, `_`, `.`, `:`");
-    }
-    if job_id.len() > 200 {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-');
+    if job_id.is_empty() || job_id.chars().count() > 128 || !job_id.chars().all(allowed) {
         bail!(
-            "the job id is {} characters long; keep it under 200",
-            job_id.len()
+            "`{job_id}` is not a job id; use 1 to 128 characters of A-Za-z0-9._:-, e.g. --job-id 2026-11-29"
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_ids_medallion_run_refuses_are_refused_before_rendering() {
+        for id in [
+            "2026-11-29",
+            "load-2",
+            "2026-11-29T06:00:00Z",
+            &"x".repeat(128),
+        ] {
+            assert!(check_job_id(id).is_ok(), "{id}");
+        }
+        for id in ["", " ", "load 2", "a/b", &"x".repeat(129)] {
+            let error = check_job_id(id).unwrap_err().to_string();
+            assert!(error.contains("A-Za-z0-9._:-"), "{id:?}: {error}");
+        }
+    }
 }

@@ -8,7 +8,9 @@ use arrow::util::pretty::pretty_format_batches;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use futures::StreamExt;
 use medallion_catalog::{Secret, snapshot_infos, table_ident};
-use medallion_jobs::{Pipeline, RunParameters, reference_pipeline_dir};
+use medallion_jobs::{
+    Effect, NotAQuery, Pipeline, QueryError, RunParameters, plan_query, reference_pipeline_dir,
+};
 
 use crate::config::{Config, Overrides};
 use crate::engine::{AsOf, Engine};
@@ -146,7 +148,7 @@ pub enum Command {
         #[arg(long, default_value_t = 0.1)]
         scale: f64,
         /// Job id of the run (default: demo-sf<scale>, so re-running is a no-op).
-        #[arg(long)]
+        #[arg(long, value_parser = medallion_jobs::parse_job_id)]
         job_id: Option<String>,
     },
     /// Generate TPC-H orders and customers as raw Parquet under the raw root
@@ -169,7 +171,7 @@ pub enum Command {
         pipeline: PathBuf,
         /// Job id of the run; re-running the same id never duplicates data.
         /// Default: a new id, printed with the summary.
-        #[arg(long)]
+        #[arg(long, value_parser = medallion_jobs::parse_job_id)]
         job_id: Option<String>,
         /// Run only these jobs (by name), in pipeline order.
         #[arg(long = "job", value_name = "NAME")]
@@ -211,7 +213,7 @@ pub enum Command {
         #[arg(long = "where", value_name = "PREDICATE")]
         predicate: String,
         /// Job id recorded with the snapshot (default: a new one).
-        #[arg(long)]
+        #[arg(long, value_parser = medallion_jobs::parse_job_id)]
         job_id: Option<String>,
     },
     /// Make an earlier snapshot of a table current again (undo a bad load).
@@ -232,7 +234,7 @@ pub enum Command {
     Compact {
         table: String,
         /// Job id recorded with the snapshot (default: a new one).
-        #[arg(long)]
+        #[arg(long, value_parser = medallion_jobs::parse_job_id)]
         job_id: Option<String>,
     },
     /// List a table's live data files in one manifest instead of one or
@@ -241,7 +243,7 @@ pub enum Command {
     RewriteManifests {
         table: String,
         /// Job id recorded with the snapshot (default: a new one).
-        #[arg(long)]
+        #[arg(long, value_parser = medallion_jobs::parse_job_id)]
         job_id: Option<String>,
     },
     /// Forget old snapshots and delete the files only they needed. The
@@ -431,7 +433,10 @@ pub async fn run(cli: Cli) -> Result<()> {
                 timestamp_ms: as_of.map(|t| t.timestamp_millis()),
             };
             let ctx = engine.session_with_all_tables(&as_of).await?;
-            let frame = ctx.sql(&query).await.context("the query does not plan")?;
+            let frame = plan_query(&ctx, &query).await.map_err(|e| match e {
+                QueryError::NotAQuery(refused) => anyhow::anyhow!(refused_statement(refused)),
+                QueryError::Plan(e) => anyhow::Error::new(e).context("the query does not plan"),
+            })?;
             print_frame(frame, format).await
         }
         Command::Delete {
@@ -725,6 +730,24 @@ fn deploy_pipeline(
         dir: pipeline.dir.clone(),
         jobs,
     })
+}
+
+/// `medallion sql` only reads; the error names what does the rest.
+fn refused_statement(refused: NotAQuery) -> String {
+    let instead = match refused.effect {
+        Effect::Drop => "there is no drop command yet",
+        Effect::Delete => "to delete rows, use `medallion delete <table> --where <predicate>`",
+        Effect::Update => {
+            "to change rows, write a job spec with `mode: merge` and run it with `medallion run`"
+        }
+        Effect::Write => "to write a table, write a job spec and run it with `medallion run`",
+        Effect::Session => "settings come from medallion.yaml, MEDALLION_* variables and flags",
+    };
+    format!(
+        "`medallion sql` runs queries only (SELECT, WITH, VALUES, EXPLAIN, SHOW, DESCRIBE) and \
+         {} is not one; {instead}",
+        refused.statement
+    )
 }
 
 fn parse_table_snapshot(value: &str) -> Result<(String, i64), String> {

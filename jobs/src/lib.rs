@@ -6,16 +6,20 @@
 mod bronze;
 mod dedup;
 mod error;
+mod job_id;
 mod pipeline;
 mod plan;
+mod query;
 mod run;
 mod spec;
 
 pub use bronze::{JOB_ID, LOADED_AT, RawFile, SOURCE_FILE, bronze_frame, loaded_at_type};
 pub use dedup::keep_latest;
 pub use error::{JobError, Result};
+pub use job_id::parse_job_id;
 pub use pipeline::{Pipeline, reference_pipeline_dir};
 pub use plan::plan_job;
+pub use query::{Effect, NotAQuery, QueryError, plan_query};
 pub use run::RunParameters;
 pub use spec::{
     BronzeStep, ColumnSpec, DedupStep, ExpireSpec, InputSpec, JobSpec, MaintenanceSpec, OrphanSpec,

@@ -1,10 +1,14 @@
 //! The job-spec format (YAML): inputs, steps, target and maintenance, with
 //! the checks a spec passes when it is loaded.
 
+use std::fmt;
+use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
 use arrow::datatypes::{DataType, TimeUnit};
 use serde::Deserialize;
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 
 use crate::error::{JobError, Result};
 
@@ -34,21 +38,15 @@ pub struct JobSpec {
     pub path: PathBuf,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged, deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub enum InputSpec {
     /// A committed Iceberg table, readable in SQL under its name (`bronze.orders`).
-    Table {
-        table: String,
-        #[serde(default)]
-        read: TableRead,
-    },
+    Table { table: String, read: TableRead },
     /// Raw files: one file, a folder of parts, or a glob; relative paths are
     /// resolved against the configured raw root.
     Raw {
         name: String,
         path: String,
-        #[serde(default)]
         format: RawFormat,
     },
 }
@@ -87,17 +85,171 @@ impl RawFormat {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// Read through [`InputKeys`]: an untagged enum would answer an unknown
+/// key with "did not match any variant".
+impl<'de> Deserialize<'de> for InputSpec {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(Checked::<InputKeys, _>::new(
+            "an input: `table` (and `read`), or `name`, `path` (and `format`)",
+        ))
+    }
+}
+
+/// Every key an input may have.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InputKeys {
+    table: Option<String>,
+    read: Option<TableRead>,
+    name: Option<String>,
+    path: Option<String>,
+    format: Option<RawFormat>,
+}
+
+impl TryFrom<InputKeys> for InputSpec {
+    type Error = String;
+
+    fn try_from(keys: InputKeys) -> Result<Self, String> {
+        match keys {
+            InputKeys {
+                table: Some(table),
+                read,
+                name: None,
+                path: None,
+                format: None,
+            } => Ok(InputSpec::Table {
+                table,
+                read: read.unwrap_or_default(),
+            }),
+            InputKeys {
+                table: None,
+                read: None,
+                name: Some(name),
+                path: Some(path),
+                format,
+            } => Ok(InputSpec::Raw {
+                name,
+                path,
+                format: format.unwrap_or_default(),
+            }),
+            keys => {
+                let given = [
+                    ("table", keys.table.is_some()),
+                    ("read", keys.read.is_some()),
+                    ("name", keys.name.is_some()),
+                    ("path", keys.path.is_some()),
+                    ("format", keys.format.is_some()),
+                ];
+                Err(format!(
+                    "has {}; an input is either a table (`table`, optionally `read`) or raw files \
+                     (`name` and `path`, optionally `format`)",
+                    listed(given.iter().filter(|(_, is)| *is).map(|(key, _)| *key))
+                ))
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
 pub struct StepSpec {
     /// Name under which later steps can query this step's output.
-    #[serde(default)]
     pub name: Option<String>,
-    #[serde(flatten)]
     pub kind: StepKind,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// Read through [`StepKeys`]: `#[serde(flatten)]` of the kind would ignore
+/// unknown keys and every kind after the first.
+impl<'de> Deserialize<'de> for StepSpec {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(Checked::<StepKeys, _>::new(
+            "a step: one of `bronze`, `sql`, `sql_file` or `dedup`, and optionally `name`",
+        ))
+    }
+}
+
+/// Every key a step may have; a step has exactly one kind.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StepKeys {
+    name: Option<String>,
+    bronze: Option<BronzeStep>,
+    sql: Option<String>,
+    sql_file: Option<PathBuf>,
+    dedup: Option<DedupStep>,
+}
+
+impl TryFrom<StepKeys> for StepSpec {
+    type Error = String;
+
+    fn try_from(keys: StepKeys) -> Result<Self, String> {
+        let mut kinds: Vec<(&str, StepKind)> = [
+            keys.bronze.map(|b| ("bronze", StepKind::Bronze(b))),
+            keys.sql.map(|s| ("sql", StepKind::Sql(s))),
+            keys.sql_file.map(|f| ("sql_file", StepKind::SqlFile(f))),
+            keys.dedup.map(|d| ("dedup", StepKind::Dedup(d))),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        match kinds.len() {
+            0 => Err("has no kind; give it one of `bronze`, `sql`, `sql_file` or `dedup`".into()),
+            1 => Ok(StepSpec {
+                name: keys.name,
+                kind: kinds.remove(0).1,
+            }),
+            _ => Err(format!(
+                "has both `{}` and `{}`; split it into two steps, naming the first (`name: ...`) \
+                 and reading it from the second",
+                kinds[0].0, kinds[1].0
+            )),
+        }
+    }
+}
+
+/// `` `a`, `b` and `c` ``.
+fn listed<'a>(keys: impl Iterator<Item = &'a str>) -> String {
+    let keys: Vec<String> = keys.map(|k| format!("`{k}`")).collect();
+    match keys.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => keys.concat(),
+    }
+}
+
+/// Reads a mapping as its keys `K`, then checks them into `T`. The check
+/// runs while the mapping is read, so serde_yaml gives its error the
+/// mapping's line (an error after `deserialize` returned gets the list's).
+struct Checked<K, T> {
+    expecting: &'static str,
+    types: PhantomData<fn(K) -> T>,
+}
+
+impl<K, T> Checked<K, T> {
+    fn new(expecting: &'static str) -> Self {
+        Self {
+            expecting,
+            types: PhantomData,
+        }
+    }
+}
+
+impl<'de, K, T> Visitor<'de> for Checked<K, T>
+where
+    K: Deserialize<'de>,
+    T: TryFrom<K, Error = String>,
+{
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(self.expecting)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+        let keys = K::deserialize(MapAccessDeserializer::new(map))?;
+        T::try_from(keys).map_err(de::Error::custom)
+    }
+}
+
+#[derive(Debug, Clone)]
 pub enum StepKind {
     /// Standardise raw files: rename, cast, trim strings, and add the
     /// `loaded_at`, `source_file` and `job_id` columns.
@@ -326,10 +478,7 @@ impl JobSpec {
         })?;
         let mut spec: JobSpec = serde_yaml::from_str(&text).map_err(|e| JobError::Spec {
             path: path.to_path_buf(),
-            message: match e.location() {
-                Some(at) => format!("line {} column {}: {e}", at.line(), at.column()),
-                None => e.to_string(),
-            },
+            message: yaml_error(&e),
         })?;
         spec.path = path.to_path_buf();
         spec.check()?;
@@ -472,6 +621,17 @@ impl JobSpec {
         Ok(())
     }
 
+    /// Checks `target.partition_by` against the job's output: each field's
+    /// column is there, and its transform takes the column's type.
+    pub fn check_partitioning(&self, output: &arrow::datatypes::Schema) -> Result<()> {
+        for text in &self.target.partition_by {
+            medallion_catalog::PartitionField::parse(text)
+                .and_then(|field| field.check_output(output))
+                .map_err(|e| self.error(format!("target.partition_by `{text}`: {e}")))?;
+        }
+        Ok(())
+    }
+
     /// SQL files are relative to the spec's folder.
     pub fn sql_path(&self, file: &Path) -> PathBuf {
         self.path.parent().unwrap_or(Path::new(".")).join(file)
@@ -484,6 +644,36 @@ impl JobSpec {
             InputSpec::Raw { .. } => None,
         })
     }
+}
+
+/// serde_yaml says ``steps[1].dedup: missing field `keys` at line 9 column 5``;
+/// this says ``line 9 column 5: step 2, dedup: missing field `keys` ``: the
+/// place once, first, and steps and inputs counted from 1 as in the checks.
+fn yaml_error(error: &serde_yaml::Error) -> String {
+    let text = error.to_string();
+    let Some(at) = error.location() else {
+        return text;
+    };
+    let place = format!("line {} column {}", at.line(), at.column());
+    let message = text.strip_suffix(&format!(" at {place}")).unwrap_or(&text);
+    format!("{place}: {}", counted_from_one(message))
+}
+
+fn counted_from_one(message: &str) -> String {
+    for (list, item) in [("steps", "step"), ("inputs", "input")] {
+        if let Some((index, rest)) = message
+            .strip_prefix(list)
+            .and_then(|m| m.strip_prefix('['))
+            .and_then(|m| m.split_once(']'))
+            && let Ok(index) = index.parse::<usize>()
+        {
+            let rest = rest
+                .strip_prefix('.')
+                .map_or_else(|| rest.to_string(), |deeper| format!(", {deeper}"));
+            return format!("{item} {}{rest}", index + 1);
+        }
+    }
+    message.to_string()
 }
 
 impl InputSpec {
@@ -527,6 +717,77 @@ mod tests {
         let err = JobSpec::load(&path).unwrap_err().to_string();
         assert!(err.contains("job.yaml: line 7"), "{err}");
         assert!(err.contains("partitoned_by"), "{err}");
+    }
+
+    /// The error of loading `yaml` as `job.yaml`.
+    fn load_error(yaml: &str) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("job.yaml");
+        std::fs::write(&path, yaml).unwrap();
+        JobSpec::load(&path).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_step_with_both_sql_and_dedup_is_refused_with_its_line() {
+        let err = load_error(
+            "name: j\ninputs:\n  - table: bronze.orders\nsteps:\n  - name: recent\n    sql: SELECT * FROM bronze.orders\n  - sql: SELECT * FROM recent\n    dedup: { from: recent, keys: [k], latest_by: [t] }\ntarget: { table: silver.orders, mode: overwrite }\n",
+        );
+        assert!(err.contains("job.yaml: line 7"), "{err}");
+        assert!(
+            err.contains("step 2") && err.contains("`sql` and `dedup`"),
+            "{err}"
+        );
+        assert!(err.contains("split it into two steps"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_step_key_is_refused_with_its_line() {
+        let err = load_error(
+            "name: j\nsteps:\n  - sql: SELECT 1 AS x\n    nmae: first\ntarget: { table: gold.x, mode: overwrite }\n",
+        );
+        assert!(err.contains("job.yaml: line 4"), "{err}");
+        assert!(err.contains("step 1") && err.contains("`nmae`"), "{err}");
+        assert!(
+            err.contains("`sql_file`"),
+            "the error lists the keys there are: {err}"
+        );
+    }
+
+    #[test]
+    fn a_step_without_a_kind_is_refused() {
+        let err = load_error(
+            "name: j\nsteps:\n  - name: first\ntarget: { table: gold.x, mode: overwrite }\n",
+        );
+        assert!(err.contains("job.yaml: line 3"), "{err}");
+        assert!(
+            err.contains("step 1") && err.contains("`bronze`, `sql`, `sql_file` or `dedup`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_input_key_is_refused_with_its_line() {
+        let err = load_error(
+            "name: j\ninputs:\n  - table: bronze.orders\n  - name: raw\n    path: tpch/orders\n    fromat: csv\nsteps:\n  - sql: SELECT 1 AS x\ntarget: { table: gold.x, mode: overwrite }\n",
+        );
+        assert!(err.contains("job.yaml: line 6"), "{err}");
+        assert!(err.contains("input 2") && err.contains("`fromat`"), "{err}");
+        assert!(
+            err.contains("`format`"),
+            "the error lists the keys there are: {err}"
+        );
+    }
+
+    #[test]
+    fn an_input_that_is_both_a_table_and_raw_files_is_refused() {
+        let err = load_error(
+            "name: j\ninputs:\n  - { table: bronze.orders, path: tpch/orders }\nsteps:\n  - sql: SELECT 1 AS x\ntarget: { table: gold.x, mode: overwrite }\n",
+        );
+        assert!(err.contains("job.yaml: line 3"), "{err}");
+        assert!(
+            err.contains("input 1") && err.contains("`table`") && err.contains("`path`"),
+            "{err}"
+        );
     }
 
     #[test]

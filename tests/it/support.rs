@@ -143,6 +143,14 @@ impl Lakehouse {
         self.path().join("raw").join("tpch").join(table)
     }
 
+    /// Writes a job spec file into the lakehouse folder and returns its
+    /// path: small jobs (`SELECT 1 AS x`) run and validate without data.
+    pub fn spec(&self, file: &str, yaml: &str) -> PathBuf {
+        let path = self.path().join(file);
+        std::fs::write(&path, yaml).unwrap();
+        path
+    }
+
     /// A copy of the reference pipeline the test may edit.
     pub fn pipeline_copy(&self) -> PathBuf {
         let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../jobs/reference");

@@ -44,3 +44,55 @@ fn validation_points_at_the_file_and_line() {
         "{error}"
     );
 }
+
+/// A job whose output has a long, a date and a double, partitioned by `field`.
+fn partitioned_job(field: &str) -> String {
+    format!(
+        "name: gold_x\n\
+         steps:\n  - sql: SELECT 1 AS order_key, DATE '2024-01-01' AS order_date, 1.5 AS price\n\
+         target:\n  table: gold.x\n  mode: overwrite\n  partition_by: [\"{field}\"]\n"
+    )
+}
+
+#[test]
+fn validate_names_a_missing_partition_column_and_the_columns_there_are() {
+    let lakehouse = Lakehouse::new();
+    let spec = lakehouse.spec("x.yaml", &partitioned_job("day(order_day)"));
+    let error = lakehouse.fails(&["validate", spec.to_str().unwrap()]);
+    assert!(
+        error.contains("x.yaml")
+            && error.contains("gold_x")
+            && error.contains("day(order_day)")
+            && error.contains("order_key, order_date, price"),
+        "{error}"
+    );
+}
+
+#[test]
+fn validate_refuses_a_partition_transform_that_does_not_fit_the_column_type() {
+    let lakehouse = Lakehouse::new();
+    for (field, column_type) in [
+        ("month(order_key)", "long"),
+        ("truncate(4, order_date)", "date"),
+        ("bucket(8, price)", "double"),
+    ] {
+        let spec = lakehouse.spec("x.yaml", &partitioned_job(field));
+        let error = lakehouse.fails(&["validate", spec.to_str().unwrap()]);
+        assert!(
+            error.contains("gold_x") && error.contains(field) && error.contains(column_type),
+            "{field}: {error}"
+        );
+    }
+}
+
+#[test]
+fn run_refuses_a_partition_transform_with_the_message_validate_gives() {
+    let lakehouse = Lakehouse::new();
+    let spec = lakehouse.spec("x.yaml", &partitioned_job("month(order_key)"));
+    let spec = spec.to_str().unwrap();
+    let validated = lakehouse.fails(&["validate", spec]);
+    let ran = lakehouse.fails(&["run", spec, "--job-id", "p-1"]);
+    let reason = validated.trim_start_matches("error: ");
+    assert!(ran.contains(reason), "run: {ran}\nvalidate: {validated}");
+    assert!(lakehouse.ok(&["tables"]).contains("no tables yet"));
+}
