@@ -118,44 +118,34 @@ struct NamedReader {
 
 impl AsyncFileReader for NamedReader {
     fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
-        let file = &self.file;
-        let read = self.inner.get_bytes(range);
-        async move {
-            match read.await {
-                Ok(bytes) => Ok(bytes),
-                Err(e) => Err(file.name(e).await),
-            }
-        }
-        .boxed()
+        named(&self.file, self.inner.get_bytes(range))
     }
 
     fn get_byte_ranges(
         &mut self,
         ranges: Vec<Range<u64>>,
     ) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
-        let file = &self.file;
-        let read = self.inner.get_byte_ranges(ranges);
-        async move {
-            match read.await {
-                Ok(bytes) => Ok(bytes),
-                Err(e) => Err(file.name(e).await),
-            }
-        }
-        .boxed()
+        named(&self.file, self.inner.get_byte_ranges(ranges))
     }
 
     fn get_metadata<'a>(
         &'a mut self,
         options: Option<&'a ArrowReaderOptions>,
     ) -> BoxFuture<'a, parquet::errors::Result<Arc<ParquetMetaData>>> {
-        let file = &self.file;
-        let read = self.inner.get_metadata(options);
-        async move {
-            match read.await {
-                Ok(metadata) => Ok(metadata),
-                Err(e) => Err(file.name(e).await),
-            }
-        }
-        .boxed()
+        named(&self.file, self.inner.get_metadata(options))
     }
+}
+
+/// The read, its failure on a missing file named.
+fn named<'a, T: Send + 'a>(
+    file: &'a FileRef,
+    read: BoxFuture<'a, parquet::errors::Result<T>>,
+) -> BoxFuture<'a, parquet::errors::Result<T>> {
+    async move {
+        match read.await {
+            Ok(value) => Ok(value),
+            Err(e) => Err(file.name(e).await),
+        }
+    }
+    .boxed()
 }

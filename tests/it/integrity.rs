@@ -2,32 +2,15 @@
 //! a data file the metadata names but storage lacks fails every read that
 //! needs it, and orphan sweeps never break a committed table.
 
+use crate::support::{Lakehouse, SCALE, parquet_files_under, pyiceberg};
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
-
-use crate::support::{Lakehouse, SCALE, pyiceberg};
-
-/// Every Parquet file below `dir`.
-fn parquet_files(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            found.extend(parquet_files(&path));
-        } else if path.extension().is_some_and(|e| e == "parquet") {
-            found.push(path);
-        }
-    }
-    found.sort();
-    found
-}
 
 #[test]
 fn a_data_file_missing_from_storage_fails_every_read_of_it_naming_the_table_and_the_file() {
     let lakehouse = Lakehouse::new();
     lakehouse.report(&["demo", "--scale", SCALE]);
     let pipeline = lakehouse.pipeline_copy();
-    let files = parquet_files(&lakehouse.path().join("warehouse/silver/orders"));
+    let files = parquet_files_under(&lakehouse.path().join("warehouse/silver/orders"));
     assert!(
         files.len() >= 2,
         "silver.orders needs two files here: {files:?}"

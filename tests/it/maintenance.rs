@@ -1,9 +1,7 @@
 //! Maintenance commands: compact small files, expire old snapshots, remove
 //! orphan files. Each leaves the same rows, readable by PyIceberg too.
 
-use std::path::{Path, PathBuf};
-
-use crate::support::{Lakehouse, pyiceberg};
+use crate::support::{Lakehouse, parquet_files_under, pyiceberg};
 
 const SPEC: &str = "\
 name: bronze_events
@@ -38,20 +36,6 @@ fn five_small_loads(lakehouse: &Lakehouse) {
             &format!("load-{load}"),
         ]);
     }
-}
-
-fn parquet_files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            found.extend(parquet_files_under(&path));
-        } else if path.extension().is_some_and(|e| e == "parquet") {
-            found.push(path);
-        }
-    }
-    found.sort();
-    found
 }
 
 fn pyiceberg_rows(lakehouse: &Lakehouse) -> u64 {

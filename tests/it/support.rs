@@ -40,9 +40,11 @@ impl Lakehouse {
         self.dir.path()
     }
 
-    /// Runs `medallion --lakehouse <dir> --quiet <args>`.
-    pub fn medallion(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_medallion"))
+    /// `medallion --lakehouse <dir> --quiet <args>`, with this lakehouse's
+    /// flags and environment.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_medallion"));
+        command
             .arg("--lakehouse")
             .arg(self.path())
             .arg("--quiet")
@@ -50,7 +52,13 @@ impl Lakehouse {
             .args(args)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env_remove("MEDALLION_CONFIG")
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "warn");
+        command
+    }
+
+    /// Runs `medallion --lakehouse <dir> --quiet <args>`.
+    pub fn medallion(&self, args: &[&str]) -> Output {
+        self.command(args)
             .output()
             .expect("the medallion binary runs")
     }
@@ -58,15 +66,7 @@ impl Lakehouse {
     /// Starts `medallion --lakehouse <dir> --quiet <args>` in the
     /// background, its output captured.
     pub fn spawn(&self, args: &[&str]) -> std::process::Child {
-        Command::new(env!("CARGO_BIN_EXE_medallion"))
-            .arg("--lakehouse")
-            .arg(self.path())
-            .arg("--quiet")
-            .args(&self.args)
-            .args(args)
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .env_remove("MEDALLION_CONFIG")
-            .env("RUST_LOG", "warn")
+        self.command(args)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
@@ -405,4 +405,19 @@ pub fn assert_demo_tables(lakehouse: &Lakehouse, expected: &Expected) {
         lakehouse.scalar("SELECT SUM(order_count) FROM gold.customer_metrics"),
         expected.orders.to_string()
     );
+}
+
+/// Every Parquet file below `dir`, sorted.
+pub fn parquet_files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(parquet_files_under(&path));
+        } else if path.extension().is_some_and(|e| e == "parquet") {
+            found.push(path);
+        }
+    }
+    found.sort();
+    found
 }
