@@ -6,15 +6,16 @@ use datafusion::common::ScalarValue;
 use datafusion::datasource::empty::EmptyTable;
 use datafusion::functions::string::expr_fn::btrim;
 use datafusion::prelude::{
-    CsvReadOptions, DataFrame, Expr, JsonReadOptions, ParquetReadOptions, SessionContext, cast,
-    ident, lit,
+    CsvReadOptions, DataFrame, Expr, JsonReadOptions, ParquetReadOptions, SessionContext, ident,
+    lit,
 };
 
 use medallion_catalog::normalize_arrow_schema;
 
 use crate::error::{JobError, Result};
+use crate::exact_cast::ColumnCast;
 use crate::plan::RunParameters;
-use crate::spec::{BronzeStep, JobSpec, RawFormat, UnlistedColumns};
+use crate::spec::{BronzeStep, CastMode, JobSpec, RawFormat, UnlistedColumns};
 
 /// One raw object, by its full URI (`s3://raw/...`, `file:///...`).
 #[derive(Debug, Clone)]
@@ -29,7 +30,8 @@ pub const SOURCE_FILE: &str = "source_file";
 pub const JOB_ID: &str = "job_id";
 
 /// Reads every raw file and standardises it: the spec's columns renamed and
-/// cast (strings trimmed), the file's other columns in snake_case (unless
+/// cast (strings trimmed, a value the type cannot hold exactly refused),
+/// the file's other columns in snake_case (unless
 /// the step drops them), plus `loaded_at`, `source_file` and `job_id`.
 /// Files are read one by one so each row knows the file it came from, and
 /// combined by column name: a column some files lack is null in their rows.
@@ -95,10 +97,7 @@ pub async fn bronze_frame(
         let available = raw.schema().clone();
         let mut exprs: Vec<Expr> = Vec::with_capacity(available.fields().len() + 3);
         for (column, data_type) in &columns {
-            if available
-                .index_of_column_by_name(None, &column.from)
-                .is_none()
-            {
+            let Some(index) = available.index_of_column_by_name(None, &column.from) else {
                 let names: Vec<&str> = available
                     .fields()
                     .iter()
@@ -111,8 +110,18 @@ pub async fn bronze_frame(
                     file.uri,
                     names.join(", ")
                 )));
-            }
-            let value = cast(ident(&column.from), data_type.clone());
+            };
+            let cast = ColumnCast {
+                raw_name: &column.from,
+                type_name: &column.data_type,
+                lossy: column.cast == CastMode::Lossy,
+            };
+            let value = cast.expr(
+                ident(&column.from),
+                available.field(index).data_type(),
+                data_type,
+                lit(file.uri.as_str()),
+            );
             let value = if *data_type == DataType::Utf8 {
                 btrim(vec![value])
             } else {
@@ -190,11 +199,18 @@ fn unlisted_columns(
                 "raw column `{raw_name}` of {uri} would be stored as `{name}`, the name of {other}; {fix}"
             ));
         }
-        let value = if stored.data_type() == field.data_type() {
-            ident(raw_name)
-        } else {
-            cast(ident(raw_name), stored.data_type().clone())
+        let type_name = stored.data_type().to_string();
+        let cast = ColumnCast {
+            raw_name,
+            type_name: &type_name,
+            lossy: false,
         };
+        let value = cast.expr(
+            ident(raw_name),
+            field.data_type(),
+            stored.data_type(),
+            lit(uri),
+        );
         let value = if *stored.data_type() == DataType::Utf8 {
             btrim(vec![value])
         } else {

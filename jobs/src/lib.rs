@@ -6,6 +6,7 @@
 mod bronze;
 mod dedup;
 mod error;
+mod exact_cast;
 mod pipeline;
 mod plan;
 mod spec;
@@ -16,6 +17,6 @@ pub use error::{JobError, Result};
 pub use pipeline::{Pipeline, reference_pipeline_dir};
 pub use plan::{RunParameters, plan_job};
 pub use spec::{
-    BronzeStep, ColumnSpec, DedupStep, ExpireSpec, InputSpec, JobSpec, MaintenanceSpec, OrphanSpec,
-    RawFormat, StepKind, StepSpec, TableRead, TargetMode, TargetSpec, parse_age,
+    BronzeStep, CastMode, ColumnSpec, DedupStep, ExpireSpec, InputSpec, JobSpec, MaintenanceSpec,
+    OrphanSpec, RawFormat, StepKind, StepSpec, TableRead, TargetMode, TargetSpec, parse_age,
 };

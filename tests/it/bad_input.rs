@@ -105,3 +105,70 @@ fn a_value_that_does_not_cast_fails_the_job_without_a_commit() {
         .unwrap_or_default();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+#[test]
+fn a_raw_value_its_column_type_cannot_hold_exactly_fails_naming_file_column_and_value() {
+    let lakehouse = Lakehouse::new();
+    // (CSV, declared type, the value the error names)
+    let cases = [
+        ("qty\n2\n1.9\n", "int64", "1.9"),
+        ("qty\n2\n3000000000\n", "int32", "3000000000"),
+        ("qty\n1.5\n1.234\n", "\"decimal(10,2)\"", "1.234"),
+        (
+            "qty\n2026-01-31 00:00:00\n2026-01-31 10:30:00\n",
+            "date",
+            "2026-01-31T10:30:00",
+        ),
+    ];
+    for (index, (csv, data_type, value)) in cases.into_iter().enumerate() {
+        let folder = format!("case{index}");
+        lakehouse.raw_file(&format!("{folder}/values.csv"), csv);
+        let column = format!("{{ name: amount, from: qty, type: {data_type} }}");
+        let spec = lakehouse.bronze_spec(&folder, "csv", &folder, &[column.as_str()]);
+        let error = lakehouse.fails(&["run", &spec, "--job-id", "x"]);
+        assert!(
+            error.contains(&format!("{folder}/values.csv"))
+                && error.contains("raw column `qty`")
+                && error.contains(value),
+            "{data_type}: {error}"
+        );
+    }
+    // Text that is not a number would become null.
+    lakehouse.raw_file(
+        "text/values.json",
+        "{\"qty\": \"12\"}\n{\"qty\": \"twelve\"}\n",
+    );
+    let spec = lakehouse.bronze_spec(
+        "text",
+        "json",
+        "text",
+        &["{ name: amount, from: qty, type: int64 }"],
+    );
+    let error = lakehouse.fails(&["run", &spec, "--job-id", "x"]);
+    assert!(
+        error.contains("text/values.json") && error.contains("'twelve'"),
+        "{error}"
+    );
+    assert!(lakehouse.snapshots().is_empty());
+}
+
+#[test]
+fn cast_lossy_lets_a_column_drop_what_its_type_cannot_hold() {
+    let lakehouse = Lakehouse::new();
+    lakehouse.raw_file("qty/values.csv", "qty,price\n1.9,1.235\n");
+    let spec = lakehouse.bronze_spec(
+        "qty",
+        "csv",
+        "qty",
+        &[
+            "{ name: qty, from: qty, type: int64, cast: lossy }",
+            "{ name: price, from: price, type: \"decimal(10,2)\", cast: lossy }",
+        ],
+    );
+    lakehouse.ok(&["run", &spec, "--job-id", "x"]);
+    assert_eq!(
+        lakehouse
+            .scalar("SELECT CAST(qty AS VARCHAR) || ' ' || CAST(price AS VARCHAR) FROM bronze.qty"),
+        "1 1.24"
+    );
+}
