@@ -205,10 +205,11 @@ impl Engine {
             .create_physical_plan()
             .await
             .with_context(|| format!("job `{}`: cannot plan the query", job.name))?;
-        // A union of raw files plans a partition per file range, many of
-        // them empty (a range without a row group): deal the batches out to
-        // one writer per core, so encoding stays parallel without a
-        // half-empty data file per range.
+        // Raw scans plan a partition per file range (many of them empty: a
+        // range without a row group), and a union of scans (raw files with
+        // different columns) adds up theirs: deal the batches out to one
+        // writer per core, so encoding stays parallel without a half-empty
+        // data file per range.
         let writers = self.config.target_partitions;
         let plan = if plan.output_partitioning().partition_count() > writers {
             Arc::new(

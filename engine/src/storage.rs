@@ -106,6 +106,7 @@ pub async fn list_raw_files(
         .map(|meta| RawFile {
             uri: object_uri(store_url.as_str(), meta.location.as_ref()),
             format,
+            meta,
         })
         .collect();
     files.sort_by(|a, b| a.uri.cmp(&b.uri));

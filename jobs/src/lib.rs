@@ -9,13 +9,16 @@ mod error;
 mod exact_cast;
 mod pipeline;
 mod plan;
+mod raw;
+mod raw_scan;
 mod spec;
 
-pub use bronze::{JOB_ID, LOADED_AT, RawFile, SOURCE_FILE, bronze_frame, loaded_at_type};
+pub use bronze::{JOB_ID, LOADED_AT, SOURCE_FILE, bronze_frame, loaded_at_type};
 pub use dedup::keep_latest;
 pub use error::{JobError, Result};
 pub use pipeline::{Pipeline, reference_pipeline_dir};
 pub use plan::{RunParameters, plan_job};
+pub use raw::RawFile;
 pub use spec::{
     BronzeStep, CastMode, ColumnSpec, DedupStep, ExpireSpec, InputSpec, JobSpec, MaintenanceSpec,
     OrphanSpec, RawFormat, StepKind, StepSpec, TableRead, TargetMode, TargetSpec, parse_age,

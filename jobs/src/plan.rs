@@ -2,9 +2,10 @@ use std::collections::HashMap;
 
 use datafusion::prelude::{DataFrame, SessionContext};
 
-use crate::bronze::{RawFile, bronze_frame};
+use crate::bronze::bronze_frame;
 use crate::dedup::keep_latest;
 use crate::error::{JobError, Result};
+use crate::raw::RawFile;
 use crate::spec::{JobSpec, StepKind};
 
 /// What every job of one run shares.

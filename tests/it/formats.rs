@@ -76,3 +76,52 @@ fn csv_and_json_raw_files_load_typed_and_trimmed() {
         "Decimal128(10, 2) Date32"
     );
 }
+
+#[test]
+fn hundreds_of_small_raw_files_load_every_row_with_its_own_source_file() {
+    let lakehouse = Lakehouse::new();
+    // Two kinds of file, read as two scans: two sets of columns.
+    for file in 0..300 {
+        let (a, b) = (file * 10, file * 10 + 1);
+        let name = format!("many/part-{file:04}.csv");
+        if file % 2 == 0 {
+            lakehouse.raw_file(&name, format!("id,city\n{a},x\n{b},y\n"));
+        } else {
+            lakehouse.raw_file(&name, format!("id,city,zone\n{a},x,{file}\n{b},y,{file}\n"));
+        }
+    }
+    let spec = lakehouse.bronze_spec(
+        "many",
+        "csv",
+        "many",
+        &[
+            "{ name: id, from: id, type: int64 }",
+            "{ name: city, from: city, type: string }",
+        ],
+    );
+
+    lakehouse.ok(&["run", &spec, "--job-id", "many-1"]);
+
+    assert_eq!(lakehouse.rows("bronze.many"), 600);
+    assert_eq!(
+        lakehouse.scalar("SELECT COUNT(DISTINCT id) FROM bronze.many"),
+        "600"
+    );
+    // Each row names the file it is in: part-<id / 10>.
+    assert_eq!(
+        lakehouse.scalar(
+            "SELECT COUNT(*) FROM bronze.many WHERE source_file NOT LIKE \
+             '%/many/part-' || lpad(CAST(id / 10 AS VARCHAR), 4, '0') || '.csv'"
+        ),
+        "0"
+    );
+    assert_eq!(
+        lakehouse.scalar("SELECT COUNT(*) FROM bronze.many WHERE zone = id / 10"),
+        "300",
+        "the files with a zone keep it"
+    );
+    assert_eq!(
+        lakehouse.scalar("SELECT COUNT(*) FROM bronze.many WHERE zone IS NULL"),
+        "300"
+    );
+}
