@@ -15,7 +15,7 @@ use crate::error::{JobError, Result};
 use crate::exact_cast::ColumnCast;
 use crate::plan::RunParameters;
 use crate::raw::RawFile;
-use crate::raw_scan::{FILE_COLUMN, RawGroup, RawScan, group_by_columns};
+use crate::raw_scan::{FILE_COLUMN, Problem, RawGroup, RawScan, group_by_columns};
 use crate::spec::{BronzeStep, CastMode, ColumnSpec, JobSpec, UnlistedColumns};
 
 /// The bronze columns the run stamps on every row.
@@ -57,9 +57,16 @@ pub async fn bronze_frame(
             .map_err(plan_error("cannot plan the bronze step".into()));
     }
     let state = ctx.state();
-    let groups = group_by_columns(&state, files)
-        .await
-        .map_err(|bad| plan_error(format!("cannot read raw file {}", bad.uri))(bad.source))?;
+    let groups = group_by_columns(&state, files).await.map_err(|bad| match bad.problem {
+        Problem::Unreadable(source) => plan_error(format!("cannot read raw file {}", bad.uri))(source),
+        Problem::RepeatedColumn(column) => spec_error(
+            job,
+            format!(
+                "raw file {} has two columns named `{column}`, and only one of them would be loaded; fix the file so that every column has its own name",
+                bad.uri
+            ),
+        ),
+    })?;
     let mut plans = Vec::with_capacity(groups.len());
     for group in &groups {
         let frame = standardised(ctx, &state, job, step, &columns, group, run)?;

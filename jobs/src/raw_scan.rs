@@ -14,18 +14,19 @@ use async_trait::async_trait;
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::ScalarValue;
 use datafusion::datasource::TableType;
-use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::csv::CsvFormat;
 use datafusion::datasource::file_format::json::JsonFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::file_format::{DEFAULT_SCHEMA_INFER_MAX_RECORD, FileFormat};
 use datafusion::datasource::listing::{ListingTableUrl, PartitionedFile};
+use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
 use datafusion::datasource::table_schema::TableSchema;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::SessionState;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::logical_expr::Expr;
-use datafusion::object_store::ObjectStore;
+use datafusion::object_store::{ObjectStore, ObjectStoreExt};
 use datafusion::physical_plan::ExecutionPlan;
 use futures::{StreamExt, TryStreamExt};
 
@@ -45,7 +46,14 @@ pub(crate) struct RawGroup<'a> {
 /// A raw file whose columns are not known, and why.
 pub(crate) struct BadRawFile {
     pub uri: String,
-    pub source: DataFusionError,
+    pub problem: Problem,
+}
+
+pub(crate) enum Problem {
+    Unreadable(DataFusionError),
+    /// The file names this column twice: DataFusion would keep one of the
+    /// two and drop the other.
+    RepeatedColumn(String),
 }
 
 /// Finds the columns of every file (footers read, CSV and JSON sampled,
@@ -59,9 +67,9 @@ pub(crate) async fn group_by_columns<'a>(
         .map(|file| async move {
             file_columns(state, file)
                 .await
-                .map_err(|source| BadRawFile {
+                .map_err(|problem| BadRawFile {
                     uri: file.uri.clone(),
-                    source,
+                    problem,
                 })
         })
         .buffered(concurrency)
@@ -86,7 +94,26 @@ pub(crate) async fn group_by_columns<'a>(
 }
 
 /// The columns of one raw file as DataFusion reads it.
-async fn file_columns(state: &SessionState, file: &RawFile) -> Result<SchemaRef> {
+async fn file_columns(
+    state: &SessionState,
+    file: &RawFile,
+) -> std::result::Result<SchemaRef, Problem> {
+    let listed = listed_columns(state, file)
+        .await
+        .map_err(Problem::Unreadable)?;
+    let mut seen = std::collections::HashSet::new();
+    if let Some(repeated) = listed.fields().iter().find(|f| !seen.insert(f.name())) {
+        return Err(Problem::RepeatedColumn(repeated.name().clone()));
+    }
+    match file.format {
+        // The footer is cached: this applies the session's Parquet options.
+        RawFormat::Parquet => inferred(state, file).await.map_err(Problem::Unreadable),
+        _ => Ok(Arc::new(listed)),
+    }
+}
+
+/// The columns DataFusion infers for one file.
+async fn inferred(state: &SessionState, file: &RawFile) -> Result<SchemaRef> {
     let format = file_format(state, file.format);
     let store = store_of(state, file)?;
     format
@@ -94,16 +121,59 @@ async fn file_columns(state: &SessionState, file: &RawFile) -> Result<SchemaRef>
         .await
 }
 
+/// A file's columns as it lists them. DataFusion merges the columns of a
+/// schema it infers by name, which hides a repeated one.
+async fn listed_columns(state: &SessionState, file: &RawFile) -> Result<Schema> {
+    let store = store_of(state, file)?;
+    match file.format {
+        RawFormat::Parquet => {
+            DFParquetMetadata::new(store.as_ref(), &file.meta)
+                .with_file_metadata_cache(Some(
+                    state.runtime_env().cache_manager.get_file_metadata_cache(),
+                ))
+                .fetch_schema()
+                .await
+        }
+        RawFormat::Csv => csv_header_schema(state, &store, file).await,
+        // A JSON object has no order of keys to repeat one in: the last of
+        // two equal keys wins, as in most JSON readers.
+        RawFormat::Json => Ok(Schema::clone(&*inferred(state, file).await?)),
+    }
+}
+
+/// A CSV file's columns, typed from its first rows, before any merging.
+async fn csv_header_schema(
+    state: &SessionState,
+    store: &Arc<dyn ObjectStore>,
+    file: &RawFile,
+) -> Result<Schema> {
+    let csv = csv_format(state);
+    let bytes = store
+        .get(&file.meta.location)
+        .await?
+        .into_stream()
+        .map_err(DataFusionError::from)
+        .boxed();
+    let chunks = csv.read_to_delimited_chunks_from_stream(bytes).await;
+    let rows = csv
+        .options()
+        .schema_infer_max_rec
+        .unwrap_or(DEFAULT_SCHEMA_INFER_MAX_RECORD);
+    Ok(csv.infer_schema_from_stream(state, rows, chunks).await?.0)
+}
+
+fn csv_format(state: &SessionState) -> CsvFormat {
+    CsvFormat::default()
+        .with_options(state.default_table_options().csv)
+        .with_has_header(true)
+}
+
 /// How DataFusion reads a file of this format, with the session's options.
 fn file_format(state: &SessionState, format: RawFormat) -> Arc<dyn FileFormat> {
     let options = state.default_table_options();
     match format {
         RawFormat::Parquet => Arc::new(ParquetFormat::default().with_options(options.parquet)),
-        RawFormat::Csv => Arc::new(
-            CsvFormat::default()
-                .with_options(options.csv)
-                .with_has_header(true),
-        ),
+        RawFormat::Csv => Arc::new(csv_format(state)),
         RawFormat::Json => Arc::new(JsonFormat::default().with_options(options.json)),
     }
 }

@@ -1,4 +1,9 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{Int64Array, RecordBatch};
+use arrow::datatypes::{DataType, Field, Schema};
+use parquet::arrow::ArrowWriter;
 
 use crate::support::{Lakehouse, SCALE, edit};
 
@@ -104,6 +109,56 @@ fn a_value_that_does_not_cast_fails_the_job_without_a_commit() {
         .map(|dir| dir.map(|e| e.unwrap().file_name()).collect())
         .unwrap_or_default();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// A Parquet file whose two columns are both called `o_orderkey`.
+fn parquet_with_a_repeated_column(path: &Path) {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("o_orderkey", DataType::Int64, false),
+        Field::new("o_orderkey", DataType::Int64, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(Int64Array::from(vec![1, 2])),
+            Arc::new(Int64Array::from(vec![10, 20])),
+        ],
+    )
+    .unwrap();
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let mut writer =
+        ArrowWriter::try_new(std::fs::File::create(path).unwrap(), schema, None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+}
+
+#[test]
+fn a_raw_file_that_names_a_column_twice_is_refused_naming_file_and_column() {
+    let lakehouse = Lakehouse::new();
+    parquet_with_a_repeated_column(&lakehouse.path().join("raw/pq/twice.parquet"));
+    lakehouse.raw_file("csv/twice.csv", "id,city,id\n1,Oslo,2\n");
+    let key = ["{ name: key, from: o_orderkey, type: int64 }"];
+    let parquet = lakehouse.bronze_spec("pq", "parquet", "pq", &key);
+    let csv = lakehouse.bronze_spec(
+        "csv",
+        "csv",
+        "csv",
+        &["{ name: id, from: id, type: int64 }"],
+    );
+
+    for (spec, file, column) in [
+        (parquet, "twice.parquet", "o_orderkey"),
+        (csv, "twice.csv", "id"),
+    ] {
+        let error = lakehouse.fails(&["run", &spec, "--job-id", "x"]);
+        assert!(
+            error.contains(file)
+                && error.contains(&format!("two columns named `{column}`"))
+                && error.contains("fix the file"),
+            "{error}"
+        );
+    }
+    assert!(lakehouse.snapshots().is_empty());
 }
 
 #[test]
