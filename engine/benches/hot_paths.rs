@@ -47,7 +47,8 @@ fn fixture(runtime: &Runtime) -> Fixture {
     let orders = format!("file://{}", raw.join("tpch/orders").display());
     let raw_orders = runtime
         .block_on(list_raw_files(&ctx, &orders, RawFormat::Parquet))
-        .expect("the orders folder");
+        .expect("the orders folder")
+        .files;
     let bronze_spec = JobSpec::load(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("../jobs/reference/bronze/orders.yaml"),
     )

@@ -18,7 +18,7 @@ pub use dedup::keep_latest;
 pub use error::{JobError, Result};
 pub use pipeline::{Pipeline, reference_pipeline_dir};
 pub use plan::{RunParameters, plan_job};
-pub use raw::RawFile;
+pub use raw::{RawFile, compression_of};
 pub use spec::{
     BronzeStep, CastMode, ColumnSpec, DedupStep, ExpireSpec, InputSpec, JobSpec, MaintenanceSpec,
     OrphanSpec, RawFormat, StepKind, StepSpec, TableRead, TargetMode, TargetSpec, parse_age,

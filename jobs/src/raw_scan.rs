@@ -1,5 +1,5 @@
 //! Reading raw files in as few scans as their columns allow. Files of one
-//! format and set of columns are read by one scan, and each
+//! format, compression and set of columns are read by one scan, and each
 //! row carries the URI of its file as a partition value. (One DataFrame per
 //! file, combined by a union per file, made planning grow with the square
 //! of the file count: 2,000 one-row files took minutes and gigabytes.)
@@ -15,6 +15,7 @@ use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::ScalarValue;
 use datafusion::datasource::TableType;
 use datafusion::datasource::file_format::csv::CsvFormat;
+use datafusion::datasource::file_format::file_compression_type::FileCompressionType;
 use datafusion::datasource::file_format::json::JsonFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::file_format::{DEFAULT_SCHEMA_INFER_MAX_RECORD, FileFormat};
@@ -36,7 +37,7 @@ use crate::spec::RawFormat;
 /// The column of a scan that holds each row's file URI.
 pub(crate) const FILE_COLUMN: &str = "__medallion_source_file";
 
-/// Raw files that read alike: one format, the same columns.
+/// Raw files that read alike: one format, one compression, the same columns.
 pub(crate) struct RawGroup<'a> {
     pub files: Vec<&'a RawFile>,
     /// The files' columns, without [`FILE_COLUMN`].
@@ -76,9 +77,13 @@ pub(crate) async fn group_by_columns<'a>(
         .try_collect()
         .await?;
     let mut groups: Vec<RawGroup> = Vec::new();
-    let mut index: HashMap<(&str, Fields), usize> = HashMap::new();
+    let mut index: HashMap<(&str, String, Fields), usize> = HashMap::new();
     for (file, columns) in files.iter().zip(schemas) {
-        let key = (file.format.extension(), columns.fields().clone());
+        let key = (
+            file.format.extension(),
+            format!("{:?}", file.compression.get_variant()),
+            columns.fields().clone(),
+        );
         match index.entry(key) {
             Entry::Occupied(at) => groups[*at.get()].files.push(file),
             Entry::Vacant(slot) => {
@@ -114,7 +119,7 @@ async fn file_columns(
 
 /// The columns DataFusion infers for one file.
 async fn inferred(state: &SessionState, file: &RawFile) -> Result<SchemaRef> {
-    let format = file_format(state, file.format);
+    let format = file_format(state, file.format, file.compression);
     let store = store_of(state, file)?;
     format
         .infer_schema(state, &store, std::slice::from_ref(&file.meta))
@@ -147,7 +152,7 @@ async fn csv_header_schema(
     store: &Arc<dyn ObjectStore>,
     file: &RawFile,
 ) -> Result<Schema> {
-    let csv = csv_format(state);
+    let csv = csv_format(state, file.compression);
     let bytes = store
         .get(&file.meta.location)
         .await?
@@ -162,19 +167,28 @@ async fn csv_header_schema(
     Ok(csv.infer_schema_from_stream(state, rows, chunks).await?.0)
 }
 
-fn csv_format(state: &SessionState) -> CsvFormat {
+fn csv_format(state: &SessionState, compression: FileCompressionType) -> CsvFormat {
     CsvFormat::default()
         .with_options(state.default_table_options().csv)
         .with_has_header(true)
+        .with_file_compression_type(compression)
 }
 
 /// How DataFusion reads a file of this format, with the session's options.
-fn file_format(state: &SessionState, format: RawFormat) -> Arc<dyn FileFormat> {
+fn file_format(
+    state: &SessionState,
+    format: RawFormat,
+    compression: FileCompressionType,
+) -> Arc<dyn FileFormat> {
     let options = state.default_table_options();
     match format {
         RawFormat::Parquet => Arc::new(ParquetFormat::default().with_options(options.parquet)),
-        RawFormat::Csv => Arc::new(csv_format(state)),
-        RawFormat::Json => Arc::new(JsonFormat::default().with_options(options.json)),
+        RawFormat::Csv => Arc::new(csv_format(state, compression)),
+        RawFormat::Json => Arc::new(
+            JsonFormat::default()
+                .with_options(options.json)
+                .with_file_compression_type(compression),
+        ),
     }
 }
 
@@ -210,7 +224,7 @@ impl RawScan {
             })
             .collect();
         Ok(Self {
-            format: file_format(state, first.format),
+            format: file_format(state, first.format, first.compression),
             columns: group.columns.clone(),
             schema: Arc::new(Schema::new(fields)),
             store: store_url(first)?,
