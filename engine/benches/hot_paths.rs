@@ -18,6 +18,7 @@ use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use medallion_catalog::{CommitOutcome, data_file_properties, table_ident};
 use medallion_engine::config::{Config, Overrides};
 use medallion_engine::engine::Engine;
+use medallion_engine::storage::list_raw_files;
 use medallion_jobs::{
     DedupStep, JobSpec, RawFile, RawFormat, RunParameters, StepKind, bronze_frame, keep_latest,
 };
@@ -42,19 +43,16 @@ fn fixture(runtime: &Runtime) -> Fixture {
     runtime
         .block_on(medallion_engine::tpch::generate(&raw, SCALE))
         .expect("TPC-H data");
-    let mut raw_orders: Vec<RawFile> = std::fs::read_dir(raw.join("tpch/orders"))
+    let ctx = SessionContext::new();
+    let orders = format!("file://{}", raw.join("tpch/orders").display());
+    let raw_orders = runtime
+        .block_on(list_raw_files(&ctx, &orders, RawFormat::Parquet))
         .expect("the orders folder")
-        .map(|entry| RawFile {
-            uri: format!("file://{}", entry.expect("a raw file").path().display()),
-            format: RawFormat::Parquet,
-        })
-        .collect();
-    raw_orders.sort_by(|a, b| a.uri.cmp(&b.uri));
+        .files;
     let bronze_spec = JobSpec::load(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("../jobs/reference/bronze/orders.yaml"),
     )
     .expect("the bronze orders spec");
-    let ctx = SessionContext::new();
     let bronze = runtime.block_on(async {
         bronze_orders(&ctx, &bronze_spec, &raw_orders)
             .await

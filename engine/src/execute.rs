@@ -86,6 +86,7 @@ impl Engine {
 
         let ctx = self.session();
         let mut raw_files = HashMap::new();
+        let mut skipped_files = Vec::new();
         // Which snapshot of each input table this run read; the next run of
         // the job reads only what was appended after it.
         let mut inputs_read = Vec::new();
@@ -120,10 +121,21 @@ impl Engine {
                 }
                 InputSpec::Raw { name, path, format } => {
                     let uri = raw_uri(&self.config.raw_root, path);
-                    let files = list_raw_files(&ctx, &uri, *format)
+                    let listing = list_raw_files(&ctx, &uri, *format)
                         .await
                         .with_context(|| format!("job `{}` input `{name}`", job.name))?;
-                    raw_files.insert(name.clone(), files);
+                    if !listing.skipped.is_empty() {
+                        tracing::warn!(
+                            job = %job.name,
+                            input = %name,
+                            "not loading {} objects at {uri}, which are not {} files or lie in a subfolder: {}",
+                            listing.skipped.len(),
+                            format.extension(),
+                            listing.skipped.join(", ")
+                        );
+                    }
+                    skipped_files.extend(listing.skipped);
+                    raw_files.insert(name.clone(), listing.files);
                 }
             }
         }
@@ -132,10 +144,11 @@ impl Engine {
             .create_physical_plan()
             .await
             .with_context(|| format!("job `{}`: cannot plan the query", job.name))?;
-        // A union of raw files plans a partition per file range, many of
-        // them empty (a range without a row group): deal the batches out to
-        // one writer per core, so encoding stays parallel without a
-        // half-empty data file per range.
+        // Raw scans plan a partition per file range (many of them empty: a
+        // range without a row group), and a union of scans (raw files with
+        // different columns) adds up theirs: deal the batches out to one
+        // writer per core, so encoding stays parallel without a half-empty
+        // data file per range.
         let writers = self.config.target_partitions;
         let plan = if plan.output_partitioning().partition_count() > writers {
             Arc::new(
@@ -243,7 +256,7 @@ impl Engine {
                 merge.execute(schema, partitions).await?
             }
         };
-        Ok(match outcome {
+        let mut report = match outcome {
             CommitOutcome::Committed {
                 snapshot_id, stats, ..
             } => JobReport::new(
@@ -260,6 +273,8 @@ impl Engine {
                 None,
                 started,
             ),
-        })
+        };
+        report.skipped_files = skipped_files;
+        Ok(report)
     }
 }

@@ -7,6 +7,7 @@ use medallion_jobs::JobSpec;
 use serde::Serialize;
 
 use crate::maintain::MaintenanceOutcome;
+use crate::storage::some_of;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -30,6 +31,10 @@ pub struct JobReport {
     /// Maintenance jobs: what each task did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub maintenance: Option<MaintenanceOutcome>,
+    /// Objects in the job's raw inputs that were not loaded: not of the
+    /// input's format, or in a subfolder.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped_files: Vec<String>,
 }
 
 impl JobReport {
@@ -50,6 +55,7 @@ impl JobReport {
             files: stats.as_ref().map(|s| s.files),
             seconds: started.elapsed().as_secs_f64(),
             maintenance: None,
+            skipped_files: Vec::new(),
         }
     }
 
@@ -64,6 +70,7 @@ impl JobReport {
             files: None,
             seconds: 0.0,
             maintenance: None,
+            skipped_files: Vec::new(),
         }
     }
 }
@@ -126,6 +133,14 @@ impl RunReport {
             .collect();
         let mut out = format!("job id {}\n", self.job_id);
         out.push_str(&render_table(&header, &rows));
+        for job in self.jobs.iter().filter(|j| !j.skipped_files.is_empty()) {
+            out.push_str(&format!(
+                "warning: job `{}` did not load {} objects of its raw input (not of its format, or in a subfolder): {}\n",
+                job.job,
+                job.skipped_files.len(),
+                some_of(&job.skipped_files)
+            ));
+        }
         out.push_str(&format!("total {:.2}s\n", self.seconds));
         out
     }

@@ -10,7 +10,7 @@ use datafusion::execution::object_store::{DefaultObjectStoreRegistry, ObjectStor
 use datafusion::prelude::SessionContext;
 use futures::TryStreamExt;
 use medallion_catalog::ObjectStores;
-use medallion_jobs::{RawFile, RawFormat};
+use medallion_jobs::{RawFile, RawFormat, compression_of};
 use object_store::ObjectStore;
 use url::Url;
 
@@ -72,14 +72,30 @@ pub fn raw_uri(raw_root: &str, path: &str) -> String {
     }
 }
 
-/// Every object of a raw input: one file, a folder of parts (recursively) or
-/// a glob, sorted by path.
+/// The objects of a raw input: the files its format reads, and the others
+/// it holds, which are not read and must be named.
+#[derive(Debug)]
+pub struct RawListing {
+    pub files: Vec<RawFile>,
+    /// Objects that are not of the format, or lie in a subfolder (other
+    /// than a hive-style `key=value` one); markers and hidden files
+    /// (`_SUCCESS`, `.x`) are left out silently.
+    pub skipped: Vec<String>,
+}
+
+/// Every object of a raw input: one file, a folder of parts (hive-style
+/// `key=value` subfolders included) or a glob, sorted by path.
 pub async fn list_raw_files(
     ctx: &SessionContext,
     uri: &str,
     format: RawFormat,
-) -> Result<Vec<RawFile>> {
-    let is_file = uri.ends_with(format.extension());
+) -> Result<RawListing> {
+    let last = uri
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or_default();
+    let is_file = compression_of(format, last).is_some();
     // A folder must end in `/` for DataFusion to list it.
     let listing = if is_file || uri.contains(['*', '?', '[']) || uri.ends_with('/') {
         uri.to_string()
@@ -91,31 +107,75 @@ pub async fn list_raw_files(
         .runtime_env()
         .object_store(&url)
         .with_context(|| format!("no storage is configured for {uri}"))?;
-    let state = ctx.state();
-    let objects: Vec<_> = match url
-        .list_all_files(&state, store.as_ref(), format.extension())
-        .await
-    {
+    // Everything below the folder, so that files in other subfolders can
+    // be named rather than passed over.
+    let mut state = ctx.state();
+    state
+        .config_mut()
+        .options_mut()
+        .execution
+        .listing_table_ignore_subdirectory = false;
+    let objects: Vec<_> = match url.list_all_files(&state, store.as_ref(), "").await {
         Ok(stream) => stream.try_collect().await,
         Err(e) => Err(e),
     }
     .with_context(|| format!("cannot list raw files at {uri}"))?;
     let store_url = url.object_store();
-    let mut files: Vec<RawFile> = objects
-        .into_iter()
-        .map(|meta| RawFile {
-            uri: object_uri(store_url.as_str(), meta.location.as_ref()),
-            format,
-        })
-        .collect();
-    files.sort_by(|a, b| a.uri.cmp(&b.uri));
-    if files.is_empty() {
+    let mut listed = RawListing {
+        files: Vec::new(),
+        skipped: Vec::new(),
+    };
+    for meta in objects {
+        let object = object_uri(store_url.as_str(), meta.location.as_ref());
+        // Markers and hidden files (`_SUCCESS`, `.part-0.crc`, `_temporary/`)
+        // are skipped by convention: Spark and Hadoop write them next to data.
+        let hidden = url
+            .strip_prefix(&meta.location)
+            .is_some_and(|mut below| below.any(|s| s.starts_with(['.', '_'])));
+        if hidden {
+            continue;
+        }
+        if !url.contains(&meta.location, true) {
+            // Outside the glob, or in a subfolder of a folder.
+            if url.get_glob().is_none() {
+                listed.skipped.push(object);
+            }
+            continue;
+        }
+        match compression_of(format, meta.location.filename().unwrap_or_default()) {
+            Some(compression) => listed.files.push(RawFile {
+                uri: object,
+                format,
+                compression,
+                meta,
+            }),
+            None => listed.skipped.push(object),
+        }
+    }
+    listed.files.sort_by(|a, b| a.uri.cmp(&b.uri));
+    listed.skipped.sort();
+    if listed.files.is_empty() {
+        let holds = if listed.skipped.is_empty() {
+            String::new()
+        } else {
+            format!(" (only {})", some_of(&listed.skipped))
+        };
         bail!(
-            "no {} files at {uri}; land the raw files there, or fix the input path",
+            "no {} files at {uri}{holds}; land the raw files there, or fix the input path or format",
             format.extension()
         );
     }
-    Ok(files)
+    Ok(listed)
+}
+
+/// Up to five names and how many more: `a, b, c, d, e and 12 more`.
+pub fn some_of(names: &[String]) -> String {
+    const SHOWN: usize = 5;
+    let shown = names[..names.len().min(SHOWN)].join(", ");
+    match names.len().saturating_sub(SHOWN) {
+        0 => shown,
+        more => format!("{shown} and {more} more"),
+    }
 }
 
 /// The full URI of an object: `file:///abs/path`, `s3://bucket/key`.

@@ -14,7 +14,7 @@ use medallion_jobs::{InputSpec, Pipeline, RunParameters, plan_job};
 
 use crate::engine::Engine;
 use crate::session::register_provider;
-use crate::storage::{list_raw_files, raw_uri};
+use crate::storage::{list_raw_files, raw_uri, some_of};
 
 pub async fn validate_pipeline(engine: &Engine, pipeline: &Pipeline) -> Result<Vec<String>> {
     let run = RunParameters {
@@ -56,8 +56,16 @@ pub async fn validate_pipeline(engine: &Engine, pipeline: &Pipeline) -> Result<V
                 InputSpec::Raw { name, path, format } => {
                     let uri = raw_uri(&engine.config.raw_root, path);
                     match list_raw_files(&ctx, &uri, *format).await {
-                        Ok(files) => {
-                            raw_files.insert(name.clone(), files);
+                        Ok(listing) => {
+                            if !listing.skipped.is_empty() {
+                                notes.push(format!(
+                                    "raw input `{name}`: {} objects are not {} files or lie in a subfolder and would not be loaded: {}",
+                                    listing.skipped.len(),
+                                    format.extension(),
+                                    some_of(&listing.skipped)
+                                ));
+                            }
+                            raw_files.insert(name.clone(), listing.files);
                         }
                         Err(e) => notes.push(format!(
                             "raw input `{name}` checked against its declared columns only ({})",

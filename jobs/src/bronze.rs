@@ -7,24 +7,19 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::common::ScalarValue;
 use datafusion::datasource::empty::EmptyTable;
+use datafusion::execution::SessionState;
 use datafusion::functions::string::expr_fn::btrim;
-use datafusion::prelude::{
-    CsvReadOptions, DataFrame, Expr, JsonReadOptions, ParquetReadOptions, SessionContext, cast,
-    ident, lit,
-};
+use datafusion::logical_expr::{LogicalPlan, Union};
+use datafusion::prelude::{DataFrame, Expr, SessionContext, ident, lit};
 
 use medallion_catalog::normalize_arrow_schema;
 
 use crate::error::{JobError, Result};
+use crate::exact_cast::ColumnCast;
+use crate::raw::RawFile;
+use crate::raw_scan::{FILE_COLUMN, Problem, RawGroup, RawScan, group_by_columns};
 use crate::run::RunParameters;
-use crate::spec::{BronzeStep, JobSpec, RawFormat, UnlistedColumns};
-
-/// One raw object, by its full URI (`s3://raw/...`, `file:///...`).
-#[derive(Debug, Clone)]
-pub struct RawFile {
-    pub uri: String,
-    pub format: RawFormat,
-}
+use crate::spec::{BronzeStep, CastMode, ColumnSpec, JobSpec, UnlistedColumns};
 
 /// The bronze columns the run stamps on every row.
 pub const LOADED_AT: &str = "loaded_at";
@@ -32,11 +27,12 @@ pub const SOURCE_FILE: &str = "source_file";
 pub const JOB_ID: &str = "job_id";
 
 /// Reads every raw file and standardises it: the spec's columns renamed and
-/// cast (strings trimmed), the file's other columns in snake_case (unless
-/// the step drops them), plus `loaded_at`, `source_file` and `job_id`.
-/// Files are read one by one so each row knows the file it came from, and
-/// combined by column name: a column some files lack is null in their rows.
-/// With no files (validation), the frame is empty with the declared columns.
+/// cast (strings trimmed, a value the type cannot hold exactly refused),
+/// the file's other columns in snake_case (unless the step drops them),
+/// plus `loaded_at`, `source_file` and `job_id`. Files with the same
+/// columns are read as one scan, and the scans combined by column name: a
+/// column some files lack is null in their rows. With no files
+/// (validation), the frame is empty with the declared columns.
 pub async fn bronze_frame(
     ctx: &SessionContext,
     job: &JobSpec,
@@ -44,119 +40,156 @@ pub async fn bronze_frame(
     files: &[RawFile],
     run: &RunParameters,
 ) -> Result<DataFrame> {
-    let spec_error = |message: String| JobError::Spec {
-        path: job.path.clone(),
-        message: format!("job `{}`: {message}", job.name),
+    let plan_error = |context: String| {
+        let path = job.path.clone();
+        move |source| JobError::Plan {
+            path,
+            context: format!("job `{}`: {context}", job.name),
+            source,
+        }
     };
     let mut columns = Vec::with_capacity(step.columns.len());
     for column in &step.columns {
         let data_type = column
             .arrow_type()
-            .map_err(|e| spec_error(format!("column `{}`: {e}", column.name)))?;
+            .map_err(|e| spec_error(job, format!("column `{}`: {e}", column.name)))?;
         columns.push((column, data_type));
     }
     if files.is_empty() {
-        // Validation without the raw files: the declared columns stand in.
-        let mut fields: Vec<Field> = columns
-            .iter()
-            .map(|(column, data_type)| Field::new(&column.name, data_type.clone(), true))
-            .collect();
-        fields.push(Field::new(LOADED_AT, loaded_at_type(), true));
-        fields.push(Field::new(SOURCE_FILE, DataType::Utf8, true));
-        fields.push(Field::new(JOB_ID, DataType::Utf8, true));
-        let empty = EmptyTable::new(Arc::new(Schema::new(fields)));
-        return ctx
-            .read_table(Arc::new(empty))
-            .map_err(|source| JobError::Plan {
-                path: job.path.clone(),
-                context: format!("job `{}`: cannot plan the bronze step", job.name),
-                source,
-            });
+        return declared_frame(ctx, &columns)
+            .map_err(plan_error("cannot plan the bronze step".into()));
     }
-    let mut union: Option<DataFrame> = None;
-    for file in files {
-        let read_error = |source| JobError::Plan {
-            path: job.path.clone(),
-            context: format!("cannot read raw file {}", file.uri),
-            source,
-        };
-        let raw = match file.format {
-            RawFormat::Parquet => {
-                ctx.read_parquet(file.uri.as_str(), ParquetReadOptions::default())
-                    .await
-            }
-            RawFormat::Csv => {
-                ctx.read_csv(file.uri.as_str(), CsvReadOptions::new().has_header(true))
-                    .await
-            }
-            RawFormat::Json => {
-                ctx.read_json(file.uri.as_str(), JsonReadOptions::default())
-                    .await
-            }
-        }
-        .map_err(read_error)?;
-        let available = raw.schema().clone();
-        let mut exprs: Vec<Expr> = Vec::with_capacity(available.fields().len() + 3);
-        for (column, data_type) in &columns {
-            if available
-                .index_of_column_by_name(None, &column.from)
-                .is_none()
-            {
-                let names: Vec<&str> = available
-                    .fields()
-                    .iter()
-                    .map(|f| f.name().as_str())
-                    .collect();
-                return Err(spec_error(format!(
-                    "raw column `{}` (for `{}`) is not in {}; its columns are: {}",
-                    column.from,
-                    column.name,
-                    file.uri,
-                    names.join(", ")
-                )));
-            }
-            let value = cast(ident(&column.from), data_type.clone());
-            let value = if *data_type == DataType::Utf8 {
-                btrim(vec![value])
-            } else {
-                value
-            };
-            exprs.push(value.alias(&column.name));
-        }
-        if step.unlisted_columns == UnlistedColumns::Keep {
-            exprs.extend(
-                unlisted_columns(step, available.as_arrow(), &file.uri).map_err(spec_error)?,
+    let state = ctx.state();
+    let groups = group_by_columns(&state, files).await.map_err(|bad| match bad.problem {
+        Problem::Unreadable(source) => plan_error(format!("cannot read raw file {}", bad.uri))(source),
+        Problem::RepeatedColumn(column) => spec_error(
+            job,
+            format!(
+                "raw file {} has two columns named `{column}`, and only one of them would be loaded; fix the file so that every column has its own name",
+                bad.uri
+            ),
+        ),
+    })?;
+    let mut plans = Vec::with_capacity(groups.len());
+    for group in &groups {
+        let frame = standardised(ctx, &state, job, step, &columns, group, run)?;
+        plans.push(Arc::new(frame.into_unoptimized_plan()));
+    }
+    if plans.len() == 1 {
+        return Ok(DataFrame::new(state, Arc::unwrap_or_clone(plans.remove(0))));
+    }
+    // One union of all groups at once: a chain of two-way unions re-derives
+    // its schema at every level.
+    let union = Union::try_new_by_name(plans).map_err(plan_error(format!(
+        "the columns of the raw files of `{}` do not combine by name",
+        step.from
+    )))?;
+    Ok(DataFrame::new(state, LogicalPlan::Union(union)))
+}
+
+/// Validation without the raw files: the declared columns stand in.
+fn declared_frame(
+    ctx: &SessionContext,
+    columns: &[(&ColumnSpec, DataType)],
+) -> datafusion::error::Result<DataFrame> {
+    let mut fields: Vec<Field> = columns
+        .iter()
+        .map(|(column, data_type)| Field::new(&column.name, data_type.clone(), true))
+        .collect();
+    fields.push(Field::new(LOADED_AT, loaded_at_type(), true));
+    fields.push(Field::new(SOURCE_FILE, DataType::Utf8, true));
+    fields.push(Field::new(JOB_ID, DataType::Utf8, true));
+    ctx.read_table(Arc::new(EmptyTable::new(Arc::new(Schema::new(fields)))))
+}
+
+fn spec_error(job: &JobSpec, message: String) -> JobError {
+    JobError::Spec {
+        path: job.path.clone(),
+        message: format!("job `{}`: {message}", job.name),
+    }
+}
+
+/// One group of raw files, standardised: see [`bronze_frame`].
+fn standardised(
+    ctx: &SessionContext,
+    state: &SessionState,
+    job: &JobSpec,
+    step: &BronzeStep,
+    columns: &[(&ColumnSpec, DataType)],
+    group: &RawGroup,
+    run: &RunParameters,
+) -> Result<DataFrame> {
+    let files = match group.files.len() {
+        1 => group.files[0].uri.clone(),
+        n => format!(
+            "{} (and {} more files with its columns)",
+            group.files[0].uri,
+            n - 1
+        ),
+    };
+    let plan_error = |source| JobError::Plan {
+        path: job.path.clone(),
+        context: format!("job `{}`: cannot read raw file {files}", job.name),
+        source,
+    };
+    let scan = RawScan::new(state, group).map_err(plan_error)?;
+    let raw = ctx.read_table(Arc::new(scan)).map_err(plan_error)?;
+    let available = &group.columns;
+    let mut exprs: Vec<Expr> = Vec::with_capacity(available.fields().len() + 3);
+    for (column, data_type) in columns {
+        let Ok(field) = available.field_with_name(&column.from) else {
+            let names: Vec<&str> = available
+                .fields()
+                .iter()
+                .map(|f| f.name().as_str())
+                .collect();
+            let message = format!(
+                "raw column `{}` (for `{}`) is not in {files}; its columns are: {}",
+                column.from,
+                column.name,
+                names.join(", ")
             );
-        }
-        exprs.push(
-            lit(ScalarValue::TimestampMicrosecond(
-                Some(run.loaded_at_micros),
-                None,
-            ))
-            .alias(LOADED_AT),
+            return Err(spec_error(job, message));
+        };
+        let cast = ColumnCast {
+            raw_name: &column.from,
+            type_name: &column.data_type,
+            lossy: column.cast == CastMode::Lossy,
+        };
+        let value = cast.expr(
+            ident(&column.from),
+            field.data_type(),
+            data_type,
+            ident(FILE_COLUMN),
         );
-        exprs.push(lit(file.uri.as_str()).alias(SOURCE_FILE));
-        exprs.push(lit(run.job_id.as_str()).alias(JOB_ID));
-        let frame = raw.select(exprs).map_err(|source| JobError::Plan {
-            path: job.path.clone(),
-            context: format!("cannot standardise raw file {}", file.uri),
-            source,
-        })?;
-        union = Some(match union {
-            None => frame,
-            Some(previous) => previous
-                .union_by_name(frame)
-                .map_err(|source| JobError::Plan {
-                    path: job.path.clone(),
-                    context: format!(
-                        "the columns of raw file {} do not combine with those of the files before it",
-                        file.uri
-                    ),
-                    source,
-                })?,
-        });
+        exprs.push(trimmed(value, data_type).alias(&column.name));
     }
-    union.ok_or_else(|| spec_error(format!("raw input `{}` has no files", step.from)))
+    if step.unlisted_columns == UnlistedColumns::Keep {
+        exprs.extend(unlisted_columns(step, available, &files).map_err(|e| spec_error(job, e))?);
+    }
+    exprs.push(
+        lit(ScalarValue::TimestampMicrosecond(
+            Some(run.loaded_at_micros),
+            None,
+        ))
+        .alias(LOADED_AT),
+    );
+    exprs.push(ident(FILE_COLUMN).alias(SOURCE_FILE));
+    exprs.push(lit(run.job_id.as_str()).alias(JOB_ID));
+    raw.select(exprs).map_err(|source| JobError::Plan {
+        path: job.path.clone(),
+        context: format!("job `{}`: cannot standardise raw file {files}", job.name),
+        source,
+    })
+}
+
+/// Strings are stored without surrounding blanks.
+fn trimmed(value: Expr, data_type: &DataType) -> Expr {
+    if *data_type == DataType::Utf8 {
+        btrim(vec![value])
+    } else {
+        value
+    }
 }
 
 /// The raw columns no entry of `columns` reads, under their snake_case
@@ -164,7 +197,7 @@ pub async fn bronze_frame(
 fn unlisted_columns(
     step: &BronzeStep,
     raw: &Schema,
-    uri: &str,
+    files: &str,
 ) -> std::result::Result<Vec<Expr>, String> {
     let mut names: HashMap<String, String> = step
         .columns
@@ -185,25 +218,27 @@ fn unlisted_columns(
         let fix = "declare it in the step's `columns`, or set `unlisted_columns: drop`";
         if name.is_empty() {
             return Err(format!(
-                "raw column `{raw_name}` of {uri} has no letter or digit to name a column by; {fix}"
+                "raw column `{raw_name}` of {files} has no letter or digit to name a column by; {fix}"
             ));
         }
         if let Some(other) = names.insert(name.clone(), format!("raw column `{raw_name}`")) {
             return Err(format!(
-                "raw column `{raw_name}` of {uri} would be stored as `{name}`, the name of {other}; {fix}"
+                "raw column `{raw_name}` of {files} would be stored as `{name}`, the name of {other}; {fix}"
             ));
         }
-        let value = if stored.data_type() == field.data_type() {
-            ident(raw_name)
-        } else {
-            cast(ident(raw_name), stored.data_type().clone())
+        let type_name = stored.data_type().to_string();
+        let cast = ColumnCast {
+            raw_name,
+            type_name: &type_name,
+            lossy: false,
         };
-        let value = if *stored.data_type() == DataType::Utf8 {
-            btrim(vec![value])
-        } else {
-            value
-        };
-        exprs.push(value.alias(name));
+        let value = cast.expr(
+            ident(raw_name),
+            field.data_type(),
+            stored.data_type(),
+            ident(FILE_COLUMN),
+        );
+        exprs.push(trimmed(value, stored.data_type()).alias(name));
     }
     Ok(exprs)
 }

@@ -6,22 +6,26 @@
 mod bronze;
 mod dedup;
 mod error;
+mod exact_cast;
 mod job_id;
 mod pipeline;
 mod plan;
 mod query;
+mod raw;
+mod raw_scan;
 mod run;
 mod spec;
 
-pub use bronze::{JOB_ID, LOADED_AT, RawFile, SOURCE_FILE, bronze_frame, loaded_at_type};
+pub use bronze::{JOB_ID, LOADED_AT, SOURCE_FILE, bronze_frame, loaded_at_type};
 pub use dedup::keep_latest;
 pub use error::{JobError, Result};
 pub use job_id::parse_job_id;
 pub use pipeline::{Pipeline, reference_pipeline_dir};
 pub use plan::plan_job;
 pub use query::{Effect, NotAQuery, QueryError, plan_query};
+pub use raw::{RawFile, compression_of};
 pub use run::RunParameters;
 pub use spec::{
-    BronzeStep, ColumnSpec, DedupStep, ExpireSpec, InputSpec, JobSpec, MaintenanceSpec, OrphanSpec,
-    RawFormat, StepKind, StepSpec, TableRead, TargetMode, TargetSpec, parse_age,
+    BronzeStep, CastMode, ColumnSpec, DedupStep, ExpireSpec, InputSpec, JobSpec, MaintenanceSpec,
+    OrphanSpec, RawFormat, StepKind, StepSpec, TableRead, TargetMode, TargetSpec, parse_age,
 };

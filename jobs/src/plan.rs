@@ -5,10 +5,11 @@ use std::path::Path;
 
 use datafusion::prelude::{DataFrame, SessionContext};
 
-use crate::bronze::{RawFile, bronze_frame};
+use crate::bronze::bronze_frame;
 use crate::dedup::keep_latest;
 use crate::error::{JobError, Result};
 use crate::query::{QueryError, plan_query};
+use crate::raw::RawFile;
 use crate::run::RunParameters;
 use crate::spec::{JobSpec, StepKind};
 

@@ -297,6 +297,23 @@ pub struct ColumnSpec {
     /// int32, int64, float64, boolean, string, date, timestamp, decimal(p,s).
     #[serde(rename = "type")]
     pub data_type: String,
+    /// Whether a raw value may change on its way into `type`.
+    #[serde(default)]
+    pub cast: CastMode,
+}
+
+/// What a bronze column does with a raw value its type cannot hold exactly.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CastMode {
+    /// Fail the job, naming the file, the column and the value: 1.9 into
+    /// an integer, 1.234 into decimal(10,2), a time of day into a date.
+    #[default]
+    Exact,
+    /// Accept the change (1.9 becomes 1, 1.235 becomes 1.24, the time of
+    /// day is dropped); a value that does not convert at all, such as
+    /// 'abc' into a number or one out of range, still fails.
+    Lossy,
 }
 
 #[derive(Debug, Clone, Deserialize)]

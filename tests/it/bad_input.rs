@@ -1,4 +1,9 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{Int64Array, RecordBatch};
+use arrow::datatypes::{DataType, Field, Schema};
+use parquet::arrow::ArrowWriter;
 
 use crate::support::{Lakehouse, SCALE, edit};
 
@@ -213,4 +218,121 @@ fn job_ids_are_checked_on_every_command_that_takes_one() {
         lakehouse.ok(&["run", &spec, "--job-id", good]);
     }
     assert_eq!(lakehouse.rows("gold.x"), 1);
+}
+
+/// A Parquet file whose two columns are both called `o_orderkey`.
+fn parquet_with_a_repeated_column(path: &Path) {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("o_orderkey", DataType::Int64, false),
+        Field::new("o_orderkey", DataType::Int64, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(Int64Array::from(vec![1, 2])),
+            Arc::new(Int64Array::from(vec![10, 20])),
+        ],
+    )
+    .unwrap();
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let mut writer =
+        ArrowWriter::try_new(std::fs::File::create(path).unwrap(), schema, None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+}
+
+#[test]
+fn a_raw_file_that_names_a_column_twice_is_refused_naming_file_and_column() {
+    let lakehouse = Lakehouse::new();
+    parquet_with_a_repeated_column(&lakehouse.path().join("raw/pq/twice.parquet"));
+    lakehouse.raw_file("csv/twice.csv", "id,city,id\n1,Oslo,2\n");
+    let key = ["{ name: key, from: o_orderkey, type: int64 }"];
+    let parquet = lakehouse.bronze_spec("pq", "parquet", "pq", &key);
+    let csv = lakehouse.bronze_spec(
+        "csv",
+        "csv",
+        "csv",
+        &["{ name: id, from: id, type: int64 }"],
+    );
+
+    for (spec, file, column) in [
+        (parquet, "twice.parquet", "o_orderkey"),
+        (csv, "twice.csv", "id"),
+    ] {
+        let error = lakehouse.fails(&["run", &spec, "--job-id", "x"]);
+        assert!(
+            error.contains(file)
+                && error.contains(&format!("two columns named `{column}`"))
+                && error.contains("fix the file"),
+            "{error}"
+        );
+    }
+    assert!(lakehouse.snapshots().is_empty());
+}
+
+#[test]
+fn a_raw_value_its_column_type_cannot_hold_exactly_fails_naming_file_column_and_value() {
+    let lakehouse = Lakehouse::new();
+    // (CSV, declared type, the value the error names)
+    let cases = [
+        ("qty\n2\n1.9\n", "int64", "1.9"),
+        ("qty\n2\n3000000000\n", "int32", "3000000000"),
+        ("qty\n1.5\n1.234\n", "\"decimal(10,2)\"", "1.234"),
+        (
+            "qty\n2026-01-31 00:00:00\n2026-01-31 10:30:00\n",
+            "date",
+            "2026-01-31T10:30:00",
+        ),
+    ];
+    for (index, (csv, data_type, value)) in cases.into_iter().enumerate() {
+        let folder = format!("case{index}");
+        lakehouse.raw_file(&format!("{folder}/values.csv"), csv);
+        let column = format!("{{ name: amount, from: qty, type: {data_type} }}");
+        let spec = lakehouse.bronze_spec(&folder, "csv", &folder, &[column.as_str()]);
+        let error = lakehouse.fails(&["run", &spec, "--job-id", "x"]);
+        assert!(
+            error.contains(&format!("{folder}/values.csv"))
+                && error.contains("raw column `qty`")
+                && error.contains(value),
+            "{data_type}: {error}"
+        );
+    }
+    // Text that is not a number would become null.
+    lakehouse.raw_file(
+        "text/values.json",
+        "{\"qty\": \"12\"}\n{\"qty\": \"twelve\"}\n",
+    );
+    let spec = lakehouse.bronze_spec(
+        "text",
+        "json",
+        "text",
+        &["{ name: amount, from: qty, type: int64 }"],
+    );
+    let error = lakehouse.fails(&["run", &spec, "--job-id", "x"]);
+    assert!(
+        error.contains("text/values.json") && error.contains("'twelve'"),
+        "{error}"
+    );
+    assert!(lakehouse.snapshots().is_empty());
+}
+
+#[test]
+fn cast_lossy_lets_a_column_drop_what_its_type_cannot_hold() {
+    let lakehouse = Lakehouse::new();
+    lakehouse.raw_file("qty/values.csv", "qty,price\n1.9,1.235\n");
+    let spec = lakehouse.bronze_spec(
+        "qty",
+        "csv",
+        "qty",
+        &[
+            "{ name: qty, from: qty, type: int64, cast: lossy }",
+            "{ name: price, from: price, type: \"decimal(10,2)\", cast: lossy }",
+        ],
+    );
+    lakehouse.ok(&["run", &spec, "--job-id", "x"]);
+    assert_eq!(
+        lakehouse
+            .scalar("SELECT CAST(qty AS VARCHAR) || ' ' || CAST(price AS VARCHAR) FROM bronze.qty"),
+        "1 1.24"
+    );
 }

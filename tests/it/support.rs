@@ -158,6 +158,34 @@ impl Lakehouse {
         copy_dir(&source, &target);
         target
     }
+
+    /// Writes `raw/<path>` (folders created), the raw root of every run.
+    pub fn raw_file(&self, path: &str, contents: impl AsRef<[u8]>) {
+        let path = self.path().join("raw").join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, contents).unwrap();
+    }
+
+    /// Writes a job spec with one bronze step: the raw folder `folder` in
+    /// `format` into `bronze.<table>`, with these YAML `columns` entries
+    /// (`{ name: id, from: id, type: int64 }`).
+    pub fn bronze_spec(&self, table: &str, format: &str, folder: &str, columns: &[&str]) -> String {
+        let columns: String = columns.iter().map(|c| format!("        - {c}\n")).collect();
+        let spec = format!(
+            "name: bronze_{table}
+inputs:
+  - {{ name: raw, path: {folder}, format: {format} }}
+steps:
+  - bronze:
+      from: raw
+      columns:
+{columns}target: {{ table: bronze.{table}, mode: append }}
+"
+        );
+        let path = self.path().join(format!("{table}.yaml"));
+        std::fs::write(&path, spec).unwrap();
+        path.to_str().unwrap().to_string()
+    }
 }
 
 /// Replaces `from` by `to` in a file; the text must be there, so a changed
