@@ -137,32 +137,7 @@ fn standardised(
     let available = &group.columns;
     let mut exprs: Vec<Expr> = Vec::with_capacity(available.fields().len() + 3);
     for (column, data_type) in columns {
-        let Ok(field) = available.field_with_name(&column.from) else {
-            let names: Vec<&str> = available
-                .fields()
-                .iter()
-                .map(|f| f.name().as_str())
-                .collect();
-            let message = format!(
-                "raw column `{}` (for `{}`) is not in {files}; its columns are: {}",
-                column.from,
-                column.name,
-                names.join(", ")
-            );
-            return Err(spec_error(job, message));
-        };
-        let cast = ColumnCast {
-            raw_name: &column.from,
-            type_name: &column.data_type,
-            lossy: column.cast == CastMode::Lossy,
-        };
-        let value = cast.expr(
-            ident(&column.from),
-            field.data_type(),
-            data_type,
-            ident(FILE_COLUMN),
-        );
-        exprs.push(trimmed(value, data_type).alias(&column.name));
+        exprs.push(declared_column(job, column, data_type, available, &files)?);
     }
     if step.unlisted_columns == UnlistedColumns::Keep {
         exprs.extend(unlisted_columns(step, available, &files).map_err(|e| spec_error(job, e))?);
@@ -181,6 +156,38 @@ fn standardised(
         context: format!("job `{}`: cannot standardise raw file {files}", job.name),
         source,
     })
+}
+
+/// A column of the step's `columns`, read from `raw` (of `files`).
+fn declared_column(
+    job: &JobSpec,
+    column: &ColumnSpec,
+    data_type: &DataType,
+    raw: &Schema,
+    files: &str,
+) -> Result<Expr> {
+    let Ok(field) = raw.field_with_name(&column.from) else {
+        let names: Vec<&str> = raw.fields().iter().map(|f| f.name().as_str()).collect();
+        let message = format!(
+            "raw column `{}` (for `{}`) is not in {files}; its columns are: {}",
+            column.from,
+            column.name,
+            names.join(", ")
+        );
+        return Err(spec_error(job, message));
+    };
+    let cast = ColumnCast {
+        raw_name: &column.from,
+        type_name: &column.data_type,
+        lossy: column.cast == CastMode::Lossy,
+    };
+    let value = cast.expr(
+        ident(&column.from),
+        field.data_type(),
+        data_type,
+        ident(FILE_COLUMN),
+    );
+    Ok(trimmed(value, data_type).alias(&column.name))
 }
 
 /// Strings are stored without surrounding blanks.
