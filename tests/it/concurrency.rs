@@ -114,10 +114,8 @@ fn four_writers_committing_at_once_lose_nothing_and_duplicate_nothing() {
         lakehouse.scalar("SELECT COUNT(DISTINCT job_id) FROM bronze.events"),
         "100"
     );
-    let history: serde_json::Value =
-        serde_json::from_str(&lakehouse.ok(&["history", "bronze.events", "--json"])).unwrap();
     assert_eq!(
-        history.as_array().unwrap().len(),
+        lakehouse.history("bronze.events").len(),
         100,
         "one snapshot per commit"
     );
@@ -190,9 +188,7 @@ fn four_writers_appending_and_merging_at_once_give_the_serial_result() {
     }
 
     // Replay the commits in the order the table's lineage says they landed.
-    let history: serde_json::Value =
-        serde_json::from_str(&lakehouse.ok(&["history", "silver.state", "--json"])).unwrap();
-    let snapshots = history.as_array().unwrap();
+    let snapshots = lakehouse.history("silver.state");
     assert_eq!(snapshots.len(), 100, "one snapshot per commit");
     let mut lineage = Vec::new();
     let mut next = snapshots.iter().find(|s| s["is_current"] == true);

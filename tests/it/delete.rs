@@ -70,14 +70,7 @@ fn delete_rewrites_only_the_files_holding_matching_rows() {
     assert_eq!(lakehouse.snapshots(), after);
 
     // The history says what happened, and rollback undoes it.
-    let history: serde_json::Value =
-        serde_json::from_str(&lakehouse.ok(&["history", "bronze.orders", "--json"])).unwrap();
-    let operations: Vec<&str> = history
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["operation"].as_str().unwrap())
-        .collect();
+    let operations = lakehouse.history_of("bronze.orders", "operation");
     assert_eq!(operations, ["append", "append", "overwrite", "overwrite"]);
     lakehouse.ok(&[
         "rollback",

@@ -179,14 +179,7 @@ fn a_second_load_updates_silver_by_merge_and_replaces_gold() {
         lakehouse.scalar("SELECT SUM(order_count) FROM gold.customer_metrics"),
         silver_orders.to_string()
     );
-    let history = lakehouse.ok(&["history", "silver.orders", "--json"]);
-    let history: serde_json::Value = serde_json::from_str(&history).unwrap();
-    let operations: Vec<&str> = history
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["operation"].as_str().unwrap())
-        .collect();
+    let operations = lakehouse.history_of("silver.orders", "operation");
     assert_eq!(operations, ["append", "overwrite"]);
 
     // PyIceberg reads the merged and replaced tables the same way.

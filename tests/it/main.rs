@@ -2,7 +2,20 @@
 //! real Parquet and Iceberg files, a real SQLite catalog, and PyIceberg
 //! reading the tables back. One test binary for the area keeps builds fast.
 
-mod support;
+// Whole files of tests/support: each test binary names the ones it uses.
+#[path = "../support"]
+mod support {
+    mod history;
+    mod lakehouse;
+    mod local;
+    mod pyiceberg;
+    mod raw_facts;
+
+    pub use lakehouse::*;
+    pub use local::*;
+    pub use pyiceberg::*;
+    pub use raw_facts::*;
+}
 
 mod bad_input;
 mod behaviour;

@@ -57,9 +57,7 @@ fn compact_expire_and_orphan_removal_keep_every_row_and_free_the_files() {
     let digest = table_digest(&lakehouse);
     assert_eq!(digest, "500/124750/500");
     assert_eq!(parquet_files_under(&table_dir).len(), 5);
-    let first_snapshot: serde_json::Value =
-        serde_json::from_str(&lakehouse.ok(&["history", "bronze.events", "--json"])).unwrap();
-    let first_snapshot = first_snapshot[0]["snapshot_id"]
+    let first_snapshot = lakehouse.history("bronze.events")[0]["snapshot_id"]
         .as_i64()
         .unwrap()
         .to_string();
@@ -71,10 +69,8 @@ fn compact_expire_and_orphan_removal_keep_every_row_and_free_the_files() {
     assert_eq!(report["files_written"], 1, "{report}");
     assert_eq!(report["rows"], 500, "{report}");
     assert_eq!(table_digest(&lakehouse), digest);
-    let history: serde_json::Value =
-        serde_json::from_str(&lakehouse.ok(&["history", "bronze.events", "--json"])).unwrap();
     assert_eq!(
-        history.as_array().unwrap().last().unwrap()["operation"],
+        lakehouse.history("bronze.events").last().unwrap()["operation"],
         "replace"
     );
     assert_eq!(pyiceberg_rows(&lakehouse), 500);

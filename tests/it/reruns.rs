@@ -44,17 +44,13 @@ fn rerunning_a_job_id_changes_nothing_and_a_new_load_dedups_in_silver() {
         )),
         rows_before[0].to_string()
     );
-    let history = lakehouse.ok(&["history", "bronze.orders", "--json"]);
-    let history: serde_json::Value = serde_json::from_str(&history).unwrap();
-    let jobs: HashSet<&str> = history
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["job_id"].as_str().unwrap())
+    let jobs: HashSet<String> = lakehouse
+        .history_of("bronze.orders", "job_id")
+        .into_iter()
         .collect();
     assert_eq!(
         jobs,
-        HashSet::from([format!("demo-sf{SCALE}").as_str(), "load-2"])
+        HashSet::from([format!("demo-sf{SCALE}"), "load-2".to_string()])
     );
 }
 

@@ -4,8 +4,17 @@
 //! `tests/run.sh`). With `MEDALLION_TEST_LAKEKEEPER_URI` set, the same
 //! tests also run against that Lakekeeper; without it they say they skipped.
 
-#[path = "../it/support.rs"]
-mod support;
+// Whole files of tests/support: each test binary names the ones it uses.
+#[path = "../support"]
+mod support {
+    mod lakehouse;
+    mod pyiceberg;
+    mod raw_facts;
+
+    pub use lakehouse::*;
+    pub use pyiceberg::*;
+    pub use raw_facts::*;
+}
 
 mod auth;
 mod backend;

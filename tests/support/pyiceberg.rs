@@ -1,0 +1,70 @@
+//! PyIceberg reading medallion's tables back, as another engine would.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+use super::{Expected, cents};
+
+/// Runs `tests/interop/read_tables.py` (PyIceberg) and returns its JSON.
+pub fn pyiceberg(args: &[&str], env: &[(String, String)]) -> Option<Value> {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/interop/read_tables.py"
+    );
+    let out = Command::new(std::env::var("PYTHON").unwrap_or_else(|_| "python3".into()))
+        .arg(script)
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "PyIceberg failed (pip install -r tests/requirements.txt):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+/// What PyIceberg read must match the raw data.
+pub fn assert_pyiceberg_read(facts: &Value, expected: &Expected) {
+    assert_eq!(facts["bronze.orders"]["rows"], expected.orders, "{facts}");
+    assert_eq!(
+        facts["bronze.customers"]["rows"], expected.customers,
+        "{facts}"
+    );
+    assert_eq!(facts["silver.orders"]["rows"], expected.orders, "{facts}");
+    assert_eq!(
+        facts["silver.customers"]["rows"], expected.customers,
+        "{facts}"
+    );
+    assert_eq!(facts["silver.dq_report"]["rows"], 5, "{facts}");
+    assert_eq!(
+        facts["gold.customer_metrics"]["rows"], expected.customers_with_orders,
+        "{facts}"
+    );
+    assert_eq!(
+        facts["gold.sales_dashboard"]["rows"], expected.month_segments,
+        "{facts}"
+    );
+    assert_eq!(
+        cents(
+            facts["gold.customer_metrics"]["total_spend"]
+                .as_str()
+                .unwrap()
+        ),
+        expected.revenue_cents
+    );
+    assert_eq!(
+        cents(facts["gold.sales_dashboard"]["revenue"].as_str().unwrap()),
+        expected.revenue_cents
+    );
+    assert_eq!(
+        cents(facts["silver.orders"]["total_price"].as_str().unwrap()),
+        expected.revenue_cents
+    );
+    assert_eq!(
+        facts["gold.customer_metrics"]["order_count"],
+        expected.orders
+    );
+}
