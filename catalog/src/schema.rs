@@ -24,8 +24,7 @@ pub fn table_ident(name: &str) -> Result<TableIdent> {
             "table name `{name}` must be `<namespace>.<table>`, e.g. `bronze.orders`"
         )));
     }
-    TableIdent::from_strs(parts)
-        .map_err(|e| CatalogError::Config(format!("bad table name `{name}`: {e}")))
+    TableIdent::from_strs(parts).context(|| format!("bad table name `{name}`"))
 }
 
 /// The Arrow type an Iceberg table stores for a type a query may produce.

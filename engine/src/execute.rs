@@ -14,7 +14,8 @@ use datafusion::physical_plan::{
 };
 use datafusion::prelude::{ident, lit};
 use medallion_catalog::{
-    CommitOutcome, WriteMode, latest_summary_property, snapshot_of_job, table_ident,
+    CommitOutcome, CommitProperties, WriteOptions, latest_summary_property, snapshot_of_job,
+    table_ident,
 };
 use medallion_jobs::{InputSpec, JobSpec, RunParameters, TableRead, TargetMode, plan_job};
 
@@ -216,45 +217,33 @@ impl Engine {
         }
         let job_property = ("medallion.job".to_string(), job.name.clone());
         let properties = inputs_read.into_iter().chain([job_property]);
-        let outcome = match job.target.mode {
-            TargetMode::Append | TargetMode::Overwrite | TargetMode::OverwritePartitions => {
-                let mode = match job.target.mode {
-                    TargetMode::Append => WriteMode::Append,
-                    TargetMode::Overwrite => WriteMode::Overwrite,
-                    _ => WriteMode::OverwritePartitions,
-                };
-                let mut write = properties.fold(
-                    self.lakehouse
-                        .write(target, mode)
-                        .job_id(run.job_id.clone())
-                        .on_schema_change(job.target.on_schema_change),
-                    |write, (key, value)| write.snapshot_property(key, value),
-                );
-                if !job.target.partition_by.is_empty() {
-                    write = write.partition_by(job.target.partition_fields());
-                }
+        let options = WriteOptions {
+            commit: properties.fold(
+                CommitProperties::default().job_id(run.job_id.clone()),
+                |commit, (key, value)| commit.snapshot_property(key, value),
+            ),
+            partition_by: job.target.partition_fields(),
+            on_schema_change: job.target.on_schema_change,
+        };
+        let outcome = match job.target.mode.write_mode() {
+            Some(mode) => {
+                let mut write = self.lakehouse.write(target, mode).with_options(options);
                 if let Some((replaced, as_of)) = replaced {
-                    write = write.replacing_files(replaced).replaced_as_of(as_of);
+                    write = write.replacing_files(replaced, as_of);
                 }
                 write.execute(schema, partitions).await?
             }
-            TargetMode::Maintain => unreachable!("maintenance jobs return before planning"),
-            TargetMode::Merge => {
-                let mut merge = properties.fold(
-                    self.lakehouse
-                        .merge(target, job.target.keys.clone())
-                        .job_id(run.job_id.clone())
-                        .on_schema_change(job.target.on_schema_change),
-                    |merge, (key, value)| merge.snapshot_property(key, value),
-                );
-                if !job.target.partition_by.is_empty() {
-                    merge = merge.partition_by(job.target.partition_fields());
-                }
+            None if job.target.mode == TargetMode::Merge => {
+                let mut merge = self
+                    .lakehouse
+                    .merge(target, job.target.keys.clone())
+                    .with_options(options);
                 if let Some(flag) = &job.target.delete_when {
                     merge = merge.delete_when(flag.clone());
                 }
                 merge.execute(schema, partitions).await?
             }
+            None => unreachable!("maintenance jobs return before planning"),
         };
         let mut report = match outcome {
             CommitOutcome::Committed {
