@@ -374,9 +374,10 @@ impl Commit<'_> {
                 }
             };
             let snapshot_id = planned.snapshot_id;
+            let sent = Instant::now();
             match self.send(&table, planned).await {
                 Ok(()) => {
-                    self.log_commit(snapshot_id, number, started);
+                    self.log_commit(snapshot_id, number, sent);
                     let attempt = attempts.pop().expect("the attempt just made");
                     delete_quietly(&table, attempts.into_iter().flat_map(|a| a.own_files)).await;
                     return Ok(CommitOutcome::Committed {
@@ -472,12 +473,12 @@ impl Commit<'_> {
         delete_quietly(table, self.files.iter().map(|f| f.file_path().to_string())).await;
     }
 
-    fn log_commit(&self, snapshot_id: i64, number: u32, started: Instant) {
+    fn log_commit(&self, snapshot_id: i64, number: u32, sent: Instant) {
         tracing::info!(
             table = %self.ident,
             snapshot_id,
             attempt = number,
-            commit_ms = started.elapsed().as_millis() as u64,
+            commit_ms = sent.elapsed().as_millis() as u64,
             "committed"
         );
         if !self.written.changes.is_empty() {

@@ -7,10 +7,10 @@ use iceberg::spec::{SnapshotRef, Summary};
 use iceberg::table::Table;
 
 /// Snapshot-summary key holding the job id of the run that made the snapshot.
-pub const JOB_ID_PROPERTY: &str = "medallion.job-id";
+pub(crate) const JOB_ID_PROPERTY: &str = "medallion.job-id";
 
 /// Snapshot-summary key holding the name of the job that made the snapshot.
-pub const JOB_PROPERTY: &str = "medallion.job";
+pub(crate) const JOB_PROPERTY: &str = "medallion.job";
 
 /// Snapshot-summary key naming what a maintenance or delete commit did
 /// (`compact`, `rewrite-manifests`, `delete`).
@@ -21,7 +21,7 @@ pub(crate) const OPERATION_PROPERTY: &str = "medallion.operation";
 const INPUT_READ_PREFIX: &str = "medallion.read.";
 
 /// The key recording which snapshot of `input` (a table name) a job read.
-pub fn input_read_property(input: &str) -> String {
+pub(crate) fn input_read_property(input: &str) -> String {
     format!("{INPUT_READ_PREFIX}{input}")
 }
 

@@ -8,6 +8,12 @@
 //! write an explicit policy: a job id recorded in the snapshot summary (so a
 //! re-run is a no-op), optimistic concurrency with retries, and clean-up of
 //! files that never became part of a snapshot.
+//!
+//! A write reads in one direction: `write.rs` or `merge.rs` (what the caller
+//! asks) → `target.rs` (the table, and how the rows fit it) → `data_files.rs`
+//! (rows into Parquet files) → `commit.rs` (one snapshot, planned by
+//! `snapshot.rs`, sent through `transport.rs` or `rest/`). `history.rs`
+//! names the snapshot-summary keys all of them record and read.
 
 mod commit;
 mod connection;
@@ -36,8 +42,7 @@ pub use connection::{Lakehouse, LakehouseConfig};
 pub use data_files::data_file_properties;
 pub use error::{CatalogError, MissingDataFile, Result};
 pub use history::{
-    JOB_ID_PROPERTY, JOB_PROPERTY, SnapshotInfo, TableInfo, input_read, input_read_property,
-    latest_summary_property, snapshot_infos, snapshot_of_job,
+    SnapshotInfo, TableInfo, input_read, latest_summary_property, snapshot_infos, snapshot_of_job,
 };
 pub use maintenance::{
     CompactReport, ExpireOptions, ExpireReport, MIN_SAFE_ORPHAN_AGE, ManifestsReport,
