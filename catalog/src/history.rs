@@ -168,3 +168,56 @@ pub(crate) fn lineage(table: &Table) -> impl Iterator<Item = &SnapshotRef> {
 pub(crate) fn in_lineage(table: &Table, snapshot_id: i64) -> bool {
     lineage(table).any(|s| s.snapshot_id() == snapshot_id)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{Int64Array, RecordBatch};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use futures::stream;
+
+    use super::*;
+    use crate::commit::CommitProperties;
+    use crate::connection::Lakehouse;
+    use crate::schema::table_ident;
+    use crate::write::{WriteMode, WriteOptions};
+
+    fn keys(range: std::ops::Range<i64>) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![Field::new("key", DataType::Int64, false)]));
+        RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from_iter_values(range))]).unwrap()
+    }
+
+    #[tokio::test]
+    async fn table_info_and_input_reads_come_from_the_newest_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let lakehouse = Lakehouse::in_test_folder(dir.path()).await;
+        let ident = table_ident("silver.things").unwrap();
+        let writes = [
+            (0..10, 7, WriteMode::Overwrite),
+            (10..14, 9, WriteMode::Append),
+        ];
+        for (rows, read, mode) in writes {
+            let options = WriteOptions {
+                commit: CommitProperties::default().input_read("bronze.things", read),
+                ..WriteOptions::default()
+            };
+            lakehouse
+                .write(ident.clone(), mode)
+                .with_options(options)
+                .execute(
+                    keys(0..1).schema(),
+                    vec![stream::iter([Ok::<_, std::io::Error>(keys(rows))])],
+                )
+                .await
+                .unwrap();
+        }
+        let table = lakehouse.load_table(&ident).await.unwrap();
+        let info = TableInfo::of(&table);
+        assert_eq!((info.records, info.data_files), (14, 2));
+        assert!(info.bytes > 0);
+        assert_eq!(info.snapshot_id, table.metadata().current_snapshot_id());
+        assert_eq!(input_read(&table, "bronze.things"), Some(9));
+        assert_eq!(input_read(&table, "bronze.other"), None);
+    }
+}
