@@ -145,7 +145,7 @@ pub fn input_read(table: &Table, input: &str) -> Option<i64> {
 
 /// The newest value of a snapshot-summary property on the current branch's
 /// lineage (e.g. what a job recorded about its inputs when it last committed).
-pub fn latest_summary_property<'a>(table: &'a Table, key: &str) -> Option<&'a str> {
+fn latest_summary_property<'a>(table: &'a Table, key: &str) -> Option<&'a str> {
     lineage(table).find_map(|s| {
         s.summary()
             .additional_properties

@@ -41,9 +41,7 @@ pub use commit::{CommitOutcome, CommitProperties, WriteStats};
 pub use connection::{Lakehouse, LakehouseConfig};
 pub use data_files::data_file_properties;
 pub use error::{CatalogError, MissingDataFile, Result};
-pub use history::{
-    SnapshotInfo, TableInfo, input_read, latest_summary_property, snapshot_infos, snapshot_of_job,
-};
+pub use history::{SnapshotInfo, TableInfo, input_read, snapshot_infos, snapshot_of_job};
 pub use maintenance::{
     CompactReport, ExpireOptions, ExpireReport, MIN_SAFE_ORPHAN_AGE, ManifestsReport,
     OrphanOptions, OrphanReport,

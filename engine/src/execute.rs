@@ -14,8 +14,7 @@ use datafusion::physical_plan::{
 };
 use datafusion::prelude::{ident, lit};
 use medallion_catalog::{
-    CommitOutcome, CommitProperties, WriteOptions, latest_summary_property, snapshot_of_job,
-    table_ident,
+    CommitOutcome, CommitProperties, WriteOptions, input_read, snapshot_of_job, table_ident,
 };
 use medallion_jobs::{InputSpec, JobSpec, RunParameters, TableRead, TargetMode, plan_job};
 
@@ -27,10 +26,6 @@ use crate::report::{JobReport, JobStatus};
 use crate::session::{register_provider, register_table};
 use crate::storage::{list_raw_files, raw_uri};
 use crate::tables::appended_since;
-
-/// Snapshot-summary key prefix recording which snapshot of an input table
-/// a job read (`medallion.read.bronze.orders`).
-const INPUT_READ_PREFIX: &str = "medallion.read.";
 
 impl Engine {
     /// Runs jobs in order and stops at the first failure; the reports of the
@@ -101,11 +96,8 @@ impl Engine {
                             job.name
                         );
                     };
-                    let read_mark = format!("{INPUT_READ_PREFIX}{table}");
                     let since = match (read, &target_table) {
-                        (TableRead::NewRows, Some(target)) => {
-                            latest_summary_property(target, &read_mark).and_then(|v| v.parse().ok())
-                        }
+                        (TableRead::NewRows, Some(target)) => input_read(target, table),
                         _ => None,
                     };
                     let provider = match since {
@@ -117,7 +109,7 @@ impl Engine {
                         None => register_table(&ctx, &loaded, None).await?,
                     }
                     if let Some(snapshot_id) = loaded.metadata().current_snapshot_id() {
-                        inputs_read.push((read_mark, snapshot_id.to_string()));
+                        inputs_read.push((table.clone(), snapshot_id));
                     }
                 }
                 InputSpec::Raw { name, path, format } => {
@@ -215,13 +207,13 @@ impl Engine {
             let as_of = table.metadata().current_snapshot_id();
             replaced = Some((matching.paths(), as_of));
         }
-        let job_property = ("medallion.job".to_string(), job.name.clone());
-        let properties = inputs_read.into_iter().chain([job_property]);
+        let commit = CommitProperties::default()
+            .job_id(run.job_id.clone())
+            .job_name(job.name.clone());
         let options = WriteOptions {
-            commit: properties.fold(
-                CommitProperties::default().job_id(run.job_id.clone()),
-                |commit, (key, value)| commit.snapshot_property(key, value),
-            ),
+            commit: inputs_read
+                .iter()
+                .fold(commit, |commit, (input, id)| commit.input_read(input, *id)),
             partition_by: job.target.partition_fields(),
             on_schema_change: job.target.on_schema_change,
         };
