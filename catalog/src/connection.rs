@@ -62,23 +62,22 @@ impl Lakehouse {
                 warehouse,
             } => {
                 if let Some(local) = warehouse.strip_prefix("file://") {
-                    std::fs::create_dir_all(local).map_err(|e| {
-                        CatalogError::Config(format!(
-                            "cannot create the warehouse folder {local}: {e}"
-                        ))
+                    std::fs::create_dir_all(local).map_err(|source| CatalogError::Io {
+                        context: format!("cannot create the warehouse folder {local}"),
+                        source,
                     })?;
                 }
                 if let Some(parent) = database.parent() {
-                    std::fs::create_dir_all(parent).map_err(|e| {
-                        CatalogError::Config(format!(
-                            "cannot create the catalog folder {}: {e}",
-                            parent.display()
-                        ))
+                    std::fs::create_dir_all(parent).map_err(|source| CatalogError::Io {
+                        context: format!("cannot create the catalog folder {}", parent.display()),
+                        source,
                     })?;
                 }
-                let database = std::path::absolute(database).map_err(|e| {
-                    CatalogError::Config(format!("bad catalog path {}: {e}", database.display()))
-                })?;
+                let database =
+                    std::path::absolute(database).map_err(|source| CatalogError::Io {
+                        context: format!("bad catalog path {}", database.display()),
+                        source,
+                    })?;
                 let uri = format!("sqlite://{}?mode=rwc", database.display());
                 let transport = SqlCommitTransport::connect(name, &uri).await?;
                 let catalog = SqlCatalogBuilder::default()
@@ -104,7 +103,10 @@ impl Lakehouse {
                 let http = reqwest::Client::builder()
                     .user_agent(concat!("medallion/", env!("CARGO_PKG_VERSION")))
                     .build()
-                    .map_err(|e| CatalogError::Config(format!("cannot set up HTTP: {e}")))?;
+                    .map_err(|source| CatalogError::Http {
+                        context: "cannot set up HTTP".into(),
+                        source,
+                    })?;
                 let auth = Authenticator::new(settings.token_source()?, http.clone());
                 let client = RestClient::connect(
                     &settings.uri,

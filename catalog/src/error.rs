@@ -86,6 +86,48 @@ pub enum CatalogError {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
 
+    /// A snapshot that is not the current one nor one of its ancestors.
+    #[error(
+        "snapshot {snapshot_id} is not in the current history of {table}; \
+         `medallion history {table}` lists the snapshots"
+    )]
+    NotInHistory { table: TableIdent, snapshot_id: i64 },
+
+    /// Something in a table medallion cannot handle yet.
+    #[error("{table} has {what}, which medallion cannot read or rewrite yet")]
+    Unsupported {
+        table: TableIdent,
+        what: &'static str,
+    },
+
+    /// Listing, resolving or deleting files in the table storage failed.
+    #[error("{context}")]
+    Storage {
+        context: String,
+        #[source]
+        source: object_store::Error,
+    },
+
+    /// A local folder or file of the lakehouse could not be made or found.
+    #[error("{context}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{context}")]
+    Http {
+        context: String,
+        #[source]
+        source: reqwest::Error,
+    },
+
+    /// A task streaming rows into data files panicked.
+    #[error("a writer task failed")]
+    WriterTask(#[source] tokio::task::JoinError),
+
+    /// A setting or name given to medallion is not usable.
     #[error("{0}")]
     Config(String),
 

@@ -3,15 +3,25 @@
 //! iceberg-rust 0.10 can only fast-append, and it keeps the constructor of a
 //! catalog commit private. medallion therefore writes its own snapshots
 //! (manifests and manifest lists through the public spec writers) and hands the
-//! resulting `TableUpdate`s and `TableRequirement`s to a [`CommitTransport`],
+//! resulting `TableUpdate`s and `TableRequirement`s to a `CommitTransport`,
 //! which talks to the catalog's commit endpoint directly. That gives every
 //! write an explicit policy: a job id recorded in the snapshot summary (so a
 //! re-run is a no-op), optimistic concurrency with retries, and clean-up of
 //! files that never became part of a snapshot.
+//!
+//! A write reads in one direction: `write.rs` or `merge.rs` (what the caller
+//! asks) → `target.rs` (the table, and how the rows fit it) → `data_files.rs`
+//! (rows into Parquet files) → `commit.rs` (one snapshot, planned by
+//! `snapshot.rs`, sent through `transport.rs` or `rest/`). `history.rs`
+//! names the snapshot-summary keys all of them record and read.
 
+mod commit;
 mod connection;
+mod data_files;
+mod delete;
 mod error;
 mod fanout;
+mod history;
 mod maintenance;
 mod merge;
 mod object_storage;
@@ -23,26 +33,24 @@ mod schema;
 mod secret;
 mod snapshot;
 mod stale_connections;
+mod target;
 mod transport;
 mod write;
 
+pub use commit::{CommitOutcome, CommitProperties, WriteStats};
 pub use connection::{Lakehouse, LakehouseConfig};
+pub use data_files::data_file_properties;
 pub use error::{CatalogError, MissingDataFile, Result};
+pub use history::{SnapshotInfo, TableInfo, input_read, snapshot_infos, snapshot_of_job};
 pub use maintenance::{
     CompactReport, ExpireOptions, ExpireReport, MIN_SAFE_ORPHAN_AGE, ManifestsReport,
     OrphanOptions, OrphanReport,
 };
 pub use merge::MergeWrite;
-pub use object_storage::{ObjectStoreStorage, ObjectStoreStorageFactory, ObjectStores, S3Settings};
+pub use object_storage::{ObjectStores, S3Settings};
 pub use partition::PartitionField;
-pub use rest::{RestSettings, RetryPolicy, TokenSource};
+pub use rest::RestSettings;
 pub use scan::{live_files, snapshot_files};
 pub use schema::{SchemaEvolution, normalize_arrow_schema, table_ident};
 pub use secret::Secret;
-pub use snapshot::{
-    JOB_ID_PROPERTY, SnapshotInfo, latest_summary_property, snapshot_infos, snapshot_of_job,
-};
-pub use transport::{CommitTransport, SqlCommitTransport};
-pub use write::{
-    CommitOutcome, CommitPolicy, TableWrite, WriteMode, WriteStats, data_file_properties,
-};
+pub use write::{TableWrite, WriteMode, WriteOptions};

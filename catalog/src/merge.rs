@@ -25,13 +25,16 @@ use iceberg::scan::FileScanTask;
 use iceberg::spec::DataFile;
 use iceberg::table::Table;
 
+use crate::commit::{Attempt, AttemptPlanner, CommitOutcome, commit};
 use crate::connection::Lakehouse;
+use crate::data_files::{delete_quietly, write_data_files};
 use crate::error::{CatalogError, Context, Result};
+use crate::history::may_have_rows;
 use crate::scan::{BoxError, live_files, read_file, read_files};
-use crate::schema::{SchemaEvolution, WriteSchema};
-use crate::write::{
-    Attempt, AttemptPlanner, CommitOutcome, CommitPolicy, TableWrite, WriteMode, delete_quietly,
-};
+use crate::schema::WriteSchema;
+use crate::snapshot::SnapshotKind;
+use crate::target::{drop_if_still_empty, ensure_table, fit};
+use crate::write::WriteOptions;
 
 /// Files of the head read at once while looking for matching keys.
 const READ_CONCURRENCY: usize = 4;
@@ -40,49 +43,30 @@ const READ_CONCURRENCY: usize = 4;
 /// the table replaces it, any other row is added, and a row whose delete
 /// flag is true removes its key and is not written.
 pub struct MergeWrite {
-    write: TableWrite,
+    lakehouse: Lakehouse,
     ident: TableIdent,
     keys: Vec<String>,
     delete_flag: Option<String>,
+    options: WriteOptions,
 }
 
 impl Lakehouse {
     pub fn merge(&self, table: TableIdent, keys: Vec<String>) -> MergeWrite {
         MergeWrite {
-            write: self.write(table.clone(), WriteMode::Append),
+            lakehouse: self.clone(),
             ident: table,
             keys,
             delete_flag: None,
+            options: WriteOptions::default(),
         }
     }
 }
 
 impl MergeWrite {
-    /// Makes the merge idempotent: a job id commits to a table at most once.
-    pub fn job_id(mut self, job_id: impl Into<String>) -> Self {
-        self.write = self.write.job_id(job_id);
-        self
-    }
-
-    pub fn commit_policy(mut self, policy: CommitPolicy) -> Self {
-        self.write = self.write.commit_policy(policy);
-        self
-    }
-
-    pub fn snapshot_property(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.write = self.write.snapshot_property(key, value);
-        self
-    }
-
-    /// Partitions a new table so; an existing one must already be.
-    pub fn partition_by(mut self, fields: Vec<crate::partition::PartitionField>) -> Self {
-        self.write = self.write.partition_by(fields);
-        self
-    }
-
-    /// What the merge may do when the new rows' columns differ from the table's.
-    pub fn on_schema_change(mut self, evolution: SchemaEvolution) -> Self {
-        self.write = self.write.on_schema_change(evolution);
+    /// The job id, snapshot properties, partitioning and schema evolution
+    /// of the merge, as for any write.
+    pub fn with_options(mut self, options: WriteOptions) -> Self {
+        self.options = options;
         self
     }
 
@@ -103,15 +87,17 @@ impl MergeWrite {
             .filter(|&i| Some(i) != flag)
             .collect();
         let stored_schema = Arc::new(schema.project(&stored).expect("indices of the schema"));
-        let (table, created) = self.write.ensure_table(&stored_schema).await?;
-        if let Some(snapshot_id) = self.write.committed_by_job(&table) {
+        let (lakehouse, ident) = (&self.lakehouse, &self.ident);
+        let partition_by = &self.options.partition_by;
+        let (table, created) = ensure_table(lakehouse, ident, &stored_schema, partition_by).await?;
+        if let Some(snapshot_id) = self.options.commit.committed_in(&table) {
             return Ok(CommitOutcome::AlreadyCommitted { snapshot_id });
         }
         let result = self
             .merge_into(&table, stored_schema, stored, flag, partitions)
             .await;
         if result.is_err() && created {
-            self.write.drop_if_still_empty().await;
+            drop_if_still_empty(lakehouse, ident).await;
         }
         result
     }
@@ -153,21 +139,15 @@ impl MergeWrite {
         S: Stream<Item = std::result::Result<RecordBatch, E>> + Send + Unpin + 'static,
         E: Into<BoxError> + Send + 'static,
     {
-        let written = self.write.fit(table, &stored_schema)?;
+        let written = fit(table, &stored_schema, self.options.on_schema_change)?;
         let columns = schema_to_arrow_schema(&written.schema)
             .context(|| format!("cannot map the schema of {} to Arrow", self.ident))?;
         // Into an empty table a merge inserts: its keys match nothing, so
         // only their hashes are kept, to refuse a repeated key (the first
         // load of a big table needs no full key set).
-        let target_has_rows = table.metadata().current_snapshot().is_some_and(|s| {
-            s.summary()
-                .additional_properties
-                .get("total-records")
-                .map(String::as_str)
-                != Some("0")
-        });
         let keys = Arc::new(
-            MergeKeys::new(&self.keys, &columns, target_has_rows).map_err(|e| self.problem(e))?,
+            MergeKeys::new(&self.keys, &columns, may_have_rows(table))
+                .map_err(|e| self.problem(e))?,
         );
         let stored = Arc::new(stored);
         let sources = partitions
@@ -190,9 +170,8 @@ impl MergeWrite {
                     .boxed()
             })
             .collect();
-        let files = self
-            .write
-            .write_files(table, &written, sources)
+        let job_id = self.options.commit.job();
+        let files = write_data_files(table, &written, job_id, sources)
             .await
             .map_err(|e| self.merge_error(e))?;
         if !keys.kept
@@ -205,10 +184,19 @@ impl MergeWrite {
         }
         let mut planner = Rewrite {
             ident: &self.ident,
-            write: &self.write,
+            job_id,
             keys,
         };
-        self.write.commit(&written, &files, &mut planner).await
+        let properties = &self.options.commit;
+        commit(
+            &self.lakehouse,
+            &self.ident,
+            properties,
+            &written,
+            &files,
+            &mut planner,
+        )
+        .await
     }
 
     /// Into an empty table, the keys whose hash repeated are looked up in
@@ -272,16 +260,15 @@ impl MergeWrite {
 /// rows that stay.
 struct Rewrite<'a> {
     ident: &'a TableIdent,
-    write: &'a TableWrite,
+    /// Names the rewritten files.
+    job_id: Option<&'a str>,
     keys: Arc<MergeKeys>,
 }
 
 impl AttemptPlanner for Rewrite<'_> {
     async fn plan(&mut self, head: &Table) -> Result<Attempt> {
-        let unchanged = || Attempt {
-            replaced: Some(HashSet::new()),
-            rewritten: Vec::new(),
-        };
+        // No file holds a merged key: the new rows are appended.
+        let unchanged = || Attempt::of(SnapshotKind::Append);
         if !self.keys.kept {
             if live_files(head).await?.is_empty() {
                 return Ok(unchanged());
@@ -362,9 +349,9 @@ impl AttemptPlanner for Rewrite<'_> {
             .collect();
         // The rows that stay come in the head's schema and are written in it.
         let unchanged = WriteSchema::unchanged(head.metadata());
-        let rewritten = self.write.write_files(head, &unchanged, streams).await?;
+        let rewritten = write_data_files(head, &unchanged, self.job_id, streams).await?;
         Ok(Attempt {
-            replaced: Some(replaced),
+            kind: SnapshotKind::Overwrite(replaced),
             rewritten,
         })
     }
@@ -545,6 +532,7 @@ mod tests {
     use futures::stream;
 
     use super::*;
+    use crate::commit::CommitProperties;
     use crate::schema::table_ident;
 
     /// Rows (key, name), plus a `deleted` flag when given.
@@ -583,7 +571,10 @@ mod tests {
     ) -> Result<CommitOutcome> {
         let mut merge = lakehouse
             .merge(table_ident("silver.things").unwrap(), vec!["key".into()])
-            .job_id(job);
+            .with_options(WriteOptions {
+                commit: CommitProperties::default().job_id(job),
+                ..WriteOptions::default()
+            });
         if delete_flag {
             merge = merge.delete_when("deleted");
         }
@@ -777,10 +768,9 @@ mod tests {
         let table_schema = schema_to_arrow_schema(head.metadata().current_schema()).unwrap();
         // Keys not kept: the merge saw an empty table when it started.
         let keys = Arc::new(MergeKeys::new(&["key".into()], &table_schema, false).unwrap());
-        let write = lakehouse.write(ident.clone(), WriteMode::Append);
         let mut planner = Rewrite {
             ident: &ident,
-            write: &write,
+            job_id: None,
             keys,
         };
         let Err(error) = planner.plan(&head).await else {

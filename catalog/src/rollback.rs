@@ -6,6 +6,7 @@ use iceberg::{TableIdent, TableUpdate};
 
 use crate::connection::Lakehouse;
 use crate::error::{CatalogError, Context, Result};
+use crate::history::in_lineage;
 use crate::snapshot::on_current_head;
 
 impl Lakehouse {
@@ -19,21 +20,11 @@ impl Lakehouse {
         if current == Some(snapshot_id) {
             return Ok(());
         }
-        let mut ancestor = metadata.current_snapshot();
-        let mut found = false;
-        while let Some(snapshot) = ancestor {
-            if snapshot.snapshot_id() == snapshot_id {
-                found = true;
-                break;
-            }
-            ancestor = snapshot
-                .parent_snapshot_id()
-                .and_then(|id| metadata.snapshot_by_id(id));
-        }
-        if !found {
-            return Err(CatalogError::Config(format!(
-                "snapshot {snapshot_id} is not in the current history of {ident}; `medallion history {ident}` lists the snapshots"
-            )));
+        if !in_lineage(&table, snapshot_id) {
+            return Err(CatalogError::NotInHistory {
+                table: ident.clone(),
+                snapshot_id,
+            });
         }
         self.transport()
             .commit(

@@ -37,9 +37,10 @@ pub async fn snapshot_files(table: &Table, snapshot_id: i64) -> Result<Vec<FileS
         .await
         .context(|| format!("cannot list the data files of {ident}"))?;
     if tasks.iter().any(|t| !t.deletes.is_empty()) {
-        return Err(CatalogError::Config(format!(
-            "{ident} has row-level delete files, which medallion cannot read or rewrite yet"
-        )));
+        return Err(CatalogError::Unsupported {
+            table: ident.clone(),
+            what: "row-level delete files",
+        });
     }
     Ok(tasks)
 }

@@ -24,8 +24,7 @@ pub fn table_ident(name: &str) -> Result<TableIdent> {
             "table name `{name}` must be `<namespace>.<table>`, e.g. `bronze.orders`"
         )));
     }
-    TableIdent::from_strs(parts)
-        .map_err(|e| CatalogError::Config(format!("bad table name `{name}`: {e}")))
+    TableIdent::from_strs(parts).context(|| format!("bad table name `{name}`"))
 }
 
 /// The Arrow type an Iceberg table stores for a type a query may produce.
@@ -120,116 +119,41 @@ pub(crate) fn fit_schema(
     data: &Schema,
     evolution: SchemaEvolution,
 ) -> Result<WriteSchema> {
-    let evolve = evolution == SchemaEvolution::Evolve;
     let current = metadata.current_schema();
     let columns = schema_to_arrow_schema(current)
         .context(|| format!("cannot map the schema of {table} to Arrow"))?;
-    let partition_sources: HashSet<i32> = metadata
-        .default_partition_spec()
-        .fields()
-        .iter()
-        .map(|f| f.source_id)
-        .collect();
-    let mut problems = Vec::new();
-    let mut changes = Vec::new();
-    let mut fields = Vec::with_capacity(current.as_struct().fields().len());
-    let mut sources = Vec::with_capacity(fields.capacity());
+    let mut fitting = Fitting {
+        table,
+        data,
+        evolve: evolution == SchemaEvolution::Evolve,
+        partition_sources: metadata
+            .default_partition_spec()
+            .fields()
+            .iter()
+            .map(|f| f.source_id)
+            .collect(),
+        problems: Vec::new(),
+        changes: Vec::new(),
+        fields: Vec::with_capacity(columns.fields().len()),
+        sources: Vec::with_capacity(columns.fields().len()),
+    };
     for (field, column) in current.as_struct().fields().iter().zip(columns.fields()) {
-        let name = &field.name;
-        let Ok(index) = data.index_of(name) else {
-            if !evolve {
-                problems.push(format!(
-                    "column `{name}` is missing from the data (`on_schema_change: evolve` writes nulls)"
-                ));
-            } else if field.required {
-                problems.push(format!(
-                    "column `{name}` is missing from the data and required in the table"
-                ));
-            }
-            fields.push(field.clone());
-            sources.push(None);
-            continue;
-        };
-        sources.push(Some(index));
-        let table_type = column.data_type();
-        let data_type = storage_type(data.field(index).data_type());
-        if data_type.equals_datatype(table_type) || widens(&data_type, table_type) {
-            fields.push(field.clone());
-            continue;
-        }
-        let mismatch =
-            format!("column `{name}` is {table_type} in the table but {data_type} in the data");
-        if !widens(table_type, &data_type) {
-            problems.push(format!(
-                "{mismatch}, a change Iceberg cannot make (it widens only int to long, float to \
-                 double and a decimal to a larger precision)"
-            ));
-        } else if !evolve {
-            problems.push(format!(
-                "{mismatch} (`on_schema_change: evolve` widens the column)"
-            ));
-        } else if partition_sources.contains(&field.id) {
-            problems.push(format!(
-                "{mismatch}, and the table is partitioned by it; cast it to {table_type} in the job"
-            ));
-        } else {
-            let wider = arrow_type_to_type(&data_type)
-                .context(|| format!("column `{name}` of {table} cannot be {data_type}"))?;
-            changes.push(format!(
-                "widened column `{name}` from {} to {wider}",
-                field.field_type
-            ));
-            fields.push(Arc::new(NestedField {
-                field_type: Box::new(wider),
-                ..field.as_ref().clone()
-            }));
-        }
+        fitting.table_column(field, column.data_type())?;
     }
-
-    let added: Vec<usize> = (0..data.fields().len())
-        .filter(|&i| {
-            current
-                .as_struct()
-                .field_by_name(data.field(i).name())
-                .is_none()
-        })
-        .collect();
-    if !evolve {
-        problems.extend(added.iter().map(|&i| {
-            format!(
-                "column `{}` is not in the table (`on_schema_change: evolve` adds it)",
-                data.field(i).name()
-            )
-        }));
-    } else if !added.is_empty() {
-        let new_columns =
-            normalize_arrow_schema(&data.project(&added).expect("indices of the data"));
-        let numbered = arrow_schema_to_schema_auto_assign_ids(&new_columns)
-            .context(|| format!("the new columns cannot be stored in Iceberg table {table}"))?;
-        for (field, index) in numbered.as_struct().fields().iter().zip(added) {
-            // Numbered from 1 on their own; new field ids follow the table's last.
-            fields.push(renumbered(field, metadata.last_column_id()));
-            sources.push(Some(index));
-            changes.push(format!(
-                "added column `{}` ({})",
-                field.name, field.field_type
-            ));
-        }
-    }
-
-    if !problems.is_empty() {
+    fitting.new_columns(current, metadata.last_column_id())?;
+    if !fitting.problems.is_empty() {
         return Err(CatalogError::SchemaMismatch {
             table: table.clone(),
-            detail: problems.join("; "),
+            detail: fitting.problems.join("; "),
         });
     }
-    let schema = if changes.is_empty() {
+    let schema = if fitting.changes.is_empty() {
         current.clone()
     } else {
         Arc::new(
             IcebergSchema::builder()
                 .with_schema_id(current.schema_id())
-                .with_fields(fields)
+                .with_fields(fitting.fields)
                 .with_identifier_field_ids(current.identifier_field_ids())
                 .build()
                 .context(|| format!("cannot evolve the schema of {table}"))?,
@@ -237,11 +161,136 @@ pub(crate) fn fit_schema(
     };
     Ok(WriteSchema {
         schema,
-        sources,
-        changes,
+        sources: fitting.sources,
+        changes: fitting.changes,
         base_schema_id: current.schema_id(),
         base_last_column_id: metadata.last_column_id(),
     })
+}
+
+/// The written schema as [`fit_schema`] builds it, column by column.
+struct Fitting<'a> {
+    table: &'a TableIdent,
+    data: &'a Schema,
+    evolve: bool,
+    /// Field ids the table is partitioned by, which are never widened.
+    partition_sources: HashSet<i32>,
+    /// Why the data does not fit, one entry per column.
+    problems: Vec<String>,
+    /// How the written schema differs from the table's.
+    changes: Vec<String>,
+    fields: Vec<NestedFieldRef>,
+    sources: Vec<Option<usize>>,
+}
+
+impl Fitting<'_> {
+    /// A column of the table, of Arrow type `table_type`: filled from the
+    /// data column of the same name, or with nulls.
+    fn table_column(&mut self, field: &NestedFieldRef, table_type: &DataType) -> Result<()> {
+        let name = &field.name;
+        let Ok(index) = self.data.index_of(name) else {
+            if !self.evolve {
+                self.problems.push(format!(
+                    "column `{name}` is missing from the data (`on_schema_change: evolve` writes nulls)"
+                ));
+            } else if field.required {
+                self.problems.push(format!(
+                    "column `{name}` is missing from the data and required in the table"
+                ));
+            }
+            self.fields.push(field.clone());
+            self.sources.push(None);
+            return Ok(());
+        };
+        self.sources.push(Some(index));
+        let data_type = storage_type(self.data.field(index).data_type());
+        if data_type.equals_datatype(table_type) || widens(&data_type, table_type) {
+            self.fields.push(field.clone());
+            return Ok(());
+        }
+        self.type_change(field, table_type, data_type)
+    }
+
+    /// A data column whose type the table's column does not hold: widened
+    /// when Iceberg can and the write may, a problem otherwise.
+    fn type_change(
+        &mut self,
+        field: &NestedFieldRef,
+        table_type: &DataType,
+        data_type: DataType,
+    ) -> Result<()> {
+        let name = &field.name;
+        let mismatch =
+            format!("column `{name}` is {table_type} in the table but {data_type} in the data");
+        if !widens(table_type, &data_type) {
+            self.problems.push(format!(
+                "{mismatch}, a change Iceberg cannot make (it widens only int to long, float to \
+                 double and a decimal to a larger precision)"
+            ));
+        } else if !self.evolve {
+            self.problems.push(format!(
+                "{mismatch} (`on_schema_change: evolve` widens the column)"
+            ));
+        } else if self.partition_sources.contains(&field.id) {
+            self.problems.push(format!(
+                "{mismatch}, and the table is partitioned by it; cast it to {table_type} in the job"
+            ));
+        } else {
+            let table = self.table;
+            let wider = arrow_type_to_type(&data_type)
+                .context(|| format!("column `{name}` of {table} cannot be {data_type}"))?;
+            self.changes.push(format!(
+                "widened column `{name}` from {} to {wider}",
+                field.field_type
+            ));
+            self.fields.push(Arc::new(NestedField {
+                field_type: Box::new(wider),
+                ..field.as_ref().clone()
+            }));
+        }
+        Ok(())
+    }
+
+    /// The data columns the table lacks: added after the table's columns
+    /// (new field ids follow `last_column_id`) when the write may evolve.
+    fn new_columns(&mut self, current: &IcebergSchema, last_column_id: i32) -> Result<()> {
+        let data = self.data;
+        let added: Vec<usize> = (0..data.fields().len())
+            .filter(|&i| {
+                current
+                    .as_struct()
+                    .field_by_name(data.field(i).name())
+                    .is_none()
+            })
+            .collect();
+        if !self.evolve {
+            self.problems.extend(added.iter().map(|&i| {
+                format!(
+                    "column `{}` is not in the table (`on_schema_change: evolve` adds it)",
+                    data.field(i).name()
+                )
+            }));
+            return Ok(());
+        }
+        if added.is_empty() {
+            return Ok(());
+        }
+        let table = self.table;
+        let new_columns =
+            normalize_arrow_schema(&data.project(&added).expect("indices of the data"));
+        let numbered = arrow_schema_to_schema_auto_assign_ids(&new_columns)
+            .context(|| format!("the new columns cannot be stored in Iceberg table {table}"))?;
+        for (field, index) in numbered.as_struct().fields().iter().zip(added) {
+            // Numbered from 1 on their own; new field ids follow the table's last.
+            self.fields.push(renumbered(field, last_column_id));
+            self.sources.push(Some(index));
+            self.changes.push(format!(
+                "added column `{}` ({})",
+                field.name, field.field_type
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// `field` (and everything nested in it) with every field id moved by `by`.

@@ -1,34 +1,74 @@
-//! Snapshots: writing a new snapshot's manifests and manifest list
-//! (`plan_snapshot`), and reading a table's history and summary properties.
+//! Planning one snapshot: the manifests and manifest list of a new snapshot
+//! on top of the table's current one (`plan_snapshot`), its summary, and the
+//! catalog updates and requirements that make it current.
 
 use std::collections::{HashMap, HashSet};
 
 use iceberg::spec::{
-    DataContentType, DataFile, DataFileFormat, FormatVersion, MAIN_BRANCH, ManifestContentType,
-    ManifestFile, ManifestListWriter, ManifestWriter, ManifestWriterBuilder, Operation, Snapshot,
-    SnapshotReference, SnapshotRetention, SnapshotSummaryCollector, Summary, TableMetadata,
+    DataContentType, DataFile, DataFileFormat, FormatVersion, MAIN_BRANCH, ManifestFile,
+    ManifestListWriter, ManifestWriter, ManifestWriterBuilder, Operation, PartitionSpecRef,
+    SchemaRef, Snapshot, SnapshotReference, SnapshotRetention, SnapshotSummaryCollector, Summary,
+    TableMetadata,
 };
 use iceberg::table::Table;
 use iceberg::{Error, ErrorKind, TableRequirement, TableUpdate};
 use uuid::Uuid;
 
+use crate::history::{
+    TOTAL_DATA_FILES, TOTAL_DELETE_FILES, TOTAL_EQUALITY_DELETES, TOTAL_FILES_SIZE,
+    TOTAL_POSITION_DELETES, TOTAL_RECORDS, summary_number,
+};
 use crate::schema::SchemaCommit;
 
-/// Snapshot-summary key holding the job id of the run that made the snapshot.
-pub const JOB_ID_PROPERTY: &str = "medallion.job-id";
-
-/// What a new snapshot does to the table's files.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum FileChange<'a> {
-    /// Keep every live file, add the new ones.
+/// What a snapshot does to the table's files, as the operation that makes
+/// it names it. The snapshot's Iceberg operation follows from it and from
+/// what the attempt found (see [`SnapshotKind::operation`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SnapshotKind {
+    /// Add the new files beside every live file.
     Append,
-    /// Remove every live file, add the new ones.
-    ReplaceAll,
-    /// Remove exactly these live files (rewritten copies of them are among
-    /// the new ones), keep the rest.
-    Replace(&'a HashSet<String>),
-    /// Keep every live file, listed in one new manifest instead of many.
+    /// Put the new files in place of every live file.
+    OverwriteAll,
+    /// Put the new files in place of exactly these live files, which must
+    /// all still be live; keep the rest.
+    Overwrite(HashSet<String>),
+    /// The same rows in other files (compaction): the new files take the
+    /// place of exactly these live files, which must all still be live.
+    Replace(HashSet<String>),
+    /// No data change: every live file listed in one new manifest.
     RewriteManifests,
+}
+
+impl SnapshotKind {
+    /// Whether this live file leaves the table.
+    fn removes(&self, path: &str) -> bool {
+        match self {
+            Self::Append | Self::RewriteManifests => false,
+            Self::OverwriteAll => true,
+            Self::Overwrite(paths) | Self::Replace(paths) => paths.contains(path),
+        }
+    }
+
+    /// The files that must be live for the snapshot to apply.
+    fn named_files(&self) -> Option<&HashSet<String>> {
+        match self {
+            Self::Overwrite(paths) | Self::Replace(paths) => Some(paths),
+            _ => None,
+        }
+    }
+
+    /// The Iceberg operation: what readers and incremental jobs see. A
+    /// snapshot that removed nothing appended, one that added nothing
+    /// deleted; only a rewrite of the same rows is a `replace`.
+    fn operation(&self, removed_any: bool, added_any: bool) -> Operation {
+        match self {
+            Self::RewriteManifests => Operation::Replace,
+            _ if !removed_any => Operation::Append,
+            _ if !added_any => Operation::Delete,
+            Self::Replace(_) => Operation::Replace,
+            _ => Operation::Overwrite,
+        }
+    }
 }
 
 /// A planned snapshot: files already written to storage, plus the catalog
@@ -47,198 +87,76 @@ pub(crate) struct PlannedSnapshot {
 pub(crate) async fn plan_snapshot(
     table: &Table,
     schema: SchemaCommit,
-    change: FileChange<'_>,
+    kind: &SnapshotKind,
     added: &[DataFile],
     properties: &HashMap<String, String>,
-    data_unchanged: bool,
 ) -> iceberg::Result<PlannedSnapshot> {
     let metadata = table.metadata();
-    if metadata.format_version() != FormatVersion::V2 {
-        return Err(Error::new(
-            ErrorKind::FeatureUnsupported,
-            format!(
-                "medallion writes Iceberg v2 tables; {} is {}",
-                table.identifier(),
-                metadata.format_version()
-            ),
-        ));
-    }
-    let snapshot_id = unique_snapshot_id(table);
-    let commit_uuid = Uuid::now_v7();
-    let parent = metadata.current_snapshot();
-    let sequence_number = metadata.next_sequence_number();
+    require_v2(table)?;
     let SchemaCommit {
         schema,
         updates: schema_updates,
         requirements: schema_requirements,
     } = schema;
-    let spec = metadata.default_partition_spec().clone();
-
-    let mut summary = SnapshotSummaryCollector::default();
+    let mut plan = Plan::new(table, schema);
     for file in added {
-        summary.add_file(file, schema.clone(), spec.clone());
+        plan.summary
+            .add_file(file, plan.schema.clone(), plan.spec.clone());
     }
-
-    let mut manifests: Vec<ManifestFile> = Vec::new();
-    let mut metadata_files = Vec::new();
-    let mut manifest_counter = 0u32;
-    let mut new_manifest_writer =
-        |content: ManifestContentType| -> iceberg::Result<(String, ManifestWriter)> {
-            let path = format!(
-                "{}/metadata/{commit_uuid}-m{manifest_counter}.{}",
-                metadata.location(),
-                DataFileFormat::Avro
-            );
-            manifest_counter += 1;
-            let builder = ManifestWriterBuilder::new(
-                table.file_io().new_output(&path)?,
-                Some(snapshot_id),
-                schema.clone(),
-                spec.as_ref().clone(),
-            );
-            let writer = match content {
-                ManifestContentType::Data => builder.build_v2_data(),
-                ManifestContentType::Deletes => builder.build_v2_deletes(),
-            };
-            Ok((path, writer))
-        };
-
-    let mut removed = Removed::default();
-    if let Some(parent) = parent {
-        let list = table.manifest_list_reader(parent).load().await?;
-        if change == FileChange::Append {
-            manifests.extend(list.consume_entries());
-        } else {
-            let (deleted_path, mut deleted) = new_manifest_writer(ManifestContentType::Data)?;
-            let (kept_path, mut kept) = new_manifest_writer(ManifestContentType::Data)?;
-            let mut any_kept = false;
-            for manifest_file in list.consume_entries() {
-                let manifest = manifest_file.load_manifest(table.file_io()).await?;
-                let removes = |path: &str| match change {
-                    FileChange::Replace(paths) => paths.contains(path),
-                    FileChange::RewriteManifests => false,
-                    _ => true,
-                };
-                let touched = change == FileChange::RewriteManifests
-                    || manifest
-                        .entries()
-                        .iter()
-                        .any(|e| e.is_alive() && removes(e.file_path()));
-                if !touched {
-                    manifests.push(manifest_file);
-                    continue;
-                }
-                for entry in manifest.entries().iter().filter(|e| e.is_alive()) {
-                    let file = entry.data_file();
-                    if file.content_type() != DataContentType::Data {
-                        return Err(Error::new(
-                            ErrorKind::FeatureUnsupported,
-                            format!(
-                                "{} has delete files; medallion cannot rewrite it yet",
-                                table.identifier()
-                            ),
-                        ));
-                    }
-                    let sequence_number = entry.sequence_number().unwrap_or(0);
-                    if removes(file.file_path()) {
-                        summary.remove_file(file, schema.clone(), spec.clone());
-                        removed.add(file);
-                        deleted.add_delete_file(
-                            file.clone(),
-                            sequence_number,
-                            entry.file_sequence_number,
-                        )?;
-                    } else {
-                        kept.add_existing_file(
-                            file.clone(),
-                            entry.snapshot_id().unwrap_or_default(),
-                            sequence_number,
-                            entry.file_sequence_number,
-                        )?;
-                        any_kept = true;
-                    }
-                }
-            }
-            if let FileChange::Replace(paths) = change
-                && removed.paths.len() != paths.len()
-            {
-                return Err(Error::new(
-                    ErrorKind::DataInvalid,
-                    format!(
-                        "files to rewrite in {} are gone: a concurrent commit changed them; run again",
-                        table.identifier()
-                    ),
-                ));
-            }
-            if !removed.paths.is_empty() {
-                manifests.push(deleted.write_manifest_file().await?);
-                metadata_files.push(deleted_path);
-            }
-            if any_kept {
-                manifests.push(kept.write_manifest_file().await?);
-                metadata_files.push(kept_path);
-            }
-        }
-    } else if let FileChange::Replace(paths) = change
-        && !paths.is_empty()
-    {
-        return Err(Error::new(
-            ErrorKind::DataInvalid,
-            format!("{} has no data to rewrite", table.identifier()),
-        ));
-    }
-
+    let mut manifests = plan.carry_over(kind).await?;
     if !added.is_empty() {
-        let (path, mut writer) = new_manifest_writer(ManifestContentType::Data)?;
-        for file in added {
-            writer.add_file(file.clone(), -1)?;
-        }
-        manifests.push(writer.write_manifest_file().await?);
-        metadata_files.push(path);
+        manifests.push(plan.added_manifest(added).await?);
     }
+    let list_path = plan.write_manifest_list(manifests).await?;
 
     let mut additional_properties = properties.clone();
-    additional_properties.extend(summary.build());
-    additional_properties.extend(totals(parent.map(|p| p.summary()), added, &removed));
-    let operation = match (removed.paths.is_empty(), added.is_empty()) {
-        _ if change == FileChange::RewriteManifests => Operation::Replace,
-        // Compaction: the same rows in other files.
-        (false, false) if data_unchanged => Operation::Replace,
-        (true, _) => Operation::Append,
-        (false, true) => Operation::Delete,
-        (false, false) => Operation::Overwrite,
-    };
-
-    let list_path = format!(
-        "{}/metadata/snap-{snapshot_id}-0-{commit_uuid}.{}",
-        metadata.location(),
-        DataFileFormat::Avro
-    );
-    let mut list_writer = ManifestListWriter::v2(
-        table.file_io().new_output(&list_path)?.writer().await?,
-        snapshot_id,
-        metadata.current_snapshot_id(),
-        sequence_number,
-    );
-    list_writer.add_manifests(manifests.into_iter())?;
-    list_writer.close().await?;
-    metadata_files.push(list_path.clone());
-
+    let parent = metadata.current_snapshot();
+    additional_properties.extend(std::mem::take(&mut plan.summary).build());
+    additional_properties.extend(totals(parent.map(|p| p.summary()), added, &plan.removed));
+    let operation = kind.operation(!plan.removed.paths.is_empty(), !added.is_empty());
     let snapshot = Snapshot::builder()
         .with_manifest_list(list_path)
-        .with_snapshot_id(snapshot_id)
+        .with_snapshot_id(plan.snapshot_id)
         .with_parent_snapshot_id(metadata.current_snapshot_id())
-        .with_sequence_number(sequence_number)
+        .with_sequence_number(metadata.next_sequence_number())
         .with_summary(Summary {
             operation,
             additional_properties,
         })
-        .with_schema_id(schema.schema_id())
+        .with_schema_id(plan.schema.schema_id())
         .with_timestamp_ms(chrono::Utc::now().timestamp_millis())
         .build();
 
     let mut updates = schema_updates;
-    updates.extend([
+    updates.extend(make_current(snapshot));
+    let mut requirements = on_current_head(metadata);
+    requirements.extend(schema_requirements);
+    Ok(PlannedSnapshot {
+        snapshot_id: plan.snapshot_id,
+        updates,
+        requirements,
+        metadata_files: plan.metadata_files,
+    })
+}
+
+fn require_v2(table: &Table) -> iceberg::Result<()> {
+    let version = table.metadata().format_version();
+    if version == FormatVersion::V2 {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorKind::FeatureUnsupported,
+        format!(
+            "medallion writes Iceberg v2 tables; {} is {version}",
+            table.identifier()
+        ),
+    ))
+}
+
+/// Adds the snapshot and points the main branch at it.
+fn make_current(snapshot: Snapshot) -> [TableUpdate; 2] {
+    let snapshot_id = snapshot.snapshot_id();
+    [
         TableUpdate::AddSnapshot { snapshot },
         TableUpdate::SetSnapshotRef {
             ref_name: MAIN_BRANCH.to_string(),
@@ -247,15 +165,7 @@ pub(crate) async fn plan_snapshot(
                 SnapshotRetention::branch(None, None, None),
             ),
         },
-    ]);
-    let mut requirements = on_current_head(metadata);
-    requirements.extend(schema_requirements);
-    Ok(PlannedSnapshot {
-        snapshot_id,
-        updates,
-        requirements,
-        metadata_files,
-    })
+    ]
 }
 
 /// A commit built on this metadata applies only while the table is still
@@ -270,6 +180,205 @@ pub(crate) fn on_current_head(metadata: &TableMetadata) -> Vec<TableRequirement>
             snapshot_id: metadata.current_snapshot_id(),
         },
     ]
+}
+
+/// One snapshot being planned: the files written for it so far and what
+/// its summary counts.
+struct Plan<'a> {
+    table: &'a Table,
+    snapshot_id: i64,
+    commit_uuid: Uuid,
+    schema: SchemaRef,
+    spec: PartitionSpecRef,
+    summary: SnapshotSummaryCollector,
+    removed: Removed,
+    /// Manifest writers opened so far, which numbers their files.
+    manifests_opened: u32,
+    /// Manifests and manifest list written.
+    metadata_files: Vec<String>,
+}
+
+impl<'a> Plan<'a> {
+    fn new(table: &'a Table, schema: SchemaRef) -> Self {
+        Self {
+            table,
+            snapshot_id: unique_snapshot_id(table),
+            commit_uuid: Uuid::now_v7(),
+            schema,
+            spec: table.metadata().default_partition_spec().clone(),
+            summary: SnapshotSummaryCollector::default(),
+            removed: Removed::default(),
+            manifests_opened: 0,
+            metadata_files: Vec::new(),
+        }
+    }
+
+    /// A writer of a new data manifest, and its path.
+    fn manifest_writer(&mut self) -> iceberg::Result<(String, ManifestWriter)> {
+        let path = format!(
+            "{}/metadata/{}-m{}.{}",
+            self.table.metadata().location(),
+            self.commit_uuid,
+            self.manifests_opened,
+            DataFileFormat::Avro
+        );
+        self.manifests_opened += 1;
+        let writer = ManifestWriterBuilder::new(
+            self.table.file_io().new_output(&path)?,
+            Some(self.snapshot_id),
+            self.schema.clone(),
+            self.spec.as_ref().clone(),
+        )
+        .build_v2_data();
+        Ok((path, writer))
+    }
+
+    /// Finishes a manifest, and records its file as this attempt's.
+    async fn finish(
+        &mut self,
+        path: String,
+        writer: ManifestWriter,
+    ) -> iceberg::Result<ManifestFile> {
+        let manifest = writer.write_manifest_file().await?;
+        self.metadata_files.push(path);
+        Ok(manifest)
+    }
+
+    /// The parent's manifests as the new snapshot keeps them: untouched
+    /// ones as they are, the live files of touched ones split into a
+    /// manifest of removed files and one of kept files.
+    async fn carry_over(&mut self, kind: &SnapshotKind) -> iceberg::Result<Vec<ManifestFile>> {
+        let Some(parent) = self.table.metadata().current_snapshot() else {
+            if kind.named_files().is_some_and(|paths| !paths.is_empty()) {
+                return Err(Error::new(
+                    ErrorKind::DataInvalid,
+                    format!("{} has no data to rewrite", self.table.identifier()),
+                ));
+            }
+            return Ok(Vec::new());
+        };
+        let list = self.table.manifest_list_reader(parent).load().await?;
+        if *kind == SnapshotKind::Append {
+            return Ok(list.consume_entries().into_iter().collect());
+        }
+        let (deleted_path, mut deleted) = self.manifest_writer()?;
+        let (kept_path, mut kept) = self.manifest_writer()?;
+        let mut manifests = Vec::new();
+        let mut any_kept = false;
+        for manifest_file in list.consume_entries() {
+            let manifest = manifest_file.load_manifest(self.table.file_io()).await?;
+            let touched = *kind == SnapshotKind::RewriteManifests
+                || manifest
+                    .entries()
+                    .iter()
+                    .any(|e| e.is_alive() && kind.removes(e.file_path()));
+            if !touched {
+                manifests.push(manifest_file);
+                continue;
+            }
+            any_kept |= self.split(&manifest, kind, &mut deleted, &mut kept)?;
+        }
+        self.require_named_files_removed(kind)?;
+        if !self.removed.paths.is_empty() {
+            manifests.push(self.finish(deleted_path, deleted).await?);
+        }
+        if any_kept {
+            manifests.push(self.finish(kept_path, kept).await?);
+        }
+        Ok(manifests)
+    }
+
+    /// Sorts the live files of one touched manifest into removed and kept;
+    /// whether any was kept.
+    fn split(
+        &mut self,
+        manifest: &iceberg::spec::Manifest,
+        kind: &SnapshotKind,
+        deleted: &mut ManifestWriter,
+        kept: &mut ManifestWriter,
+    ) -> iceberg::Result<bool> {
+        let mut any_kept = false;
+        for entry in manifest.entries().iter().filter(|e| e.is_alive()) {
+            let file = entry.data_file();
+            if file.content_type() != DataContentType::Data {
+                return Err(Error::new(
+                    ErrorKind::FeatureUnsupported,
+                    format!(
+                        "{} has delete files; medallion cannot rewrite it yet",
+                        self.table.identifier()
+                    ),
+                ));
+            }
+            let sequence_number = entry.sequence_number().unwrap_or(0);
+            if kind.removes(file.file_path()) {
+                self.summary
+                    .remove_file(file, self.schema.clone(), self.spec.clone());
+                self.removed.add(file);
+                deleted.add_delete_file(
+                    file.clone(),
+                    sequence_number,
+                    entry.file_sequence_number,
+                )?;
+            } else {
+                kept.add_existing_file(
+                    file.clone(),
+                    entry.snapshot_id().unwrap_or_default(),
+                    sequence_number,
+                    entry.file_sequence_number,
+                )?;
+                any_kept = true;
+            }
+        }
+        Ok(any_kept)
+    }
+
+    /// Fails when a file the snapshot names is no longer live.
+    fn require_named_files_removed(&self, kind: &SnapshotKind) -> iceberg::Result<()> {
+        match kind.named_files() {
+            Some(paths) if self.removed.paths.len() != paths.len() => Err(Error::new(
+                ErrorKind::DataInvalid,
+                format!(
+                    "files to rewrite in {} are gone: a concurrent commit changed them; run again",
+                    self.table.identifier()
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The manifest listing the files the snapshot adds.
+    async fn added_manifest(&mut self, added: &[DataFile]) -> iceberg::Result<ManifestFile> {
+        let (path, mut writer) = self.manifest_writer()?;
+        for file in added {
+            writer.add_file(file.clone(), -1)?;
+        }
+        self.finish(path, writer).await
+    }
+
+    /// Writes the manifest list; its path.
+    async fn write_manifest_list(
+        &mut self,
+        manifests: Vec<ManifestFile>,
+    ) -> iceberg::Result<String> {
+        let metadata = self.table.metadata();
+        let path = format!(
+            "{}/metadata/snap-{}-0-{}.{}",
+            metadata.location(),
+            self.snapshot_id,
+            self.commit_uuid,
+            DataFileFormat::Avro
+        );
+        let mut writer = ManifestListWriter::v2(
+            self.table.file_io().new_output(&path)?.writer().await?,
+            self.snapshot_id,
+            metadata.current_snapshot_id(),
+            metadata.next_sequence_number(),
+        );
+        writer.add_manifests(manifests.into_iter())?;
+        writer.close().await?;
+        self.metadata_files.push(path.clone());
+        Ok(path)
+    }
 }
 
 /// Live files a snapshot removes.
@@ -295,12 +404,7 @@ fn totals(
     added: &[DataFile],
     removed: &Removed,
 ) -> HashMap<String, String> {
-    let previous = |key: &str| -> u64 {
-        parent
-            .and_then(|s| s.additional_properties.get(key))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
+    let previous = |key: &str| parent.and_then(|s| summary_number(s, key)).unwrap_or(0);
     let added_records: u64 = added.iter().map(|f| f.record_count()).sum();
     let added_size: u64 = added.iter().map(|f| f.file_size_in_bytes()).sum();
     let total = |key: &str, plus: u64, minus: u64| {
@@ -310,16 +414,16 @@ fn totals(
         )
     };
     HashMap::from([
-        total("total-records", added_records, removed.records),
+        total(TOTAL_RECORDS, added_records, removed.records),
         total(
-            "total-data-files",
+            TOTAL_DATA_FILES,
             added.len() as u64,
             removed.paths.len() as u64,
         ),
-        total("total-files-size", added_size, removed.bytes),
-        ("total-delete-files".to_string(), "0".to_string()),
-        ("total-position-deletes".to_string(), "0".to_string()),
-        ("total-equality-deletes".to_string(), "0".to_string()),
+        total(TOTAL_FILES_SIZE, added_size, removed.bytes),
+        (TOTAL_DELETE_FILES.to_string(), "0".to_string()),
+        (TOTAL_POSITION_DELETES.to_string(), "0".to_string()),
+        (TOTAL_EQUALITY_DELETES.to_string(), "0".to_string()),
     ])
 }
 
@@ -331,76 +435,4 @@ fn unique_snapshot_id(table: &Table) -> i64 {
             return id;
         }
     }
-}
-
-/// One line of a table's history.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct SnapshotInfo {
-    pub snapshot_id: i64,
-    pub parent_id: Option<i64>,
-    pub timestamp_ms: i64,
-    pub operation: String,
-    pub job_id: Option<String>,
-    pub added_records: Option<u64>,
-    pub total_records: Option<u64>,
-    pub is_current: bool,
-}
-
-/// The table's snapshots, oldest first.
-pub fn snapshot_infos(table: &Table) -> Vec<SnapshotInfo> {
-    let metadata = table.metadata();
-    let current = metadata.current_snapshot_id();
-    let mut infos: Vec<SnapshotInfo> = metadata
-        .snapshots()
-        .map(|s| {
-            let props = &s.summary().additional_properties;
-            let number = |key: &str| props.get(key).and_then(|v| v.parse().ok());
-            SnapshotInfo {
-                snapshot_id: s.snapshot_id(),
-                parent_id: s.parent_snapshot_id(),
-                timestamp_ms: s.timestamp_ms(),
-                operation: s.summary().operation.as_str().to_string(),
-                job_id: props.get(JOB_ID_PROPERTY).cloned(),
-                added_records: number("added-records"),
-                total_records: number("total-records"),
-                is_current: Some(s.snapshot_id()) == current,
-            }
-        })
-        .collect();
-    infos.sort_by_key(|i| (i.timestamp_ms, i.snapshot_id));
-    infos
-}
-
-/// The snapshot on the current branch's lineage made by `job_id`, if any.
-pub fn snapshot_of_job(table: &Table, job_id: &str) -> Option<i64> {
-    lineage(table)
-        .find(|s| {
-            s.summary()
-                .additional_properties
-                .get(JOB_ID_PROPERTY)
-                .map(String::as_str)
-                == Some(job_id)
-        })
-        .map(|s| s.snapshot_id())
-}
-
-/// The newest value of a snapshot-summary property on the current branch's
-/// lineage (e.g. what a job recorded about its inputs when it last committed).
-pub fn latest_summary_property<'a>(table: &'a Table, key: &str) -> Option<&'a str> {
-    lineage(table).find_map(|s| {
-        s.summary()
-            .additional_properties
-            .get(key)
-            .map(String::as_str)
-    })
-}
-
-/// The current snapshot and its ancestors, newest first.
-pub(crate) fn lineage(table: &Table) -> impl Iterator<Item = &iceberg::spec::SnapshotRef> {
-    let metadata = table.metadata();
-    std::iter::successors(metadata.current_snapshot(), move |snapshot| {
-        snapshot
-            .parent_snapshot_id()
-            .and_then(|id| metadata.snapshot_by_id(id))
-    })
 }

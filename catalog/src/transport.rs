@@ -16,7 +16,7 @@ use crate::error::{Context, Result};
 /// A conflict is reported as an `iceberg::Error` of kind
 /// `CatalogCommitConflicts`; the caller decides whether to re-plan.
 #[async_trait]
-pub trait CommitTransport: Send + Sync {
+pub(crate) trait CommitTransport: Send + Sync {
     async fn commit(
         &self,
         base: &Table,
@@ -30,13 +30,13 @@ pub trait CommitTransport: Send + Sync {
 /// table's metadata pointer, the protocol shared by Java, PyIceberg and
 /// iceberg-rust SQL catalogs.
 #[derive(Debug)]
-pub struct SqlCommitTransport {
+pub(crate) struct SqlCommitTransport {
     catalog_name: String,
     pool: SqlitePool,
 }
 
 impl SqlCommitTransport {
-    pub async fn connect(catalog_name: &str, uri: &str) -> Result<Self> {
+    pub(crate) async fn connect(catalog_name: &str, uri: &str) -> Result<Self> {
         let options = SqliteConnectOptions::from_str(uri)
             .context(|| format!("bad SQLite catalog address {uri}"))?
             .create_if_missing(true)

@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use arrow::util::pretty::pretty_format_batches;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use futures::StreamExt;
-use medallion_catalog::{Secret, snapshot_infos, table_ident};
+use medallion_catalog::{Secret, TableInfo, snapshot_infos, table_ident};
 use medallion_jobs::{
     Effect, NotAQuery, Pipeline, QueryError, RunParameters, plan_query, reference_pipeline_dir,
 };
@@ -586,24 +586,17 @@ pub async fn run(cli: Cli) -> Result<()> {
             let engine = Engine::open(config).await?;
             let mut rows = Vec::new();
             for ident in engine.lakehouse.list_tables().await? {
-                let table = engine.lakehouse.load_table(&ident).await?;
-                let current = table.metadata().current_snapshot();
-                let prop = |key: &str| {
-                    current
-                        .and_then(|s| s.summary().additional_properties.get(key))
-                        .cloned()
-                        .unwrap_or_else(|| "0".into())
-                };
+                let info = TableInfo::of(&engine.lakehouse.load_table(&ident).await?);
                 rows.push([
                     ident.to_string(),
-                    current
-                        .map(|s| s.snapshot_id().to_string())
+                    info.snapshot_id
+                        .map(|id| id.to_string())
                         .unwrap_or_else(|| "-".into()),
-                    prop("total-records"),
-                    prop("total-data-files"),
-                    human_bytes(prop("total-files-size").parse().unwrap_or(0)),
-                    current
-                        .map(|s| format_ms(s.timestamp_ms()))
+                    info.records.to_string(),
+                    info.data_files.to_string(),
+                    human_bytes(info.bytes),
+                    info.timestamp_ms
+                        .map(format_ms)
                         .unwrap_or_else(|| "-".into()),
                 ]);
             }

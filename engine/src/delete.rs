@@ -11,7 +11,7 @@ use datafusion::prelude::{DataFrame, SessionContext};
 use iceberg::TableIdent;
 use iceberg::scan::FileScanTask;
 use iceberg::table::Table;
-use medallion_catalog::{CommitOutcome, WriteMode, live_files};
+use medallion_catalog::{CommitOutcome, CommitProperties, live_files};
 
 use crate::engine::Engine;
 use crate::tables::data_files_table;
@@ -50,11 +50,13 @@ pub async fn delete_where(
     let partitions = execute_stream_partitioned(plan, ctx.task_ctx())?;
     let outcome = engine
         .lakehouse
-        .write(ident.clone(), WriteMode::Append)
-        .job_id(job_id)
-        .snapshot_property("medallion.operation", "delete")
-        .replacing_files(matching.paths())
-        .execute(output_schema, partitions)
+        .delete_rows(
+            ident,
+            matching.paths(),
+            CommitProperties::default().job_id(job_id),
+            output_schema,
+            partitions,
+        )
         .await?;
     let snapshot_id = match outcome {
         CommitOutcome::Committed { snapshot_id, .. } => snapshot_id,

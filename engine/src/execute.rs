@@ -14,7 +14,7 @@ use datafusion::physical_plan::{
 };
 use datafusion::prelude::{ident, lit};
 use medallion_catalog::{
-    CommitOutcome, WriteMode, latest_summary_property, snapshot_of_job, table_ident,
+    CommitOutcome, CommitProperties, WriteOptions, input_read, snapshot_of_job, table_ident,
 };
 use medallion_jobs::{InputSpec, JobSpec, RunParameters, TableRead, TargetMode, plan_job};
 
@@ -26,10 +26,6 @@ use crate::report::{JobReport, JobStatus};
 use crate::session::{register_provider, register_table};
 use crate::storage::{list_raw_files, raw_uri};
 use crate::tables::appended_since;
-
-/// Snapshot-summary key prefix recording which snapshot of an input table
-/// a job read (`medallion.read.bronze.orders`).
-const INPUT_READ_PREFIX: &str = "medallion.read.";
 
 impl Engine {
     /// Runs jobs in order and stops at the first failure; the reports of the
@@ -100,11 +96,8 @@ impl Engine {
                             job.name
                         );
                     };
-                    let read_mark = format!("{INPUT_READ_PREFIX}{table}");
                     let since = match (read, &target_table) {
-                        (TableRead::NewRows, Some(target)) => {
-                            latest_summary_property(target, &read_mark).and_then(|v| v.parse().ok())
-                        }
+                        (TableRead::NewRows, Some(target)) => input_read(target, table),
                         _ => None,
                     };
                     let provider = match since {
@@ -116,7 +109,7 @@ impl Engine {
                         None => register_table(&ctx, &loaded, None).await?,
                     }
                     if let Some(snapshot_id) = loaded.metadata().current_snapshot_id() {
-                        inputs_read.push((read_mark, snapshot_id.to_string()));
+                        inputs_read.push((table.clone(), snapshot_id));
                     }
                 }
                 InputSpec::Raw { name, path, format } => {
@@ -214,47 +207,35 @@ impl Engine {
             let as_of = table.metadata().current_snapshot_id();
             replaced = Some((matching.paths(), as_of));
         }
-        let job_property = ("medallion.job".to_string(), job.name.clone());
-        let properties = inputs_read.into_iter().chain([job_property]);
-        let outcome = match job.target.mode {
-            TargetMode::Append | TargetMode::Overwrite | TargetMode::OverwritePartitions => {
-                let mode = match job.target.mode {
-                    TargetMode::Append => WriteMode::Append,
-                    TargetMode::Overwrite => WriteMode::Overwrite,
-                    _ => WriteMode::OverwritePartitions,
-                };
-                let mut write = properties.fold(
-                    self.lakehouse
-                        .write(target, mode)
-                        .job_id(run.job_id.clone())
-                        .on_schema_change(job.target.on_schema_change),
-                    |write, (key, value)| write.snapshot_property(key, value),
-                );
-                if !job.target.partition_by.is_empty() {
-                    write = write.partition_by(job.target.partition_fields());
-                }
+        let commit = CommitProperties::default()
+            .job_id(run.job_id.clone())
+            .job_name(job.name.clone());
+        let options = WriteOptions {
+            commit: inputs_read
+                .iter()
+                .fold(commit, |commit, (input, id)| commit.input_read(input, *id)),
+            partition_by: job.target.partition_fields(),
+            on_schema_change: job.target.on_schema_change,
+        };
+        let outcome = match job.target.mode.write_mode() {
+            Some(mode) => {
+                let mut write = self.lakehouse.write(target, mode).with_options(options);
                 if let Some((replaced, as_of)) = replaced {
-                    write = write.replacing_files(replaced).replaced_as_of(as_of);
+                    write = write.replacing_files(replaced, as_of);
                 }
                 write.execute(schema, partitions).await?
             }
-            TargetMode::Maintain => unreachable!("maintenance jobs return before planning"),
-            TargetMode::Merge => {
-                let mut merge = properties.fold(
-                    self.lakehouse
-                        .merge(target, job.target.keys.clone())
-                        .job_id(run.job_id.clone())
-                        .on_schema_change(job.target.on_schema_change),
-                    |merge, (key, value)| merge.snapshot_property(key, value),
-                );
-                if !job.target.partition_by.is_empty() {
-                    merge = merge.partition_by(job.target.partition_fields());
-                }
+            None if job.target.mode == TargetMode::Merge => {
+                let mut merge = self
+                    .lakehouse
+                    .merge(target, job.target.keys.clone())
+                    .with_options(options);
                 if let Some(flag) = &job.target.delete_when {
                     merge = merge.delete_when(flag.clone());
                 }
                 merge.execute(schema, partitions).await?
             }
+            None => unreachable!("maintenance jobs return before planning"),
         };
         let mut report = match outcome {
             CommitOutcome::Committed {

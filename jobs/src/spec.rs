@@ -383,6 +383,20 @@ pub enum TargetMode {
     Maintain,
 }
 
+impl TargetMode {
+    /// The catalog write that carries out this mode; `None` for a merge
+    /// (a write of its own) and for maintenance (no write of rows).
+    pub fn write_mode(self) -> Option<medallion_catalog::WriteMode> {
+        use medallion_catalog::WriteMode;
+        match self {
+            Self::Append => Some(WriteMode::Append),
+            Self::Overwrite => Some(WriteMode::Overwrite),
+            Self::OverwritePartitions => Some(WriteMode::OverwritePartitions),
+            Self::Merge | Self::Maintain => None,
+        }
+    }
+}
+
 /// Table maintenance as a job, so it is scheduled like any other.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -8,11 +8,13 @@ use std::collections::HashSet;
 use iceberg::TableIdent;
 use iceberg::scan::FileScanTask;
 
+use crate::commit::{CommitOutcome, CommitProperties, SameChange, commit};
 use crate::connection::Lakehouse;
+use crate::data_files::{target_file_size, write_data_files};
 use crate::error::Result;
 use crate::scan::{live_files, read_files};
 use crate::schema::WriteSchema;
-use crate::write::{CommitOutcome, SameChange, WriteMode, target_file_size};
+use crate::snapshot::SnapshotKind;
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct CompactReport {
@@ -57,17 +59,15 @@ impl Lakehouse {
             .map(|group| read_files(&table, group))
             .collect();
         let replaced: HashSet<String> = small.iter().map(|t| t.data_file_path.clone()).collect();
-        let write = self
-            .write(ident.clone(), WriteMode::Append)
+        let properties = CommitProperties::default()
             .job_id(job_id)
-            .snapshot_property("medallion.operation", "compact")
-            .data_unchanged();
+            .operation("compact");
         // The scan reads every file in the current schema, by field id.
         let unchanged = WriteSchema::unchanged(table.metadata());
-        let files = write.write_files(&table, &unchanged, streams).await?;
-        let outcome = write
-            .commit(&unchanged, &files, &mut SameChange(Some(replaced)))
-            .await?;
+        let files = write_data_files(&table, &unchanged, Some(job_id), streams).await?;
+        // The same rows in other files: a `replace`, which readers skip.
+        let mut planner = SameChange(SnapshotKind::Replace(replaced));
+        let outcome = commit(self, ident, &properties, &unchanged, &files, &mut planner).await?;
         report.files_rewritten = small.len();
         match outcome {
             CommitOutcome::Committed {

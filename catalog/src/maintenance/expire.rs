@@ -9,8 +9,9 @@ use iceberg::{ErrorKind, TableIdent, TableUpdate};
 use super::moment_before;
 use crate::connection::Lakehouse;
 use crate::error::{CatalogError, Context, Result};
+use crate::history::lineage;
 use crate::scan::files_of_snapshots;
-use crate::snapshot::{lineage, on_current_head};
+use crate::snapshot::on_current_head;
 
 #[derive(Debug, Clone)]
 pub struct ExpireOptions {

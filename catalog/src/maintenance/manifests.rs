@@ -5,10 +5,11 @@
 use iceberg::TableIdent;
 use iceberg::table::Table;
 
+use crate::commit::{CommitProperties, SameChange, commit};
 use crate::connection::Lakehouse;
 use crate::error::{Context, Result};
 use crate::schema::WriteSchema;
-use crate::write::{CommitOutcome, SameChange, WriteMode};
+use crate::snapshot::SnapshotKind;
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ManifestsReport {
@@ -35,18 +36,13 @@ impl Lakehouse {
         if manifests_before < 2 {
             return Ok(report);
         }
-        let write = self
-            .write(ident.clone(), WriteMode::Append)
+        let properties = CommitProperties::default()
             .job_id(job_id)
-            .snapshot_property("medallion.operation", "rewrite-manifests")
-            .manifests_only();
+            .operation("rewrite-manifests");
         let unchanged = WriteSchema::unchanged(table.metadata());
-        report.snapshot_id = Some(
-            match write.commit(&unchanged, &[], &mut SameChange(None)).await? {
-                CommitOutcome::Committed { snapshot_id, .. } => snapshot_id,
-                CommitOutcome::AlreadyCommitted { snapshot_id } => snapshot_id,
-            },
-        );
+        let mut planner = SameChange(SnapshotKind::RewriteManifests);
+        let outcome = commit(self, ident, &properties, &unchanged, &[], &mut planner).await?;
+        report.snapshot_id = Some(outcome.snapshot_id());
         report.manifests_after = manifest_count(&self.load_table(ident).await?).await?;
         Ok(report)
     }

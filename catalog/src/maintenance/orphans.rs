@@ -160,8 +160,11 @@ impl Lakehouse {
     }
 }
 
-fn storage_error(ident: &TableIdent, action: &str, e: object_store::Error) -> CatalogError {
-    CatalogError::Config(format!("cannot {action} {ident}: {e}"))
+fn storage_error(ident: &TableIdent, action: &str, source: object_store::Error) -> CatalogError {
+    CatalogError::Storage {
+        context: format!("cannot {action} {ident}"),
+        source,
+    }
 }
 
 /// A listed file as a URI under the table's location.
@@ -182,8 +185,12 @@ mod tests {
     use futures::stream;
 
     use super::*;
-    use crate::schema::table_ident;
-    use crate::write::{SameChange, WriteMode};
+    use crate::commit::{CommitProperties, SameChange, commit};
+    use crate::data_files::write_data_files;
+    use crate::schema::{SchemaEvolution, table_ident};
+    use crate::snapshot::SnapshotKind;
+    use crate::target::fit;
+    use crate::write::WriteMode;
 
     fn keys(range: std::ops::Range<i64>) -> RecordBatch {
         let schema = Arc::new(Schema::new(vec![Field::new("key", DataType::Int64, false)]));
@@ -201,13 +208,11 @@ mod tests {
             .execute(keys(0..1).schema(), batches(0..5))
             .await
             .unwrap();
-        let write = lakehouse.write(ident.clone(), WriteMode::Append);
 
         // A write streams its files; the sweep lists them, still uncommitted.
         let table = lakehouse.load_table(&ident).await.unwrap();
-        let written = write.fit(&table, &keys(0..1).schema()).unwrap();
-        let files = write
-            .write_files(&table, &written, batches(5..10))
+        let written = fit(&table, &keys(0..1).schema(), SchemaEvolution::Fail).unwrap();
+        let files = write_data_files(&table, &written, None, batches(5..10))
             .await
             .unwrap();
         let location = table.metadata().location().to_string();
@@ -217,10 +222,18 @@ mod tests {
         assert!(listed.iter().any(|m| m.location == streamed));
 
         // The write commits before the sweep reads the table's metadata.
-        write
-            .commit(&written, &files, &mut SameChange(None))
-            .await
-            .unwrap();
+        let mut planner = SameChange(SnapshotKind::Append);
+        let properties = CommitProperties::default();
+        commit(
+            &lakehouse,
+            &ident,
+            &properties,
+            &written,
+            &files,
+            &mut planner,
+        )
+        .await
+        .unwrap();
         let orphans = lakehouse.unreferenced(&ident, listed).await.unwrap();
         assert!(
             orphans.iter().all(|m| m.location != streamed),
