@@ -1,7 +1,8 @@
 //! Where medallion keeps its data and how much it may use. Three layers,
 //! each overriding the one before: built-in defaults (an embedded lakehouse
 //! in `./lakehouse`), a YAML config file, and flags or their `MEDALLION_*`
-//! environment variables. Secrets can be given as files (`*_file`), the way
+//! environment variables. The standard `AWS_*` variables sit below the
+//! file's `s3` keys. Secrets can be given as files (`*_file`), the way
 //! Kubernetes mounts a Secret, and never appear in `Debug` output.
 
 use std::collections::HashMap;
@@ -88,23 +89,143 @@ pub struct ExecutionFile {
     pub target_partitions: Option<usize>,
 }
 
-/// Settings given on the command line (or through their environment variables).
-#[derive(Debug, Default, Clone)]
+/// Settings given on the command line or through their environment
+/// variables; each wins over the config file. These are the global flags of
+/// `medallion`, declared here once.
+#[derive(Debug, Default, Clone, clap::Args)]
 pub struct Overrides {
+    /// Config file (YAML); default: ./medallion.yaml when present.
+    #[arg(
+        long = "config",
+        global = true,
+        env = "MEDALLION_CONFIG",
+        value_name = "FILE"
+    )]
     pub config_file: Option<PathBuf>,
+    /// Folder of the embedded lakehouse (raw files, tables, catalog).
+    #[arg(long, global = true, env = "MEDALLION_LAKEHOUSE", value_name = "DIR")]
     pub lakehouse: Option<PathBuf>,
+    /// Root that relative raw paths of job specs resolve against (a folder or URI).
+    #[arg(long, global = true, env = "MEDALLION_RAW", value_name = "URI")]
     pub raw: Option<String>,
-    /// A REST catalog URI; selects the REST catalog.
+    /// Iceberg REST catalog URI (Lakekeeper: http://host:8181/catalog); selects the REST catalog.
+    #[arg(long, global = true, env = "MEDALLION_CATALOG_URI", value_name = "URI")]
     pub catalog_uri: Option<String>,
+    /// Warehouse of the REST catalog (Lakekeeper: the warehouse name).
+    #[arg(
+        long,
+        global = true,
+        env = "MEDALLION_CATALOG_WAREHOUSE",
+        value_name = "NAME"
+    )]
     pub catalog_warehouse: Option<String>,
+    /// OAuth2 client credentials for the catalog, `client_id:client_secret`.
+    /// Prefer the environment variable or a config file over the flag.
+    #[arg(long, global = true, env = "MEDALLION_CATALOG_CREDENTIAL", hide_env_values = true, value_name = "ID:SECRET", value_parser = parse_secret)]
     pub catalog_credential: Option<Secret>,
-    pub catalog_token_file: Option<PathBuf>,
+    /// OAuth2 token endpoint (Keycloak: https://host/realms/REALM/protocol/openid-connect/token).
+    #[arg(
+        long,
+        global = true,
+        env = "MEDALLION_CATALOG_OAUTH2_SERVER_URI",
+        value_name = "URI"
+    )]
     pub catalog_oauth2_server_uri: Option<String>,
+    /// OAuth2 scope to ask for (Lakekeeper with Keycloak: lakekeeper).
+    #[arg(
+        long,
+        global = true,
+        env = "MEDALLION_CATALOG_SCOPE",
+        value_name = "SCOPE"
+    )]
     pub catalog_scope: Option<String>,
+    /// File with a bearer token for the catalog, re-read when it changes
+    /// (e.g. a projected Kubernetes service-account token).
+    #[arg(
+        long,
+        global = true,
+        env = "MEDALLION_CATALOG_TOKEN_FILE",
+        value_name = "FILE"
+    )]
+    pub catalog_token_file: Option<PathBuf>,
+    /// S3 endpoint for MinIO and other S3 servers (default: AWS_ENDPOINT_URL).
+    /// Keys come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or the config file.
+    #[arg(long, global = true, env = "MEDALLION_S3_ENDPOINT", value_name = "URL")]
     pub s3_endpoint: Option<String>,
+    /// Memory pool for query execution, e.g. 1GiB; operators spill to disk beyond it.
+    /// Default: in a container, its memory limit minus headroom (25%, at least 256 MiB);
+    /// elsewhere half of the machine's available memory.
+    #[arg(
+        long,
+        global = true,
+        env = "MEDALLION_MEMORY_LIMIT",
+        value_name = "SIZE"
+    )]
     pub memory_limit: Option<String>,
+    /// Folder for spill files (default: the system temp folder).
+    #[arg(long, global = true, env = "MEDALLION_SPILL_DIR", value_name = "DIR")]
     pub spill_dir: Option<PathBuf>,
+    /// Parallelism of query execution (default: number of cores).
+    #[arg(
+        long,
+        global = true,
+        env = "MEDALLION_TARGET_PARTITIONS",
+        value_name = "N"
+    )]
     pub target_partitions: Option<usize>,
+    // The standard variables of the AWS SDKs, below the config file's `s3`
+    // keys; read for their variables, so their flags stay out of `--help`.
+    // An empty variable counts as unset.
+    /// S3 endpoint (AWS_ENDPOINT_URL_S3), before AWS_ENDPOINT_URL.
+    #[arg(
+        long,
+        global = true,
+        hide = true,
+        hide_env_values = true,
+        env = "AWS_ENDPOINT_URL_S3"
+    )]
+    pub aws_endpoint_url_s3: Option<String>,
+    /// Endpoint of every AWS service (AWS_ENDPOINT_URL).
+    #[arg(
+        long,
+        global = true,
+        hide = true,
+        hide_env_values = true,
+        env = "AWS_ENDPOINT_URL"
+    )]
+    pub aws_endpoint_url: Option<String>,
+    /// S3 region (AWS_REGION), before AWS_DEFAULT_REGION.
+    #[arg(
+        long,
+        global = true,
+        hide = true,
+        hide_env_values = true,
+        env = "AWS_REGION"
+    )]
+    pub aws_region: Option<String>,
+    /// S3 region (AWS_DEFAULT_REGION).
+    #[arg(
+        long,
+        global = true,
+        hide = true,
+        hide_env_values = true,
+        env = "AWS_DEFAULT_REGION"
+    )]
+    pub aws_default_region: Option<String>,
+    /// Seconds a failing S3 request is retried, below the config file's
+    /// `s3.retry_timeout_secs`; parsed only when the file has none.
+    #[arg(
+        long,
+        global = true,
+        hide = true,
+        hide_env_values = true,
+        env = "MEDALLION_S3_RETRY_TIMEOUT_SECS"
+    )]
+    pub s3_retry_timeout_secs: Option<String>,
+}
+
+fn parse_secret(value: &str) -> Result<Secret, String> {
+    Ok(Secret::new(value))
 }
 
 /// The resolved configuration of one medallion process.
@@ -146,72 +267,8 @@ impl Config {
             Some(raw) => to_uri(&raw)?,
             None => to_uri(&lakehouse.join("raw").display().to_string())?,
         };
-        let s3 = s3_settings(file.s3, overrides.s3_endpoint.clone())?;
-        let warehouse_default = || to_uri(&lakehouse.join("warehouse").display().to_string());
-        let catalog = match (file.catalog, &overrides.catalog_uri) {
-            (
-                Some(CatalogFile::Rest {
-                    uri,
-                    warehouse,
-                    credential,
-                    credential_file,
-                    oauth2_server_uri,
-                    scope,
-                    token,
-                    token_file,
-                    headers,
-                    vended_credentials,
-                }),
-                _,
-            ) => LakehouseConfig::Rest(RestSettings {
-                uri: overrides.catalog_uri.clone().unwrap_or(uri),
-                warehouse: overrides.catalog_warehouse.clone().or(warehouse),
-                credential: overrides
-                    .catalog_credential
-                    .clone()
-                    .or(credential)
-                    .map(Ok)
-                    .or_else(|| credential_file.map(|f| read_secret(&f)))
-                    .transpose()?,
-                oauth2_server_uri: overrides
-                    .catalog_oauth2_server_uri
-                    .clone()
-                    .or(oauth2_server_uri),
-                scope: overrides.catalog_scope.clone().or(scope),
-                token,
-                token_file: overrides.catalog_token_file.clone().or(token_file),
-                headers,
-                vended_credentials,
-            }),
-            (_, Some(uri)) => LakehouseConfig::Rest(RestSettings {
-                uri: uri.clone(),
-                warehouse: overrides.catalog_warehouse.clone(),
-                credential: overrides.catalog_credential.clone(),
-                oauth2_server_uri: overrides.catalog_oauth2_server_uri.clone(),
-                scope: overrides.catalog_scope.clone(),
-                token_file: overrides.catalog_token_file.clone(),
-                ..RestSettings::default()
-            }),
-            (
-                Some(CatalogFile::Sqlite {
-                    database,
-                    warehouse,
-                }),
-                None,
-            ) => LakehouseConfig::Sqlite {
-                name: CATALOG_NAME.into(),
-                database: database.unwrap_or_else(|| lakehouse.join("catalog.db")),
-                warehouse: match warehouse {
-                    Some(w) => to_uri(&w)?,
-                    None => warehouse_default()?,
-                },
-            },
-            (None, None) => LakehouseConfig::Sqlite {
-                name: CATALOG_NAME.into(),
-                database: lakehouse.join("catalog.db"),
-                warehouse: warehouse_default()?,
-            },
-        };
+        let s3 = s3_settings(file.s3, overrides)?;
+        let catalog = catalog_settings(file.catalog, overrides, &lakehouse)?;
         let memory_limit = match overrides
             .memory_limit
             .clone()
@@ -244,9 +301,83 @@ impl Config {
     }
 }
 
-/// S3 settings from the file, the standard `AWS_*` variables and flags.
-fn s3_settings(file: S3File, endpoint_flag: Option<String>) -> Result<S3Settings> {
-    let env = |key: &str| std::env::var(key).ok().filter(|v| !v.is_empty());
+/// The catalog: the config file's, with flags over its keys; a REST URI
+/// flag alone selects REST; otherwise SQLite in the lakehouse folder.
+fn catalog_settings(
+    file: Option<CatalogFile>,
+    overrides: &Overrides,
+    lakehouse: &Path,
+) -> Result<LakehouseConfig> {
+    let warehouse_default = || to_uri(&lakehouse.join("warehouse").display().to_string());
+    Ok(match (file, &overrides.catalog_uri) {
+        (
+            Some(CatalogFile::Rest {
+                uri,
+                warehouse,
+                credential,
+                credential_file,
+                oauth2_server_uri,
+                scope,
+                token,
+                token_file,
+                headers,
+                vended_credentials,
+            }),
+            _,
+        ) => LakehouseConfig::Rest(RestSettings {
+            uri: overrides.catalog_uri.clone().unwrap_or(uri),
+            warehouse: overrides.catalog_warehouse.clone().or(warehouse),
+            credential: overrides
+                .catalog_credential
+                .clone()
+                .or(credential)
+                .map(Ok)
+                .or_else(|| credential_file.map(|f| read_secret(&f)))
+                .transpose()?,
+            oauth2_server_uri: overrides
+                .catalog_oauth2_server_uri
+                .clone()
+                .or(oauth2_server_uri),
+            scope: overrides.catalog_scope.clone().or(scope),
+            token,
+            token_file: overrides.catalog_token_file.clone().or(token_file),
+            headers,
+            vended_credentials,
+        }),
+        (_, Some(uri)) => LakehouseConfig::Rest(RestSettings {
+            uri: uri.clone(),
+            warehouse: overrides.catalog_warehouse.clone(),
+            credential: overrides.catalog_credential.clone(),
+            oauth2_server_uri: overrides.catalog_oauth2_server_uri.clone(),
+            scope: overrides.catalog_scope.clone(),
+            token_file: overrides.catalog_token_file.clone(),
+            ..RestSettings::default()
+        }),
+        (
+            Some(CatalogFile::Sqlite {
+                database,
+                warehouse,
+            }),
+            None,
+        ) => LakehouseConfig::Sqlite {
+            name: CATALOG_NAME.into(),
+            database: database.unwrap_or_else(|| lakehouse.join("catalog.db")),
+            warehouse: match warehouse {
+                Some(w) => to_uri(&w)?,
+                None => warehouse_default()?,
+            },
+        },
+        (None, None) => LakehouseConfig::Sqlite {
+            name: CATALOG_NAME.into(),
+            database: lakehouse.join("catalog.db"),
+            warehouse: warehouse_default()?,
+        },
+    })
+}
+
+/// S3 settings: flags over the file over the standard `AWS_*` variables.
+fn s3_settings(file: S3File, overrides: &Overrides) -> Result<S3Settings> {
+    let set = |value: &Option<String>| value.clone().filter(|v| !v.is_empty());
     let access_key_id = match (file.access_key_id, file.access_key_id_file) {
         (Some(key), _) => Some(key),
         (None, Some(path)) => Some(read_secret(&path)?.expose().to_string()),
@@ -258,21 +389,23 @@ fn s3_settings(file: S3File, endpoint_flag: Option<String>) -> Result<S3Settings
         (None, None) => None,
     };
     Ok(S3Settings {
-        endpoint: endpoint_flag
+        endpoint: overrides
+            .s3_endpoint
+            .clone()
             .or(file.endpoint)
-            .or_else(|| env("AWS_ENDPOINT_URL_S3"))
-            .or_else(|| env("AWS_ENDPOINT_URL")),
+            .or_else(|| set(&overrides.aws_endpoint_url_s3))
+            .or_else(|| set(&overrides.aws_endpoint_url)),
         region: file
             .region
-            .or_else(|| env("AWS_REGION"))
-            .or_else(|| env("AWS_DEFAULT_REGION")),
+            .or_else(|| set(&overrides.aws_region))
+            .or_else(|| set(&overrides.aws_default_region)),
         access_key_id,
         secret_access_key: secret_access_key.map(|s| s.expose().to_string()),
         session_token: None,
         virtual_hosted_style: file.virtual_hosted_style,
         retry_timeout: match file.retry_timeout_secs {
             Some(seconds) => Some(seconds),
-            None => env("MEDALLION_S3_RETRY_TIMEOUT_SECS")
+            None => set(&overrides.s3_retry_timeout_secs)
                 .map(|v| {
                     v.parse::<u64>()
                         .context("MEDALLION_S3_RETRY_TIMEOUT_SECS must be a number of seconds")
@@ -377,6 +510,69 @@ mod tests {
                 .to_string()
                 .contains("unknown unit")
         );
+    }
+
+    #[test]
+    fn s3_settings_take_flags_then_the_file_then_the_aws_variables_and_skip_empty_ones() {
+        let overrides = Overrides {
+            aws_endpoint_url_s3: Some(String::new()),
+            aws_endpoint_url: Some("http://every-service".into()),
+            aws_region: Some(String::new()),
+            aws_default_region: Some("eu-west-1".into()),
+            s3_retry_timeout_secs: Some("7".into()),
+            ..Overrides::default()
+        };
+        let s3 = s3_settings(S3File::default(), &overrides).unwrap();
+        assert_eq!(s3.endpoint.as_deref(), Some("http://every-service"));
+        assert_eq!(s3.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(s3.retry_timeout, Some(std::time::Duration::from_secs(7)));
+
+        let file = || S3File {
+            endpoint: Some("http://file".into()),
+            region: Some("file-region".into()),
+            retry_timeout_secs: Some(3),
+            ..S3File::default()
+        };
+        let s3 = s3_settings(file(), &overrides).unwrap();
+        assert_eq!(s3.endpoint.as_deref(), Some("http://file"));
+        assert_eq!(s3.region.as_deref(), Some("file-region"));
+        assert_eq!(s3.retry_timeout, Some(std::time::Duration::from_secs(3)));
+
+        let flagged = Overrides {
+            s3_endpoint: Some("http://flag".into()),
+            ..overrides
+        };
+        let s3 = s3_settings(file(), &flagged).unwrap();
+        assert_eq!(s3.endpoint.as_deref(), Some("http://flag"));
+
+        let bad = Overrides {
+            s3_retry_timeout_secs: Some("soon".into()),
+            ..Overrides::default()
+        };
+        let err = s3_settings(S3File::default(), &bad)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("MEDALLION_S3_RETRY_TIMEOUT_SECS"), "{err}");
+    }
+
+    #[test]
+    fn the_aws_variables_are_read_by_their_standard_names_and_never_shown() {
+        use clap::Args;
+        let command = Overrides::augment_args(clap::Command::new("medallion"));
+        for (id, variable) in [
+            ("aws_endpoint_url_s3", "AWS_ENDPOINT_URL_S3"),
+            ("aws_endpoint_url", "AWS_ENDPOINT_URL"),
+            ("aws_region", "AWS_REGION"),
+            ("aws_default_region", "AWS_DEFAULT_REGION"),
+            ("s3_retry_timeout_secs", "MEDALLION_S3_RETRY_TIMEOUT_SECS"),
+        ] {
+            let arg = command
+                .get_arguments()
+                .find(|arg| arg.get_id() == id)
+                .unwrap_or_else(|| panic!("no argument {id}"));
+            assert_eq!(arg.get_env(), Some(std::ffi::OsStr::new(variable)));
+            assert!(arg.is_hide_set() && arg.is_hide_env_values_set(), "{id}");
+        }
     }
 
     #[test]

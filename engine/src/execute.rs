@@ -1,27 +1,30 @@
 //! Running jobs: plan with DataFusion, stream every output partition into
 //! Iceberg data files, commit one snapshot per job.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use arrow::datatypes::SchemaRef;
 use datafusion::common::ScalarValue;
 use datafusion::physical_plan::Partitioning;
 use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::{
     ExecutionPlan, ExecutionPlanProperties, execute_stream_partitioned,
 };
-use datafusion::prelude::{ident, lit};
+use datafusion::prelude::{DataFrame, SessionContext, ident, lit};
+use iceberg::TableIdent;
+use iceberg::table::Table;
 use medallion_catalog::{
     CommitOutcome, CommitProperties, WriteOptions, input_read, snapshot_of_job, table_ident,
 };
-use medallion_jobs::{InputSpec, JobSpec, RunParameters, TableRead, TargetMode, plan_job};
+use medallion_jobs::{InputSpec, JobSpec, RawFile, RunParameters, TableRead, TargetMode, plan_job};
 
 use crate::delete::{files_matching, rows_not_matching};
 use crate::engine::Engine;
 use crate::maintain::run_maintenance;
-use crate::progress::{JobProgress, Progress};
+use crate::progress::{JobProgress, Progress, TrackedStream};
 use crate::report::{JobReport, JobStatus};
 use crate::session::{register_provider, register_table};
 use crate::storage::{list_raw_files, raw_uri};
@@ -54,6 +57,8 @@ impl Engine {
         (reports, None)
     }
 
+    /// Runs one job: its inputs registered, its query planned and streamed
+    /// into data files (with the rows `replace_where` keeps), one commit.
     pub async fn run_job(
         &self,
         job: &JobSpec,
@@ -79,42 +84,51 @@ impl Engine {
                 started,
             ));
         }
-
         let ctx = self.session();
-        let mut raw_files = HashMap::new();
-        let mut skipped_files = Vec::new();
-        // Which snapshot of each input table this run read; the next run of
-        // the job reads only what was appended after it.
-        let mut inputs_read = Vec::new();
+        let inputs = self
+            .register_inputs(&ctx, job, target_table.as_ref())
+            .await?;
+        let mut output = self
+            .plan_output(&ctx, job, &inputs.raw_files, run, progress)
+            .await?;
+        let replaced = match (&job.target.replace_where, &target_table) {
+            (Some(predicate), Some(table)) => {
+                let replaced =
+                    rows_replaced(&ctx, job, table, predicate, &output, progress).await?;
+                output.partitions.extend(replaced.staying);
+                Some((replaced.paths, replaced.as_of))
+            }
+            _ => None,
+        };
+        let outcome = self
+            .commit_output(target, job, run, inputs.read, output, replaced)
+            .await?;
+        let mut report = job_report(job, outcome, started);
+        report.skipped_files = inputs.skipped_files;
+        Ok(report)
+    }
+
+    /// Registers every input of the job in `ctx`: tables by name (only
+    /// their new rows when the job reads `new_rows`), raw inputs as the
+    /// files listed under their path.
+    async fn register_inputs(
+        &self,
+        ctx: &SessionContext,
+        job: &JobSpec,
+        target: Option<&Table>,
+    ) -> Result<Inputs> {
+        let mut inputs = Inputs::default();
         for input in &job.inputs {
             match input {
                 InputSpec::Table { table, read } => {
-                    let Some(loaded) = self.lakehouse.try_load_table(&table_ident(table)?).await?
-                    else {
-                        anyhow::bail!(
-                            "job `{}` reads table {table}, which does not exist yet; run the job that writes it first",
-                            job.name
-                        );
-                    };
-                    let since = match (read, &target_table) {
-                        (TableRead::NewRows, Some(target)) => input_read(target, table),
-                        _ => None,
-                    };
-                    let provider = match since {
-                        Some(since) => appended_since(&loaded, since).await?,
-                        None => None,
-                    };
-                    match provider {
-                        Some(provider) => register_provider(&ctx, loaded.identifier(), provider)?,
-                        None => register_table(&ctx, &loaded, None).await?,
-                    }
-                    if let Some(snapshot_id) = loaded.metadata().current_snapshot_id() {
-                        inputs_read.push((table.clone(), snapshot_id));
-                    }
+                    let mark = self
+                        .register_table_input(ctx, job, table, *read, target)
+                        .await?;
+                    inputs.read.extend(mark);
                 }
                 InputSpec::Raw { name, path, format } => {
                     let uri = raw_uri(&self.config.raw_root, path);
-                    let listing = list_raw_files(&ctx, &uri, *format)
+                    let listing = list_raw_files(ctx, &uri, *format)
                         .await
                         .with_context(|| format!("job `{}` input `{name}`", job.name))?;
                     if !listing.skipped.is_empty() {
@@ -127,12 +141,59 @@ impl Engine {
                             listing.skipped.join(", ")
                         );
                     }
-                    skipped_files.extend(listing.skipped);
-                    raw_files.insert(name.clone(), listing.files);
+                    inputs.skipped_files.extend(listing.skipped);
+                    inputs.raw_files.insert(name.clone(), listing.files);
                 }
             }
         }
-        let frame = plan_job(&ctx, job, &raw_files, run).await?;
+        Ok(inputs)
+    }
+
+    /// Registers one input table; returns the table and which of its
+    /// snapshots this run read.
+    async fn register_table_input(
+        &self,
+        ctx: &SessionContext,
+        job: &JobSpec,
+        table: &str,
+        read: TableRead,
+        target: Option<&Table>,
+    ) -> Result<Option<(String, i64)>> {
+        let Some(loaded) = self.lakehouse.try_load_table(&table_ident(table)?).await? else {
+            anyhow::bail!(
+                "job `{}` reads table {table}, which does not exist yet; run the job that writes it first",
+                job.name
+            );
+        };
+        let since = match (read, target) {
+            (TableRead::NewRows, Some(target)) => input_read(target, table),
+            _ => None,
+        };
+        let provider = match since {
+            Some(since) => appended_since(&loaded, since).await?,
+            None => None,
+        };
+        match provider {
+            Some(provider) => register_provider(ctx, loaded.identifier(), provider)?,
+            None => register_table(ctx, &loaded, None).await?,
+        }
+        Ok(loaded
+            .metadata()
+            .current_snapshot_id()
+            .map(|snapshot_id| (table.to_string(), snapshot_id)))
+    }
+
+    /// Plans the job's query and starts it: one stream per writer, each
+    /// counted by the job's progress.
+    async fn plan_output(
+        &self,
+        ctx: &SessionContext,
+        job: &JobSpec,
+        raw_files: &HashMap<String, Vec<RawFile>>,
+        run: &RunParameters,
+        progress: &JobProgress,
+    ) -> Result<Output> {
+        let frame = plan_job(ctx, job, raw_files, run).await?;
         let plan = frame
             .create_physical_plan()
             .await
@@ -152,61 +213,25 @@ impl Engine {
             plan
         };
         let schema = plan.schema();
-        let mut partitions: Vec<_> = execute_stream_partitioned(plan, ctx.task_ctx())
+        let partitions = execute_stream_partitioned(plan, ctx.task_ctx())
             .with_context(|| format!("job `{}`: cannot start the query", job.name))?
             .into_iter()
             .map(|stream| progress.track(stream))
             .collect();
-        // Overwrite by filter: the files holding rows the predicate matches
-        // are replaced by the new rows plus their rows that stay.
-        let mut replaced = None;
-        if let (Some(predicate), Some(table)) = (&job.target.replace_where, &target_table) {
-            let matching = files_matching(&ctx, table, predicate)
-                .await
-                .with_context(|| format!("job `{}`: replace_where", job.name))?;
-            if !matching.files.is_empty() {
-                let staying = rows_not_matching(&ctx, table, &matching.files, predicate)?;
-                // The rows that stay go through the write as the output's
-                // columns: a column only the table has would lose their values.
-                let lost: Vec<&str> = staying
-                    .schema()
-                    .fields()
-                    .iter()
-                    .map(|f| f.name().as_str())
-                    .filter(|name| schema.index_of(name).is_err())
-                    .collect();
-                if !lost.is_empty() {
-                    anyhow::bail!(
-                        "job `{}`: replace_where keeps the other rows of {}, so the output needs every column of the table; it lacks {}",
-                        job.name,
-                        job.target.table,
-                        lost.join(", ")
-                    );
-                }
-                let mut columns = Vec::with_capacity(schema.fields().len());
-                for field in schema.fields() {
-                    columns.push(
-                        if staying
-                            .schema()
-                            .has_column_with_unqualified_name(field.name())
-                        {
-                            ident(field.name())
-                        } else {
-                            // A column the output adds: null in the rows that stay.
-                            lit(ScalarValue::try_from(field.data_type())?).alias(field.name())
-                        },
-                    );
-                }
-                let staying = staying.select(columns)?.create_physical_plan().await?;
-                partitions.extend(
-                    execute_stream_partitioned(staying, ctx.task_ctx())?
-                        .into_iter()
-                        .map(|stream| progress.track(stream)),
-                );
-            }
-            let as_of = table.metadata().current_snapshot_id();
-            replaced = Some((matching.paths(), as_of));
-        }
+        Ok(Output { schema, partitions })
+    }
+
+    /// Streams the output into data files and commits them as one snapshot
+    /// of the target, in the job's mode, with what the run read recorded.
+    async fn commit_output(
+        &self,
+        target: TableIdent,
+        job: &JobSpec,
+        run: &RunParameters,
+        inputs_read: Vec<(String, i64)>,
+        output: Output,
+        replaced: Option<(HashSet<String>, Option<i64>)>,
+    ) -> Result<CommitOutcome> {
         let commit = CommitProperties::default()
             .job_id(run.job_id.clone())
             .job_name(job.name.clone());
@@ -217,7 +242,8 @@ impl Engine {
             partition_by: job.target.partition_fields(),
             on_schema_change: job.target.on_schema_change,
         };
-        let outcome = match job.target.mode.write_mode() {
+        let Output { schema, partitions } = output;
+        Ok(match job.target.mode.write_mode() {
             Some(mode) => {
                 let mut write = self.lakehouse.write(target, mode).with_options(options);
                 if let Some((replaced, as_of)) = replaced {
@@ -236,26 +262,121 @@ impl Engine {
                 merge.execute(schema, partitions).await?
             }
             None => unreachable!("maintenance jobs return before planning"),
-        };
-        let mut report = match outcome {
-            CommitOutcome::Committed {
-                snapshot_id, stats, ..
-            } => JobReport::new(
-                job,
-                JobStatus::Committed,
-                Some(snapshot_id),
-                Some(stats),
-                started,
-            ),
-            CommitOutcome::AlreadyCommitted { snapshot_id } => JobReport::new(
-                job,
-                JobStatus::AlreadyCommitted,
-                Some(snapshot_id),
-                None,
-                started,
-            ),
-        };
-        report.skipped_files = skipped_files;
-        Ok(report)
+        })
+    }
+}
+
+/// What registering a job's inputs found.
+#[derive(Default)]
+struct Inputs {
+    /// The files of each raw input, by input name.
+    raw_files: HashMap<String, Vec<RawFile>>,
+    /// Objects under raw inputs that are not loaded.
+    skipped_files: Vec<String>,
+    /// Which snapshot of each input table this run read; the next run of
+    /// the job reads only what was appended after it.
+    read: Vec<(String, i64)>,
+}
+
+/// A running query on its way to the writers.
+struct Output {
+    schema: SchemaRef,
+    partitions: Vec<TrackedStream>,
+}
+
+/// What `replace_where` replaces: the files holding rows the predicate
+/// matches, as of the snapshot they were found in, and the streams of
+/// their rows that stay.
+struct Replaced {
+    paths: HashSet<String>,
+    as_of: Option<i64>,
+    staying: Vec<TrackedStream>,
+}
+
+/// Overwrite by filter: the files holding rows the predicate matches are
+/// replaced by the new rows plus their rows that stay.
+async fn rows_replaced(
+    ctx: &SessionContext,
+    job: &JobSpec,
+    table: &Table,
+    predicate: &str,
+    output: &Output,
+    progress: &JobProgress,
+) -> Result<Replaced> {
+    let matching = files_matching(ctx, table, predicate)
+        .await
+        .with_context(|| format!("job `{}`: replace_where", job.name))?;
+    let mut staying = Vec::new();
+    if !matching.files.is_empty() {
+        let rows = rows_not_matching(ctx, table, &matching.files, predicate)?;
+        let rows = as_output_columns(rows, job, &output.schema)?
+            .create_physical_plan()
+            .await?;
+        staying.extend(
+            execute_stream_partitioned(rows, ctx.task_ctx())?
+                .into_iter()
+                .map(|stream| progress.track(stream)),
+        );
+    }
+    Ok(Replaced {
+        paths: matching.paths(),
+        as_of: table.metadata().current_snapshot_id(),
+        staying,
+    })
+}
+
+/// The rows that stay go through the write as the output's columns: a
+/// column only the table has would lose their values, so it is refused; a
+/// column only the output has is null in them.
+fn as_output_columns(staying: DataFrame, job: &JobSpec, schema: &SchemaRef) -> Result<DataFrame> {
+    let lost: Vec<&str> = staying
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .filter(|name| schema.index_of(name).is_err())
+        .collect();
+    if !lost.is_empty() {
+        anyhow::bail!(
+            "job `{}`: replace_where keeps the other rows of {}, so the output needs every column of the table; it lacks {}",
+            job.name,
+            job.target.table,
+            lost.join(", ")
+        );
+    }
+    let mut columns = Vec::with_capacity(schema.fields().len());
+    for field in schema.fields() {
+        columns.push(
+            if staying
+                .schema()
+                .has_column_with_unqualified_name(field.name())
+            {
+                ident(field.name())
+            } else {
+                lit(ScalarValue::try_from(field.data_type())?).alias(field.name())
+            },
+        );
+    }
+    Ok(staying.select(columns)?)
+}
+
+fn job_report(job: &JobSpec, outcome: CommitOutcome, started: Instant) -> JobReport {
+    match outcome {
+        CommitOutcome::Committed {
+            snapshot_id, stats, ..
+        } => JobReport::new(
+            job,
+            JobStatus::Committed,
+            Some(snapshot_id),
+            Some(stats),
+            started,
+        ),
+        CommitOutcome::AlreadyCommitted { snapshot_id } => JobReport::new(
+            job,
+            JobStatus::AlreadyCommitted,
+            Some(snapshot_id),
+            None,
+            started,
+        ),
     }
 }

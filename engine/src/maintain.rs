@@ -4,24 +4,11 @@
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use medallion_catalog::{
-    CompactReport, ExpireOptions, ExpireReport, ManifestsReport, OrphanOptions, OrphanReport,
-    table_ident,
-};
+use medallion_catalog::{ExpireOptions, OrphanOptions, table_ident};
 use medallion_jobs::{JobSpec, MaintenanceSpec, RunParameters, parse_age};
-use serde::Serialize;
 
 use crate::engine::Engine;
-use crate::report::{JobReport, JobStatus};
-
-/// What each maintenance task of a job did.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct MaintenanceOutcome {
-    pub compact: Option<CompactReport>,
-    pub rewrite_manifests: Option<ManifestsReport>,
-    pub expire_snapshots: Option<ExpireReport>,
-    pub remove_orphan_files: Option<OrphanReport>,
-}
+use crate::report::{JobReport, JobStatus, MaintenanceOutcome};
 
 pub async fn run_maintenance(
     engine: &Engine,

@@ -2,11 +2,10 @@
 
 use std::time::Instant;
 
-use medallion_catalog::WriteStats;
+use medallion_catalog::{CompactReport, ExpireReport, ManifestsReport, OrphanReport, WriteStats};
 use medallion_jobs::JobSpec;
 use serde::Serialize;
 
-use crate::maintain::MaintenanceOutcome;
 use crate::storage::some_of;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -73,6 +72,15 @@ impl JobReport {
             skipped_files: Vec::new(),
         }
     }
+}
+
+/// What each maintenance task of a job did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct MaintenanceOutcome {
+    pub compact: Option<CompactReport>,
+    pub rewrite_manifests: Option<ManifestsReport>,
+    pub expire_snapshots: Option<ExpireReport>,
+    pub remove_orphan_files: Option<OrphanReport>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -1,0 +1,203 @@
+//! The `medallion` command line: the commands and their flags, declared
+//! once, and the dispatch of each command to its handler. A handler returns
+//! a report; `output.rs` prints it as text or, with `--json`, as JSON.
+//!
+//! Handlers are grouped by what they act on: `run.rs` (pipelines and raw
+//! data), `sql.rs`, `tables.rs` (listing, history, deleting rows,
+//! rollback), `maintain.rs` (one maintenance task now), `check.rs` and
+//! `deploy.rs`.
+
+mod check;
+mod deploy;
+mod job_id;
+mod maintain;
+mod output;
+mod run;
+mod sql;
+mod tables;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+
+use self::output::Output;
+use crate::config::{Config, Overrides};
+use crate::engine::Engine;
+use crate::progress::Progress;
+
+const ABOUT: &str =
+    "medallion: bronze, silver and gold Iceberg tables from raw files, in one binary.";
+
+const LONG_ABOUT: &str = "\
+medallion: bronze, silver and gold Iceberg tables from raw files, in one binary.
+
+A pipeline is a folder of job specs (YAML) and SQL files. Each job reads raw
+files (Parquet, CSV, JSON) or committed tables, transforms them with DataFusion
+and commits one Iceberg snapshot to its target table. Re-running a job id never
+duplicates data: a job id commits to a table at most once.
+
+Start here:
+  medallion demo                      generate TPC-H data, run the reference pipeline
+  medallion tables                    what the lakehouse holds
+  medallion sql \"SELECT * FROM gold.sales_dashboard LIMIT 5\"
+  medallion history bronze.orders     snapshots, with the job ids that made them
+
+With no configuration everything lives in ./lakehouse: raw files in raw/, tables
+in warehouse/, the Iceberg SQL catalog in catalog.db (PyIceberg's SqlCatalog
+opens it). Settings come from medallion.yaml, then MEDALLION_* variables, then
+flags; flags win.";
+
+#[derive(Debug, Parser)]
+#[command(name = "medallion", version, about = ABOUT, long_about = LONG_ABOUT)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    // Where the lakehouse is and what the engine may use.
+    #[command(flatten)]
+    pub settings: Overrides,
+    /// Print a machine-readable JSON report on stdout instead of the summary table.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// No live progress; logs only.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    /// More logs (-v: debug, -vv: trace). RUST_LOG overrides.
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate TPC-H orders and customers as raw Parquet, then run the reference
+    /// pipeline (bronze, silver incl. dq_report, gold) and print what was committed.
+    #[command(
+        after_help = "Examples:\n  medallion demo\n  medallion demo --scale 1\n  medallion demo --job-id load-2  # a second load appends to bronze"
+    )]
+    Demo(run::DemoArgs),
+    /// Generate TPC-H orders and customers as raw Parquet under the raw root
+    /// (tpch/orders/, tpch/customer/) without running anything; a scale already
+    /// generated there is kept. The benchmark harness feeds every engine from it.
+    #[command(
+        after_help = "Examples:\n  medallion generate --scale 1\n  medallion --raw /data/raw generate --scale 10"
+    )]
+    Generate(run::GenerateArgs),
+    /// Run a pipeline folder, or a single job spec, against the configured storage and catalog.
+    #[command(
+        after_help = "Examples:\n  medallion run jobs/reference --job-id 2026-11-29\n  medallion run jobs/reference --job silver_orders --job-id 2026-11-29\n  medallion run jobs/reference/gold/sales_dashboard.yaml"
+    )]
+    Run(run::RunArgs),
+    /// Check job specs and SQL without running them: references, types, and
+    /// that every query plans against the tables it reads.
+    Validate(run::ValidateArgs),
+    /// Query committed tables with SQL (DataFusion dialect).
+    #[command(
+        after_help = "Examples:\n  medallion sql \"SELECT market_segment, SUM(revenue) FROM gold.sales_dashboard GROUP BY 1\"\n  medallion sql --format csv \"SELECT * FROM silver.dq_report\""
+    )]
+    Sql(sql::SqlArgs),
+    /// List tables with their current snapshot, rows, files and size.
+    Tables,
+    /// Delete the rows a SQL predicate matches. Only data files holding such
+    /// rows are rewritten; the change is one snapshot (undo with rollback).
+    #[command(
+        after_help = "Example:\n  medallion delete bronze.orders --where \"order_date < DATE '1993-01-01'\""
+    )]
+    Delete(tables::DeleteArgs),
+    /// Make an earlier snapshot of a table current again (undo a bad load).
+    /// The data files stay; readers see the table as it was.
+    #[command(
+        after_help = "Example:\n  medallion history gold.sales_dashboard\n  medallion rollback gold.sales_dashboard --to 3188727205462243394"
+    )]
+    Rollback(tables::RollbackArgs),
+    /// Rewrite a table's small data files into target-sized ones
+    /// (`write.target-file-size-bytes`, default 512 MiB). Committed as a
+    /// `replace`: concurrent appends still land; readers see the same rows.
+    #[command(after_help = "Example:\n  medallion compact bronze.orders")]
+    Compact(maintain::CompactArgs),
+    /// List a table's live data files in one manifest instead of one or
+    /// more per commit: scan planning reads one file. Data is unchanged.
+    #[command(after_help = "Example:\n  medallion rewrite-manifests bronze.orders")]
+    RewriteManifests(maintain::RewriteManifestsArgs),
+    /// Forget old snapshots and delete the files only they needed. The
+    /// newest --retain-last ancestors of the current snapshot always stay.
+    /// Time travel to an expired snapshot is no longer possible.
+    #[command(
+        after_help = "Examples:\n  medallion expire-snapshots bronze.orders                 # older than 5 days, keep the last one\n  medallion expire-snapshots bronze.orders --older-than 0s --retain-last 10"
+    )]
+    ExpireSnapshots(maintain::ExpireSnapshotsArgs),
+    /// Delete files under a table's location that no snapshot references
+    /// (left by failed or killed writes). Files younger than --older-than
+    /// are never touched, so writes in progress are safe; an age under a
+    /// day is refused unless --force-unsafe-age.
+    #[command(
+        after_help = "Examples:\n  medallion remove-orphan-files bronze.orders --dry-run\n  medallion remove-orphan-files bronze.orders --older-than 1d\n  medallion remove-orphan-files bronze.orders --older-than 10m --force-unsafe-age   # no job writes it now"
+    )]
+    RemoveOrphanFiles(maintain::RemoveOrphanFilesArgs),
+    /// Try the configuration: catalog reachable, credentials accepted,
+    /// raw storage readable and writable. Says which step fails and why.
+    Check,
+    /// List the snapshots of a table: id, time, operation, job id, rows.
+    History(tables::HistoryArgs),
+    /// Run pipelines as Kubernetes Jobs through a GitOps repository: render
+    /// the Job manifests, submit them, watch a run, prune old ones.
+    #[command(subcommand)]
+    Deploy(medallion_deploy::DeployCommand),
+}
+
+/// Runs one command; the error, if any, is for `main` to print on one line.
+pub async fn run(cli: Cli) -> Result<()> {
+    let Cli { global, command } = cli;
+    // Deploying needs no lakehouse configuration, only the pipeline.
+    if let Command::Deploy(command) = command {
+        return deploy::deploy(command).await;
+    }
+    let config = Config::resolve(&global.settings)?;
+    let out = Output::new(global.json);
+    match command {
+        // Neither connects to the catalog: `generate` feeds other engines
+        // too, and `check` connects step by step to say which step fails.
+        Command::Generate(args) => out.print(run::generate(&config, args).await?),
+        Command::Check => out.print(check::check(&config).await),
+        command => {
+            let engine = Engine::open(config).await?;
+            let progress = Progress::new(!global.quiet && !global.json);
+            on_engine(command, &engine, &progress, &out).await
+        }
+    }
+}
+
+/// The commands that read or write tables, each on the one open engine.
+async fn on_engine(
+    command: Command,
+    engine: &Engine,
+    progress: &Progress,
+    out: &Output,
+) -> Result<()> {
+    match command {
+        Command::Demo(args) => out.print(run::demo(engine, args, progress, out).await?),
+        Command::Run(args) => out.print(run::run(engine, args, progress).await?),
+        Command::Validate(args) => out.print(run::validate(engine, args).await?),
+        Command::Sql(args) => sql::query(engine, args).await,
+        Command::Tables => out.print(tables::list(engine).await?),
+        Command::History(args) => out.print(tables::history(engine, args).await?),
+        Command::Delete(args) => out.print(tables::delete(engine, args).await?),
+        Command::Rollback(args) => out.print(tables::rollback(engine, args).await?),
+        Command::Compact(args) => out.print(maintain::compact(engine, args).await?),
+        Command::RewriteManifests(args) => {
+            out.print(maintain::rewrite_manifests(engine, args).await?)
+        }
+        Command::ExpireSnapshots(args) => {
+            out.print(maintain::expire_snapshots(engine, args).await?)
+        }
+        Command::RemoveOrphanFiles(args) => {
+            out.print(maintain::remove_orphan_files(engine, args).await?)
+        }
+        Command::Generate(_) | Command::Check | Command::Deploy(_) => {
+            unreachable!("commands without an engine return before it opens")
+        }
+    }
+}

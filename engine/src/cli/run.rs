@@ -1,0 +1,192 @@
+//! `demo`, `generate`, `run` and `validate`: pipelines and the raw data
+//! they read.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Result, bail};
+use clap::Args;
+use medallion_jobs::{Pipeline, RunParameters, reference_pipeline_dir};
+use serde::Serialize;
+
+use super::job_id::new_job_id;
+use super::output::{Output, Report, pretty};
+use crate::config::Config;
+use crate::engine::Engine;
+use crate::progress::Progress;
+use crate::report::RunReport;
+use crate::validate::validate_pipeline;
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// TPC-H scale factor: 1 means 1,500,000 orders and 150,000 customers.
+    #[arg(long, default_value_t = 0.1)]
+    scale: f64,
+    /// Job id of the run (default: demo-sf<scale>, so re-running is a no-op).
+    #[arg(long, value_parser = medallion_jobs::parse_job_id)]
+    job_id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// TPC-H scale factor: 1 means 1,500,000 orders and 150,000 customers.
+    #[arg(long, default_value_t = 1.0)]
+    scale: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Pipeline folder or job spec file.
+    pipeline: PathBuf,
+    /// Job id of the run; re-running the same id never duplicates data.
+    /// Default: a new id, printed with the summary.
+    #[arg(long, value_parser = medallion_jobs::parse_job_id)]
+    job_id: Option<String>,
+    /// Run only these jobs (by name), in pipeline order.
+    #[arg(long = "job", value_name = "NAME")]
+    jobs: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Pipeline folder or job spec file.
+    pipeline: PathBuf,
+}
+
+/// Raw TPC-H data ready under the raw root. The fields are in the order
+/// `generate --json` has always printed them.
+#[derive(Debug, Serialize)]
+pub struct RawReport {
+    customer_rows: u64,
+    orders_rows: u64,
+    raw: String,
+    scale: f64,
+    seconds: f64,
+}
+
+impl Report for RawReport {
+    fn text(&self) -> String {
+        format!(
+            "raw TPC-H data at scale {}: {} orders, {} customers in {} ({:.2}s)\n",
+            self.scale, self.orders_rows, self.customer_rows, self.raw, self.seconds
+        )
+    }
+
+    fn json(&self) -> Result<String> {
+        pretty(self)
+    }
+}
+
+/// A pipeline run: what each job did, and the error that stopped it.
+pub struct PipelineRun {
+    report: RunReport,
+    error: Option<anyhow::Error>,
+}
+
+impl Report for PipelineRun {
+    fn text(&self) -> String {
+        self.report.render()
+    }
+
+    fn json(&self) -> Result<String> {
+        pretty(&self.report)
+    }
+
+    fn outcome(self) -> Result<()> {
+        self.error.map_or(Ok(()), Err)
+    }
+}
+
+/// One line per job that plans, then how many did.
+pub struct Validated {
+    lines: Vec<String>,
+    jobs: usize,
+}
+
+impl Report for Validated {
+    fn text(&self) -> String {
+        let mut text: String = self.lines.iter().map(|line| format!("{line}\n")).collect();
+        text.push_str(&format!("{} jobs valid\n", self.jobs));
+        text
+    }
+}
+
+pub async fn demo(
+    engine: &Engine,
+    args: DemoArgs,
+    progress: &Progress,
+    out: &Output,
+) -> Result<PipelineRun> {
+    out.note(&generate_raw(&engine.config, args.scale).await?);
+    let dir = reference_pipeline_dir(&engine.config.lakehouse.join("pipelines").join("reference"))?;
+    let job_id = args
+        .job_id
+        .unwrap_or_else(|| format!("demo-sf{}", args.scale));
+    run_pipeline(engine, &Pipeline::load(&dir)?, &[], job_id, progress).await
+}
+
+pub async fn generate(config: &Config, args: GenerateArgs) -> Result<RawReport> {
+    generate_raw(config, args.scale).await
+}
+
+pub async fn run(engine: &Engine, args: RunArgs, progress: &Progress) -> Result<PipelineRun> {
+    let pipeline = Pipeline::load(&args.pipeline)?;
+    let job_id = args.job_id.unwrap_or_else(new_job_id);
+    run_pipeline(engine, &pipeline, &args.jobs, job_id, progress).await
+}
+
+pub async fn validate(engine: &Engine, args: ValidateArgs) -> Result<Validated> {
+    let pipeline = Pipeline::load(&args.pipeline)?;
+    let lines = validate_pipeline(engine, &pipeline).await?;
+    Ok(Validated {
+        lines,
+        jobs: pipeline.jobs.len(),
+    })
+}
+
+/// Generates raw TPC-H data locally and, when the raw root is remote
+/// (`s3://raw`), publishes it there. Shared by `demo` and `generate`.
+async fn generate_raw(config: &Config, scale: f64) -> Result<RawReport> {
+    if scale.is_nan() || scale <= 0.0 {
+        bail!("--scale must be above 0, e.g. 0.1 or 1");
+    }
+    let started = Instant::now();
+    let raw_dir = config
+        .local_raw_root()
+        .unwrap_or_else(|| config.lakehouse.join("raw"));
+    let raw = crate::tpch::generate(&raw_dir, scale).await?;
+    if config.local_raw_root().is_none() {
+        let stores = medallion_catalog::ObjectStores::new(config.s3.clone());
+        crate::tpch::publish(&raw_dir, &config.raw_root, &stores).await?;
+    }
+    Ok(RawReport {
+        customer_rows: raw.customer_rows,
+        orders_rows: raw.orders_rows,
+        raw: format!("{}/tpch", config.raw_root),
+        scale,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+async fn run_pipeline(
+    engine: &Engine,
+    pipeline: &Pipeline,
+    only: &[String],
+    job_id: String,
+    progress: &Progress,
+) -> Result<PipelineRun> {
+    let jobs = pipeline.select(only)?;
+    let started = Instant::now();
+    let run = RunParameters {
+        job_id: job_id.clone(),
+        loaded_at_micros: chrono::Utc::now().timestamp_micros(),
+    };
+    let (jobs, error) = engine.run_jobs(&jobs, &run, progress).await;
+    let report = RunReport {
+        job_id,
+        jobs,
+        seconds: started.elapsed().as_secs_f64(),
+        error: error.as_ref().map(crate::errors::one_line),
+    };
+    Ok(PipelineRun { report, error })
+}

@@ -1,0 +1,192 @@
+//! `tables`, `history`, `delete` and `rollback`: what the lakehouse holds,
+//! how each table got there, and changing a table's rows or going back.
+
+use anyhow::Result;
+use clap::Args;
+use medallion_catalog::{SnapshotInfo, TableInfo, snapshot_infos, table_ident};
+
+use super::job_id::JobIdArg;
+use super::output::{Report, pretty};
+use crate::delete::DeleteReport;
+use crate::engine::Engine;
+use crate::report::{human_bytes, render_table};
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Table name, e.g. bronze.orders.
+    table: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    table: String,
+    /// SQL predicate over the table's columns; rows where it is true go.
+    #[arg(long = "where", value_name = "PREDICATE")]
+    predicate: String,
+    #[command(flatten)]
+    job_id: JobIdArg,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    table: String,
+    /// Snapshot id from `medallion history`; must be an ancestor of the current one.
+    #[arg(long = "to", value_name = "SNAPSHOT_ID")]
+    snapshot_id: i64,
+}
+
+/// Each table with its current snapshot: name, snapshot id, rows, files,
+/// size and time.
+pub struct TablesReport {
+    rows: Vec<[String; 6]>,
+}
+
+impl Report for TablesReport {
+    fn text(&self) -> String {
+        if self.rows.is_empty() {
+            return "no tables yet; `medallion demo` creates the reference tables\n".into();
+        }
+        render_table(
+            &[
+                "table",
+                "snapshot id",
+                "rows",
+                "files",
+                "size",
+                "updated (UTC)",
+            ],
+            &self.rows,
+        )
+    }
+
+    fn json(&self) -> Result<String> {
+        let json: Vec<_> = self
+            .rows
+            .iter()
+            .map(|r| serde_json::json!({"table": r[0], "snapshot_id": r[1], "rows": r[2], "files": r[3], "size": r[4], "updated": r[5]}))
+            .collect();
+        pretty(&json)
+    }
+}
+
+/// The snapshots of one table, oldest first.
+pub struct HistoryReport {
+    infos: Vec<SnapshotInfo>,
+}
+
+impl Report for HistoryReport {
+    fn text(&self) -> String {
+        let rows: Vec<[String; 6]> = self
+            .infos
+            .iter()
+            .map(|s| {
+                [
+                    format!("{}{}", s.snapshot_id, if s.is_current { " *" } else { "" }),
+                    format_ms(s.timestamp_ms),
+                    s.operation.clone(),
+                    s.job_id.clone().unwrap_or_else(|| "-".into()),
+                    s.added_records
+                        .map(|r| r.to_string())
+                        .unwrap_or_else(|| "-".into()),
+                    s.total_records
+                        .map(|r| r.to_string())
+                        .unwrap_or_else(|| "-".into()),
+                ]
+            })
+            .collect();
+        render_table(
+            &[
+                "snapshot id",
+                "committed (UTC)",
+                "operation",
+                "job id",
+                "rows added",
+                "rows total",
+            ],
+            &rows,
+        )
+    }
+
+    fn json(&self) -> Result<String> {
+        pretty(&self.infos)
+    }
+}
+
+impl Report for DeleteReport {
+    fn text(&self) -> String {
+        match self.snapshot_id {
+            Some(snapshot_id) => format!(
+                "deleted {} rows from {} ({} files rewritten) in snapshot {snapshot_id} ({:.2}s)\n",
+                self.rows_deleted, self.table, self.files_rewritten, self.seconds
+            ),
+            None => format!("no rows of {} match; nothing changed\n", self.table),
+        }
+    }
+
+    fn json(&self) -> Result<String> {
+        pretty(self)
+    }
+}
+
+/// A table made to be at an earlier snapshot again.
+pub struct RolledBack {
+    table: String,
+    snapshot_id: i64,
+}
+
+impl Report for RolledBack {
+    fn text(&self) -> String {
+        format!("{} is at snapshot {}\n", self.table, self.snapshot_id)
+    }
+}
+
+pub async fn list(engine: &Engine) -> Result<TablesReport> {
+    let mut rows = Vec::new();
+    for ident in engine.lakehouse.list_tables().await? {
+        let info = TableInfo::of(&engine.lakehouse.load_table(&ident).await?);
+        rows.push([
+            ident.to_string(),
+            info.snapshot_id
+                .map(|id| id.to_string())
+                .unwrap_or_else(|| "-".into()),
+            info.records.to_string(),
+            info.data_files.to_string(),
+            human_bytes(info.bytes),
+            info.timestamp_ms
+                .map(format_ms)
+                .unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    Ok(TablesReport { rows })
+}
+
+pub async fn history(engine: &Engine, args: HistoryArgs) -> Result<HistoryReport> {
+    let table = engine
+        .lakehouse
+        .load_table(&table_ident(&args.table)?)
+        .await?;
+    Ok(HistoryReport {
+        infos: snapshot_infos(&table),
+    })
+}
+
+pub async fn delete(engine: &Engine, args: DeleteArgs) -> Result<DeleteReport> {
+    let ident = table_ident(&args.table)?;
+    let job_id = args.job_id.or_new();
+    crate::delete::delete_where(engine, &ident, &args.predicate, &job_id).await
+}
+
+pub async fn rollback(engine: &Engine, args: RollbackArgs) -> Result<RolledBack> {
+    let ident = table_ident(&args.table)?;
+    engine.lakehouse.rollback(&ident, args.snapshot_id).await?;
+    Ok(RolledBack {
+        table: args.table,
+        snapshot_id: args.snapshot_id,
+    })
+}
+
+fn format_ms(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_else(|| ms.to_string())
+}
