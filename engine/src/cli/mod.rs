@@ -16,8 +16,11 @@ mod run;
 mod sql;
 mod tables;
 
+use std::path::Path;
+
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
+use medallion_jobs::Pipeline;
 
 use self::output::Output;
 use crate::config::{Config, Overrides};
@@ -163,9 +166,23 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Generate(args) => out.print(run::generate(&config, args).await?),
         Command::Check => out.print(check::check(&config).await),
         command => {
+            // A pipeline that does not load fails before the catalog is
+            // reached, or created in a fresh folder.
+            let pipeline = command.pipeline_dir().map(Pipeline::load).transpose()?;
             let engine = Engine::open(config).await?;
             let progress = Progress::new(!global.quiet && !global.json);
-            on_engine(command, &engine, &progress, &out).await
+            on_engine(command, pipeline, &engine, &progress, &out).await
+        }
+    }
+}
+
+impl Command {
+    /// The pipeline folder or job spec the command runs or checks.
+    fn pipeline_dir(&self) -> Option<&Path> {
+        match self {
+            Command::Run(args) => Some(&args.pipeline),
+            Command::Validate(args) => Some(&args.pipeline),
+            _ => None,
         }
     }
 }
@@ -173,14 +190,16 @@ pub async fn run(cli: Cli) -> Result<()> {
 /// The commands that read or write tables, each on the one open engine.
 async fn on_engine(
     command: Command,
+    pipeline: Option<Pipeline>,
     engine: &Engine,
     progress: &Progress,
     out: &Output,
 ) -> Result<()> {
+    let loaded = || pipeline.expect("run and validate load their pipeline before the engine opens");
     match command {
         Command::Demo(args) => out.print(run::demo(engine, args, progress, out).await?),
-        Command::Run(args) => out.print(run::run(engine, args, progress).await?),
-        Command::Validate(args) => out.print(run::validate(engine, args).await?),
+        Command::Run(args) => out.print(run::run(engine, loaded(), args, progress).await?),
+        Command::Validate(_) => out.print(run::validate(engine, &loaded()).await?),
         Command::Sql(args) => sql::query(engine, args).await,
         Command::Tables => out.print(tables::list(engine).await?),
         Command::History(args) => out.print(tables::history(engine, args).await?),

@@ -37,7 +37,7 @@ pub struct GenerateArgs {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Pipeline folder or job spec file.
-    pipeline: PathBuf,
+    pub pipeline: PathBuf,
     /// Job id of the run; re-running the same id never duplicates data.
     /// Default: a new id, printed with the summary.
     #[arg(long, value_parser = medallion_jobs::parse_job_id)]
@@ -50,7 +50,7 @@ pub struct RunArgs {
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
     /// Pipeline folder or job spec file.
-    pipeline: PathBuf,
+    pub pipeline: PathBuf,
 }
 
 /// Raw TPC-H data ready under the raw root. The fields are in the order
@@ -129,15 +129,18 @@ pub async fn generate(config: &Config, args: GenerateArgs) -> Result<RawReport> 
     generate_raw(config, args.scale).await
 }
 
-pub async fn run(engine: &Engine, args: RunArgs, progress: &Progress) -> Result<PipelineRun> {
-    let pipeline = Pipeline::load(&args.pipeline)?;
+pub async fn run(
+    engine: &Engine,
+    pipeline: Pipeline,
+    args: RunArgs,
+    progress: &Progress,
+) -> Result<PipelineRun> {
     let job_id = args.job_id.unwrap_or_else(new_job_id);
     run_pipeline(engine, &pipeline, &args.jobs, job_id, progress).await
 }
 
-pub async fn validate(engine: &Engine, args: ValidateArgs) -> Result<Validated> {
-    let pipeline = Pipeline::load(&args.pipeline)?;
-    let lines = validate_pipeline(engine, &pipeline).await?;
+pub async fn validate(engine: &Engine, pipeline: &Pipeline) -> Result<Validated> {
+    let lines = validate_pipeline(engine, pipeline).await?;
     Ok(Validated {
         lines,
         jobs: pipeline.jobs.len(),
