@@ -10,6 +10,7 @@
 //! files that never became part of a snapshot.
 
 mod connection;
+mod credentials;
 mod error;
 mod fanout;
 mod maintenance;
@@ -27,6 +28,7 @@ mod transport;
 mod write;
 
 pub use connection::{Lakehouse, LakehouseConfig};
+pub use credentials::NoCredentials;
 pub use error::{CatalogError, MissingDataFile, Result};
 pub use maintenance::{
     CompactReport, ExpireOptions, ExpireReport, MIN_SAFE_ORPHAN_AGE, ManifestsReport,

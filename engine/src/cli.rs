@@ -432,7 +432,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 snapshots: snapshots.into_iter().collect(),
                 timestamp_ms: as_of.map(|t| t.timestamp_millis()),
             };
-            let ctx = engine.session_with_all_tables(&as_of).await?;
+            let ctx = engine.session_for_query(&query, &as_of).await?;
             let frame = plan_query(&ctx, &query).await.map_err(|e| match e {
                 QueryError::NotAQuery(refused) => anyhow::anyhow!(refused_statement(refused)),
                 QueryError::Plan(e) => anyhow::Error::new(e).context("the query does not plan"),

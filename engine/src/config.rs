@@ -52,6 +52,9 @@ pub struct S3File {
     pub virtual_hosted_style: bool,
     /// Seconds a failing S3 request is retried (MEDALLION_S3_RETRY_TIMEOUT_SECS).
     pub retry_timeout_secs: Option<u64>,
+    /// Ask the EC2 instance metadata address for credentials where none are
+    /// configured or vended (MEDALLION_S3_INSTANCE_METADATA=true).
+    pub instance_metadata: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -280,6 +283,16 @@ fn s3_settings(file: S3File, endpoint_flag: Option<String>) -> Result<S3Settings
                 .transpose()?,
         }
         .map(std::time::Duration::from_secs),
+        instance_metadata: match file.instance_metadata {
+            Some(allowed) => allowed,
+            None => env("MEDALLION_S3_INSTANCE_METADATA")
+                .map(|v| {
+                    v.parse::<bool>()
+                        .context("MEDALLION_S3_INSTANCE_METADATA must be true or false")
+                })
+                .transpose()?
+                .unwrap_or(false),
+        },
     })
 }
 

@@ -13,3 +13,5 @@ mod faults;
 mod pipeline;
 mod proxy;
 mod tcp_proxy;
+mod vended;
+mod vending;
