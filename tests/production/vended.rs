@@ -202,3 +202,34 @@ async fn a_table_the_catalog_refuses_fails_only_what_reads_it() {
     assert!(proxy.counters.refused_403.load(Ordering::Relaxed) >= 2);
     assert_eq!(lakehouse.snapshots(), before, "nothing was committed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vended_credentials_about_to_expire_are_renewed_before_they_are_used() {
+    let backend = Backend::seaweedfs();
+    let sts = Sts {
+        first_keys_about_to_expire: true,
+        ..Sts::seaweedfs()
+    };
+    let about_to_expire = sts.about_to_expire.clone();
+    let proxy = Proxy::start(
+        &backend.catalog_uri,
+        Faults {
+            vend: Some(sts),
+            ..Faults::default()
+        },
+    )
+    .await;
+    backend.lakehouse();
+    let config = tempfile::tempdir().unwrap();
+    let lakehouse = lakehouse_with_keys(&backend, &proxy.uri, raw_only_keys(), &config);
+    let out = ok(&lakehouse, &["demo", "--scale", SCALE, "--json"]).await;
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        statuses(&report).values().all(|s| s == "committed"),
+        "{report}"
+    );
+    assert!(
+        about_to_expire.load(Ordering::Relaxed) >= TABLES.len() as u64,
+        "every table's first keys were about to expire"
+    );
+}

@@ -3,7 +3,10 @@
 //! answers credentials of a role allowed on the warehouse, narrowed by a
 //! session policy to the one table's location.
 
+use std::collections::HashSet;
 use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// How the proxy mints credentials.
 #[derive(Clone)]
@@ -15,6 +18,15 @@ pub struct Sts {
     pub role_arn: String,
     /// STS's minimum is 900 seconds.
     pub duration_secs: u64,
+    /// The first keys vended for each table do not work and expire in four
+    /// minutes, inside the time before expiry when medallion renews them:
+    /// only a client that renews (with a new LoadTable) before using them
+    /// gets to the table's files.
+    pub first_keys_about_to_expire: bool,
+    /// Table locations vended for so far.
+    pub seen: Arc<Mutex<HashSet<String>>>,
+    /// How many keys were vended about to expire.
+    pub about_to_expire: Arc<AtomicU64>,
 }
 
 impl Sts {
@@ -33,6 +45,9 @@ impl Sts {
                 .unwrap_or_else(|_| "us-east-1".into()),
             role_arn: var("MEDALLION_TEST_STS_ROLE_ARN"),
             duration_secs: 900,
+            first_keys_about_to_expire: false,
+            seen: Arc::default(),
+            about_to_expire: Arc::default(),
         }
     }
 
@@ -51,6 +66,18 @@ impl Sts {
             tokio::task::spawn_blocking(move || sts.assume_role(&location))
                 .await
                 .expect("STS call")
+        };
+        let first = self.seen.lock().unwrap().insert(location.clone());
+        let keys = if first && self.first_keys_about_to_expire {
+            self.about_to_expire.fetch_add(1, Ordering::Relaxed);
+            Keys {
+                access_key_id: keys.access_key_id,
+                secret_access_key: "not-the-secret".into(),
+                session_token: keys.session_token,
+                expires_at_ms: chrono::Utc::now().timestamp_millis() + 4 * 60 * 1000,
+            }
+        } else {
+            keys
         };
         let config = serde_json::json!({
             "s3.access-key-id": keys.access_key_id,
