@@ -190,10 +190,6 @@ impl ObjectStores {
         })
     }
 
-    pub fn s3_settings(&self) -> &S3Settings {
-        &self.s3
-    }
-
     /// Files under `prefix` (a table location) use what the catalog sent
     /// with the table: its vended keys, renewed through `revend` before
     /// they expire, and its endpoint where none is configured. Keys from a
