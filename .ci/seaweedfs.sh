@@ -12,6 +12,12 @@ S3_PORT="${MEDALLION_TEST_S3_PORT:-18333}"
 ICEBERG_PORT="${MEDALLION_TEST_ICEBERG_PORT:-18181}"
 ACCESS_KEY="${MEDALLION_TEST_S3_ACCESS_KEY:-medallion}"
 SECRET_KEY="${MEDALLION_TEST_S3_SECRET_KEY:-medallion-test-secret}"
+# An identity allowed on the `raw` bucket only, and the role whose STS
+# credentials (scoped further per table by the tests' catalog proxy) reach
+# the warehouse: medallion as a production user runs it.
+RAW_ACCESS_KEY="${MEDALLION_TEST_S3_RAW_ACCESS_KEY:-medallion-raw}"
+RAW_SECRET_KEY="${MEDALLION_TEST_S3_RAW_SECRET_KEY:-medallion-raw-test-secret}"
+STS_ROLE_ARN="arn:aws:iam::role/MedallionTables"
 TIMEOUT="${SEAWEEDFS_START_TIMEOUT:-90}" # seconds; startup is ~1 s idle, but CI shares 2 cores with cargo
 # Keyed by S3 port so `stop` finds the right server without the caller's environment.
 PID_FILE="${SEAWEEDFS_PID_FILE:-${TMPDIR:-/tmp}/medallion-seaweedfs-${S3_PORT}.pid}"
@@ -64,10 +70,29 @@ start() {
 
   local dir="${SEAWEEDFS_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/medallion-seaweedfs.XXXXXX")}"
   mkdir -p "$dir/data"
+  # The same file is the identities (-s3.config) and the IAM with STS
+  # (-s3.iam.config): AssumeRole, signed with the admin keys, answers
+  # credentials of the role, narrowed by the session policy sent with it.
+  local signing_key
+  signing_key="$(head -c 32 /dev/urandom | base64)"
   cat >"$dir/s3.json" <<EOF
-{"identities": [{"name": "medallion",
-  "credentials": [{"accessKey": "${ACCESS_KEY}", "secretKey": "${SECRET_KEY}"}],
-  "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}
+{"identities": [
+  {"name": "medallion",
+   "credentials": [{"accessKey": "${ACCESS_KEY}", "secretKey": "${SECRET_KEY}"}],
+   "actions": ["Admin", "Read", "Write", "List", "Tagging"]},
+  {"name": "medallion-raw",
+   "credentials": [{"accessKey": "${RAW_ACCESS_KEY}", "secretKey": "${RAW_SECRET_KEY}"}],
+   "actions": ["Read:raw", "Write:raw", "List:raw", "Tagging:raw"]}],
+ "sts": {"tokenDuration": "1h", "maxSessionLength": "12h", "issuer": "medallion-test-sts",
+         "signingKey": "${signing_key}"},
+ "policy": {"defaultEffect": "Deny", "storeType": "memory"},
+ "policies": [{"name": "Warehouse", "document": {"Version": "2012-10-17", "Statement": [
+   {"Effect": "Allow", "Action": ["s3:*"],
+    "Resource": ["arn:aws:s3:::warehouse", "arn:aws:s3:::warehouse/*"]}]}}],
+ "roles": [{"roleName": "MedallionTables", "roleArn": "${STS_ROLE_ARN}",
+   "attachedPolicies": ["Warehouse"],
+   "trustPolicy": {"Version": "2012-10-17", "Statement": [
+     {"Effect": "Allow", "Principal": "*", "Action": ["sts:AssumeRole"]}]}}]}
 EOF
 
   # Every listener gets an explicit port next to the S3 port: the defaults (8333, 8888,
@@ -81,7 +106,7 @@ EOF
   # caller's $(...) pipe open.
   setsid "$weed" mini -dir="$dir/data" \
     -ip=127.0.0.1 -ip.bind=127.0.0.1 -master.telemetry=false \
-    -s3.config="$dir/s3.json" -s3.autoCreateBucket=false -tableBucket=warehouse \
+    -s3.config="$dir/s3.json" -s3.iam.config="$dir/s3.json" -s3.autoCreateBucket=false -tableBucket=warehouse \
     -s3.port="$p" -s3.port.grpc=$((p + 1)) -s3.port.iceberg="$ICEBERG_PORT" \
     -master.port=$((p + 2)) -master.port.grpc=$((p + 3)) \
     -volume.port=$((p + 4)) -volume.port.grpc=$((p + 5)) \
@@ -127,6 +152,9 @@ export MEDALLION_TEST_ICEBERG_WAREHOUSE=warehouse
 export MEDALLION_TEST_S3_REGION=us-east-1
 export MEDALLION_TEST_S3_ACCESS_KEY='$ACCESS_KEY'
 export MEDALLION_TEST_S3_SECRET_KEY='$SECRET_KEY'
+export MEDALLION_TEST_S3_RAW_ACCESS_KEY='$RAW_ACCESS_KEY'
+export MEDALLION_TEST_S3_RAW_SECRET_KEY='$RAW_SECRET_KEY'
+export MEDALLION_TEST_STS_ROLE_ARN='$STS_ROLE_ARN'
 EOF
 }
 

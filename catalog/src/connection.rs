@@ -117,11 +117,8 @@ impl Lakehouse {
                     RetryPolicy::default(),
                 )
                 .await?;
-                let rest = Arc::new(RestCatalog::new(
-                    client,
-                    storage,
-                    settings.vended_credentials,
-                ));
+                let rest =
+                    RestCatalog::new(client, storage, stores.clone(), settings.vended_credentials);
                 Ok(Self {
                     catalog: rest.clone(),
                     transport: rest,

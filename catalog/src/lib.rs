@@ -17,6 +17,7 @@
 
 mod commit;
 mod connection;
+mod credentials;
 mod data_files;
 mod delete;
 mod error;
@@ -39,6 +40,7 @@ mod write;
 
 pub use commit::{CommitOutcome, CommitProperties, WriteStats};
 pub use connection::{Lakehouse, LakehouseConfig};
+pub use credentials::NoCredentials;
 pub use data_files::data_file_properties;
 pub use error::{CatalogError, MissingDataFile, Result};
 pub use history::{SnapshotInfo, TableInfo, input_read, snapshot_infos, snapshot_of_job};

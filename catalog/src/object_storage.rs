@@ -1,13 +1,14 @@
 //! One storage layer for everything medallion reads and writes: raw files
 //! through DataFusion, table data and metadata through Iceberg's `FileIO`.
-//! Both go through `object_store`, so one S3 configuration (endpoint,
-//! region, path-style, credentials) serves both, and a local folder works
-//! the same way as a bucket.
+//! Both go through `object_store` and [`ObjectStores::resolve`], the one
+//! place that decides which credentials an S3 path gets: the ones the
+//! catalog vended for the table whose location holds it, else the
+//! configured ones. A local folder works the same way as a bucket.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::ops::Range;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -24,6 +25,7 @@ use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
 
+use crate::credentials::{NoCredentials, Revend, VendedCredentials, VendedKeys, has_credentials};
 use crate::stale_connections::RetryStaleConnections;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
@@ -44,6 +46,10 @@ pub struct S3Settings {
     /// How long a failing request is retried before the error is final
     /// (default: object_store's three minutes).
     pub retry_timeout: Option<std::time::Duration>,
+    /// Where no keys are configured or vended, ask the EC2 instance
+    /// metadata address (169.254.169.254) for credentials. Off by default:
+    /// off AWS that address hangs or answers confusingly.
+    pub instance_metadata: bool,
 }
 
 impl fmt::Debug for S3Settings {
@@ -66,22 +72,19 @@ impl fmt::Debug for S3Settings {
             )
             .field("virtual_hosted_style", &self.virtual_hosted_style)
             .field("retry_timeout", &self.retry_timeout)
+            .field("instance_metadata", &self.instance_metadata)
             .finish()
     }
 }
 
 impl S3Settings {
-    /// Settings overridden by the `s3.*` properties a catalog sends with a
-    /// table (vended credentials). The configured endpoint wins: a catalog
-    /// may advertise an address only reachable inside its own network.
+    /// Settings completed by the `s3.*` properties a catalog sends with a
+    /// table; vended keys are not settings, see [`ObjectStores::vend`]. The
+    /// configured endpoint wins: a catalog may advertise an address only
+    /// reachable inside its own network.
     pub fn with_catalog_properties(&self, props: &HashMap<String, String>) -> Self {
         let mut merged = self.clone();
         let get = |key: &str| props.get(key).filter(|v| !v.is_empty()).cloned();
-        if let (Some(key), Some(secret)) = (get("s3.access-key-id"), get("s3.secret-access-key")) {
-            merged.access_key_id = Some(key);
-            merged.secret_access_key = Some(secret);
-            merged.session_token = get("s3.session-token");
-        }
         if merged.endpoint.is_none() {
             merged.endpoint = get("s3.endpoint");
         }
@@ -91,7 +94,13 @@ impl S3Settings {
         merged
     }
 
-    fn build(&self, bucket: &str) -> object_store::Result<Arc<dyn ObjectStore>> {
+    /// A store for `bucket` signing with `vended` keys, or else with the
+    /// configured or environment's credentials.
+    fn build(
+        &self,
+        bucket: &str,
+        vended: Option<Arc<VendedCredentials>>,
+    ) -> object_store::Result<Arc<dyn ObjectStore>> {
         let mut builder = AmazonS3Builder::from_env()
             .with_bucket_name(bucket)
             .with_virtual_hosted_style_request(self.virtual_hosted_style);
@@ -118,15 +127,58 @@ impl S3Settings {
                 ..RetryConfig::default()
             });
         }
+        match vended {
+            Some(vended) => builder = builder.with_credentials(vended),
+            None if has_credentials(&builder) || self.instance_metadata => {}
+            None => {
+                return Err(object_store::Error::Generic {
+                    store: "S3",
+                    source: Box::new(NoCredentials {
+                        bucket: bucket.to_string(),
+                    }),
+                });
+            }
+        }
         Ok(Arc::new(RetryStaleConnections(Arc::new(builder.build()?))))
     }
 }
 
-/// Object stores by `scheme://bucket`, built on first use and shared.
+/// The files under one table location, read and written with the
+/// credentials the catalog vended for them.
+#[derive(Debug)]
+struct VendedScope {
+    /// `s3://bucket/path/to/table`, without a trailing slash.
+    prefix: String,
+    store: Arc<dyn ObjectStore>,
+    credentials: Option<Arc<VendedCredentials>>,
+}
+
+/// Whether `location` is `prefix` or lies below it (`s3a://` reads as `s3://`).
+fn is_under(location: &str, prefix: &str) -> bool {
+    let location = normalize_scheme(location);
+    let prefix = normalize_scheme(prefix);
+    let prefix = prefix.trim_end_matches('/');
+    location == prefix
+        || location
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
+fn normalize_scheme(location: &str) -> std::borrow::Cow<'_, str> {
+    match location.strip_prefix("s3a://") {
+        Some(rest) => format!("s3://{rest}").into(),
+        None => location.into(),
+    }
+}
+
+/// Object stores by `scheme://bucket` with the configured credentials, and
+/// by table location with the credentials vended for it; built on first
+/// use and shared.
 #[derive(Debug, Default)]
 pub struct ObjectStores {
     s3: S3Settings,
     stores: Mutex<HashMap<String, Arc<dyn ObjectStore>>>,
+    vended: RwLock<Vec<VendedScope>>,
 }
 
 impl ObjectStores {
@@ -134,15 +186,60 @@ impl ObjectStores {
         Arc::new(Self {
             s3,
             stores: Mutex::default(),
+            vended: RwLock::default(),
         })
     }
 
-    pub fn s3_settings(&self) -> &S3Settings {
-        &self.s3
+    /// Files under `prefix` (a table location) use what the catalog sent
+    /// with the table: its vended keys, renewed through `revend` before
+    /// they expire, and its endpoint where none is configured. Keys from a
+    /// newer LoadTable replace the older ones.
+    pub(crate) fn vend(
+        &self,
+        prefix: &str,
+        props: &HashMap<String, String>,
+        revend: Option<Arc<dyn Revend>>,
+    ) -> object_store::Result<()> {
+        let Some(("s3" | "s3a", rest)) = prefix.split_once("://") else {
+            return Ok(());
+        };
+        let settings = self.s3.with_catalog_properties(props);
+        let keys = VendedKeys::from_properties(props);
+        if keys.is_none() && settings == self.s3 {
+            return Ok(());
+        }
+        let prefix = prefix.trim_end_matches('/');
+        let mut scopes = self.vended.write().expect("vended stores lock");
+        let keys = match scopes.iter().position(|s| s.prefix == prefix) {
+            None => keys,
+            Some(index) => match (&scopes[index].credentials, keys) {
+                (Some(credentials), Some(keys)) => {
+                    credentials.update(keys, revend);
+                    return Ok(());
+                }
+                // Nothing new was vended: the last keys stay until they expire.
+                (_, None) => return Ok(()),
+                (None, keys) => {
+                    scopes.remove(index);
+                    keys
+                }
+            },
+        };
+        let bucket = rest.split('/').next().unwrap_or(rest);
+        let credentials = keys.map(|keys| Arc::new(VendedCredentials::new(prefix, keys, revend)));
+        let store = settings.build(bucket, credentials.clone())?;
+        scopes.push(VendedScope {
+            prefix: prefix.to_string(),
+            store,
+            credentials,
+        });
+        Ok(())
     }
 
     /// The store holding `location` (`s3://bucket/key`, `file:///path`)
-    /// and the object's path inside it.
+    /// and the object's path inside it. The most specific table location
+    /// holding it decides its credentials; the configured ones serve the
+    /// rest (raw files, a catalog that vends nothing).
     pub fn resolve(&self, location: &str) -> object_store::Result<(Arc<dyn ObjectStore>, Path)> {
         let (scheme, rest) = location
             .split_once("://")
@@ -152,21 +249,17 @@ impl ObjectStores {
             "s3" | "s3a" => rest.split_once('/').unwrap_or((rest, "")),
             _ => return Err(unsupported(location)),
         };
-        let cache_key = format!("{scheme}://{bucket}");
-        let store = {
-            let mut stores = self.stores.lock().expect("store cache lock");
-            match stores.get(&cache_key) {
-                Some(store) => store.clone(),
-                None => {
-                    let store: Arc<dyn ObjectStore> = if scheme == "file" {
-                        Arc::new(LocalFileSystem::new().with_automatic_cleanup(true))
-                    } else {
-                        self.s3.build(bucket)?
-                    };
-                    stores.insert(cache_key, store.clone());
-                    store
-                }
-            }
+        let vended = self
+            .vended
+            .read()
+            .expect("vended stores lock")
+            .iter()
+            .filter(|scope| is_under(location, &scope.prefix))
+            .max_by_key(|scope| scope.prefix.len())
+            .map(|scope| scope.store.clone());
+        let store = match vended {
+            Some(store) => store,
+            None => self.configured(scheme, bucket)?,
         };
         let path = if scheme == "file" {
             Path::from_absolute_path(std::path::Path::new(key))?
@@ -174,6 +267,22 @@ impl ObjectStores {
             Path::parse(key)?
         };
         Ok((store, path))
+    }
+
+    /// The store of a bucket (or the local file system) with the configured credentials.
+    fn configured(&self, scheme: &str, bucket: &str) -> object_store::Result<Arc<dyn ObjectStore>> {
+        let cache_key = format!("{scheme}://{bucket}");
+        let mut stores = self.stores.lock().expect("store cache lock");
+        if let Some(store) = stores.get(&cache_key) {
+            return Ok(store.clone());
+        }
+        let store: Arc<dyn ObjectStore> = if scheme == "file" {
+            Arc::new(LocalFileSystem::new().with_automatic_cleanup(true))
+        } else {
+            self.s3.build(bucket, None)?
+        };
+        stores.insert(cache_key, store.clone());
+        Ok(store)
     }
 }
 
@@ -367,8 +476,8 @@ impl FileWrite for StreamingWriter {
     }
 }
 
-/// Builds [`ObjectStoreStorage`] for every `FileIO`, applying the
-/// properties the catalog sent with a table.
+/// Builds [`ObjectStoreStorage`] for every `FileIO`. The properties the
+/// catalog sent with a table reached [`ObjectStores::vend`] before.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ObjectStoreStorageFactory {
     #[serde(skip)]
@@ -383,17 +492,10 @@ impl ObjectStoreStorageFactory {
 
 #[typetag::serde(name = "medallion-object-store")]
 impl StorageFactory for ObjectStoreStorageFactory {
-    fn build(&self, config: &StorageConfig) -> iceberg::Result<Arc<dyn Storage>> {
-        let settings = self
-            .stores
-            .s3_settings()
-            .with_catalog_properties(config.props());
-        let stores = if &settings == self.stores.s3_settings() {
-            self.stores.clone()
-        } else {
-            ObjectStores::new(settings)
-        };
-        Ok(Arc::new(ObjectStoreStorage { stores }))
+    fn build(&self, _config: &StorageConfig) -> iceberg::Result<Arc<dyn Storage>> {
+        Ok(Arc::new(ObjectStoreStorage {
+            stores: self.stores.clone(),
+        }))
     }
 }
 
@@ -419,29 +521,79 @@ mod tests {
     }
 
     #[test]
-    fn vended_credentials_win_but_the_configured_endpoint_stays() {
+    fn the_configured_endpoint_wins_over_the_catalogs() {
         let configured = S3Settings {
             endpoint: Some("http://127.0.0.1:9000".into()),
-            access_key_id: Some("configured".into()),
-            secret_access_key: Some("configured-secret".into()),
             ..S3Settings::default()
         };
-        let vended = HashMap::from([
+        let props = HashMap::from([
             (
                 "s3.endpoint".to_string(),
                 "http://minio.internal:9000".to_string(),
             ),
-            ("s3.access-key-id".to_string(), "vended".to_string()),
-            (
-                "s3.secret-access-key".to_string(),
-                "vended-secret".to_string(),
-            ),
-            ("s3.session-token".to_string(), "session".to_string()),
+            ("client.region".to_string(), "eu-west-1".to_string()),
         ]);
-        let merged = configured.with_catalog_properties(&vended);
+        let merged = configured.with_catalog_properties(&props);
         assert_eq!(merged.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
-        assert_eq!(merged.access_key_id.as_deref(), Some("vended"));
-        assert_eq!(merged.session_token.as_deref(), Some("session"));
+        assert_eq!(merged.region.as_deref(), Some("eu-west-1"));
+    }
+
+    fn vended(key_id: &str) -> HashMap<String, String> {
+        HashMap::from([
+            ("s3.access-key-id".to_string(), key_id.to_string()),
+            ("s3.secret-access-key".to_string(), "secret".to_string()),
+        ])
+    }
+
+    #[test]
+    fn files_under_a_table_location_use_its_vended_store_and_others_the_configured_one() {
+        let stores = ObjectStores::new(S3Settings {
+            endpoint: Some("http://127.0.0.1:1".into()),
+            access_key_id: Some("configured".into()),
+            secret_access_key: Some("configured-secret".into()),
+            ..S3Settings::default()
+        });
+        stores
+            .vend("s3://warehouse/ns/orders", &vended("orders-key"), None)
+            .unwrap();
+        let store = |location: &str| Arc::as_ptr(&stores.resolve(location).unwrap().0).cast::<()>();
+        let orders = store("s3://warehouse/ns/orders/data/a.parquet");
+        assert_eq!(orders, store("s3a://warehouse/ns/orders/metadata/v1.json"));
+        let configured = store("s3://warehouse/ns/orders_2/data/a.parquet");
+        assert_ne!(
+            orders, configured,
+            "a sibling with a longer name is not under it"
+        );
+        assert_eq!(configured, store("s3://warehouse/other"));
+        assert_ne!(store("s3://raw/a.csv"), orders);
+    }
+
+    #[test]
+    fn a_bucket_without_any_credentials_is_an_error_naming_it() {
+        let mut settings = S3Settings {
+            endpoint: Some("http://127.0.0.1:1".into()),
+            ..S3Settings::default()
+        };
+        let builder = AmazonS3Builder::from_env();
+        if has_credentials(&builder) {
+            return; // AWS_* credentials in this test's environment
+        }
+        let stores = ObjectStores::new(settings.clone());
+        let error = stores.resolve("s3://warehouse/a").unwrap_err().to_string();
+        assert!(
+            error.contains("bucket `warehouse`") && error.contains("instance_metadata"),
+            "{error}"
+        );
+        stores
+            .vend("s3://warehouse/t", &vended("table-key"), None)
+            .unwrap();
+        assert!(stores.resolve("s3://warehouse/t/data/a.parquet").is_ok());
+        settings.instance_metadata = true;
+        assert!(
+            ObjectStores::new(settings)
+                .resolve("s3://warehouse/a")
+                .is_ok()
+        );
     }
 
     #[tokio::test]

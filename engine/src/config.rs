@@ -53,6 +53,9 @@ pub struct S3File {
     pub virtual_hosted_style: bool,
     /// Seconds a failing S3 request is retried (MEDALLION_S3_RETRY_TIMEOUT_SECS).
     pub retry_timeout_secs: Option<u64>,
+    /// Ask the EC2 instance metadata address for credentials where none are
+    /// configured or vended (MEDALLION_S3_INSTANCE_METADATA=true).
+    pub instance_metadata: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -222,6 +225,15 @@ pub struct Overrides {
         env = "MEDALLION_S3_RETRY_TIMEOUT_SECS"
     )]
     pub s3_retry_timeout_secs: Option<String>,
+    /// `s3.instance_metadata`; parsed only when the file has none.
+    #[arg(
+        long,
+        global = true,
+        hide = true,
+        hide_env_values = true,
+        env = "MEDALLION_S3_INSTANCE_METADATA"
+    )]
+    pub s3_instance_metadata: Option<String>,
 }
 
 fn parse_secret(value: &str) -> Result<Secret, String> {
@@ -413,6 +425,16 @@ fn s3_settings(file: S3File, overrides: &Overrides) -> Result<S3Settings> {
                 .transpose()?,
         }
         .map(std::time::Duration::from_secs),
+        instance_metadata: match file.instance_metadata {
+            Some(allowed) => allowed,
+            None => set(&overrides.s3_instance_metadata)
+                .map(|v| {
+                    v.parse::<bool>()
+                        .context("MEDALLION_S3_INSTANCE_METADATA must be true or false")
+                })
+                .transpose()?
+                .unwrap_or(false),
+        },
     })
 }
 
@@ -565,6 +587,7 @@ mod tests {
             ("aws_region", "AWS_REGION"),
             ("aws_default_region", "AWS_DEFAULT_REGION"),
             ("s3_retry_timeout_secs", "MEDALLION_S3_RETRY_TIMEOUT_SECS"),
+            ("s3_instance_metadata", "MEDALLION_S3_INSTANCE_METADATA"),
         ] {
             let arg = command
                 .get_arguments()

@@ -2,6 +2,7 @@
 //! execution and the command line. The `medallion` binary is a thin wrapper
 //! over [`cli::run`].
 
+pub mod bucket_store;
 pub mod cgroup;
 pub mod check;
 pub mod cli;
@@ -14,6 +15,7 @@ pub mod field_ids;
 pub mod maintain;
 pub mod missing_files;
 pub mod progress;
+pub mod query_tables;
 pub mod report;
 pub mod session;
 pub mod storage;

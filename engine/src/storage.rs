@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use datafusion::common::DataFusionError;
 use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::execution::object_store::{DefaultObjectStoreRegistry, ObjectStoreRegistry};
 use datafusion::prelude::SessionContext;
@@ -14,8 +13,11 @@ use medallion_jobs::{RawFile, RawFormat, compression_of};
 use object_store::ObjectStore;
 use url::Url;
 
-/// DataFusion's object stores: S3 buckets come from the same
-/// [`ObjectStores`] that Iceberg's file IO uses, built on first use.
+use crate::bucket_store::BucketStore;
+
+/// DataFusion's object stores: each S3 bucket is a [`BucketStore`] over
+/// the same [`ObjectStores`] that Iceberg's file IO uses, so a table's
+/// files are read with the credentials vended for it.
 #[derive(Debug)]
 pub struct StoreRegistry {
     stores: Arc<ObjectStores>,
@@ -42,15 +44,11 @@ impl ObjectStoreRegistry for StoreRegistry {
 
     fn get_store(&self, url: &Url) -> datafusion::error::Result<Arc<dyn ObjectStore>> {
         match url.scheme() {
-            "s3" | "s3a" => self
-                .stores
-                .resolve(&format!(
-                    "{}://{}/",
-                    url.scheme(),
-                    url.host_str().unwrap_or_default()
-                ))
-                .map(|(store, _)| store)
-                .map_err(|e| DataFusionError::ObjectStore(Box::new(e))),
+            scheme @ ("s3" | "s3a") => Ok(Arc::new(BucketStore::new(
+                self.stores.clone(),
+                scheme,
+                url.host_str().unwrap_or_default(),
+            ))),
             _ => self.registered.get_store(url),
         }
     }

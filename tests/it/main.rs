@@ -8,6 +8,7 @@ mod support {
     mod history;
     mod lakehouse;
     mod local;
+    mod pipeline_copy;
     mod pyiceberg;
     mod raw_facts;
 

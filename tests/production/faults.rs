@@ -180,3 +180,35 @@ async fn s3_stopping_mid_run_fails_clearly_and_no_table_is_half_visible() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_the_catalog_rejects_is_a_401_that_names_the_catalog_once() {
+    let backend = Backend::seaweedfs();
+    // The proxy accepts only the tokens it issued itself.
+    let proxy = Proxy::start(
+        &backend.catalog_uri,
+        Faults {
+            token_lifetime: Some(Duration::from_secs(3600)),
+            ..Faults::default()
+        },
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "not-a-token-the-catalog-issued").unwrap();
+    let mut env = backend.env();
+    env.retain(|(k, _)| k != "MEDALLION_CATALOG_CREDENTIAL");
+    env.push((
+        "MEDALLION_CATALOG_TOKEN_FILE".into(),
+        token_file.display().to_string(),
+    ));
+    let lakehouse = Lakehouse::with(backend.args(&proxy.uri, "unused"), env);
+    let out = run(&lakehouse, &["tables"]).await;
+    assert!(!out.status.success());
+    let error = error_line(&out);
+    assert!(
+        error.contains("401") && error.contains("read the configuration of the catalog"),
+        "{error}"
+    );
+    assert_eq!(error.matches(&proxy.uri).count(), 1, "{error}");
+}

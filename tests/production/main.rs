@@ -8,6 +8,7 @@
 #[path = "../support"]
 mod support {
     mod lakehouse;
+    mod pipeline_copy;
     mod pyiceberg;
     mod raw_facts;
 
@@ -22,3 +23,5 @@ mod faults;
 mod pipeline;
 mod proxy;
 mod tcp_proxy;
+mod vended;
+mod vending;

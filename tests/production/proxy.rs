@@ -1,7 +1,9 @@
 //! A fault-injecting HTTP proxy in front of the REST catalog. SeaweedFS
 //! issues hour-long tokens and never fails on purpose; this stand-in for a
-//! short-lived-token Keycloak and a flaky network sits between medallion and
-//! the real catalog, which still does all the catalog work.
+//! short-lived-token Keycloak, a flaky network, a catalog that vends
+//! table-scoped credentials (as Lakekeeper does) and one whose authorization
+//! refuses a table sits between medallion and the real catalog, which still
+//! does all the catalog work.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,6 +22,12 @@ pub struct Faults {
     pub fail_every: Option<u64>,
     /// Answer commits (POST to a table) with 503 without forwarding them.
     pub fail_commits: bool,
+    /// Add STS credentials scoped to the table's location to every
+    /// LoadTable and CreateTable answer that asks for vended credentials.
+    pub vend: Option<crate::vending::Sts>,
+    /// Answer 403 for every request about this table (`namespace.table`),
+    /// as a catalog's authorization does for a table the client may not see.
+    pub refuse_table: Option<String>,
 }
 
 #[derive(Default)]
@@ -28,6 +36,8 @@ pub struct Counters {
     pub rejected_401: AtomicU64,
     pub injected_503: AtomicU64,
     pub forwarded: AtomicU64,
+    pub vended: AtomicU64,
+    pub refused_403: AtomicU64,
 }
 
 pub struct Proxy {
@@ -212,6 +222,20 @@ async fn serve(mut stream: TcpStream, state: Arc<State>) -> std::io::Result<()> 
         }
     }
 
+    let path = request
+        .target
+        .split('?')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    if let Some(refused) = &state.faults.refuse_table
+        && crate::vending::names_table(&path, refused)
+    {
+        state.counters.refused_403.fetch_add(1, Ordering::Relaxed);
+        let body = r#"{"error":{"message":"not allowed by the test proxy's policy","type":"ForbiddenException","code":403}}"#;
+        return respond(&mut stream, 403, "application/json", body.as_bytes()).await;
+    }
+
     if !is_token_request {
         let n = state.requests.fetch_add(1, Ordering::Relaxed) + 1;
         let is_commit = request.method == "POST" && request.target.contains("/tables/");
@@ -227,6 +251,8 @@ async fn serve(mut stream: TcpStream, state: Arc<State>) -> std::io::Result<()> 
         }
     }
 
+    let wants_credentials = header("x-iceberg-access-delegation").is_some()
+        && crate::vending::loads_or_creates_a_table(&request.method, &path);
     let method =
         reqwest::Method::from_bytes(request.method.as_bytes()).map_err(std::io::Error::other)?;
     let mut forward = state
@@ -256,7 +282,18 @@ async fn serve(mut stream: TcpStream, state: Arc<State>) -> std::io::Result<()> 
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/json")
         .to_string();
-    let body = response.bytes().await.map_err(std::io::Error::other)?;
+    let mut body = response
+        .bytes()
+        .await
+        .map_err(std::io::Error::other)?
+        .to_vec();
+    if let Some(sts) = &state.faults.vend
+        && wants_credentials
+        && status == 200
+    {
+        body = sts.add_credentials(&body).await;
+        state.counters.vended.fetch_add(1, Ordering::Relaxed);
+    }
     respond(&mut stream, status, &content_type, &body).await
 }
 

@@ -1,5 +1,5 @@
 //! An embedded lakehouse in a local folder, and the files a test writes
-//! into it: raw files, job specs, an editable copy of the reference pipeline.
+//! into it: raw files and job specs.
 
 use std::path::{Path, PathBuf};
 
@@ -27,14 +27,6 @@ impl Lakehouse {
         let path = self.path().join(file);
         std::fs::write(&path, yaml).unwrap();
         path
-    }
-
-    /// A copy of the reference pipeline the test may edit.
-    pub fn pipeline_copy(&self) -> PathBuf {
-        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../jobs/reference");
-        let target = self.path().join("pipeline");
-        copy_dir(&source, &target);
-        target
     }
 
     /// Writes `raw/<path>` (folders created), the raw root of every run.
@@ -76,19 +68,6 @@ pub fn edit(path: &Path, from: &str, to: &str) {
         path.display()
     );
     std::fs::write(path, text.replace(from, to)).unwrap();
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 /// Every Parquet file below `dir`, sorted.

@@ -3,7 +3,7 @@
 //! medallion's `CommitTransport` for commits with an `Idempotency-Key`.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use async_trait::async_trait;
 use iceberg::io::{FileIOBuilder, StorageFactory};
@@ -18,13 +18,40 @@ use iceberg_catalog_rest::{
 };
 use reqwest::Method;
 
+use crate::credentials::Revend;
+use crate::object_storage::ObjectStores;
 use crate::rest::client::{Action, RestClient, RestFailure, encode};
 use crate::transport::CommitTransport;
 
 pub(crate) struct RestCatalog {
     client: RestClient,
     storage: Arc<dyn StorageFactory>,
+    /// Where the credentials vended with each table are kept, for
+    /// DataFusion's reads as much as for Iceberg's.
+    stores: Arc<ObjectStores>,
     vended_credentials: bool,
+    /// This catalog, for renewing a table's vended credentials later.
+    me: Weak<RestCatalog>,
+}
+
+/// Renews a table's vended credentials with a new LoadTable.
+#[derive(Debug)]
+struct LoadTableAgain {
+    catalog: Weak<RestCatalog>,
+    table: TableIdent,
+}
+
+#[async_trait]
+impl Revend for LoadTableAgain {
+    async fn revend(&self) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let catalog = self
+            .catalog
+            .upgrade()
+            .ok_or("the catalog connection is closed")?;
+        tracing::debug!(table = %self.table, "renewing vended credentials");
+        catalog.load(&self.table).await?;
+        Ok(())
+    }
 }
 
 impl std::fmt::Debug for RestCatalog {
@@ -74,13 +101,16 @@ impl RestCatalog {
     pub fn new(
         client: RestClient,
         storage: Arc<dyn StorageFactory>,
+        stores: Arc<ObjectStores>,
         vended_credentials: bool,
-    ) -> Self {
-        Self {
+    ) -> Arc<Self> {
+        Arc::new_cyclic(|me| Self {
             client,
             storage,
+            stores,
             vended_credentials,
-        }
+            me: me.clone(),
+        })
     }
 
     fn delegation_headers(&self) -> Vec<(&'static str, String)> {
@@ -95,11 +125,13 @@ impl RestCatalog {
     }
 
     /// A `Table` with a `FileIO` configured from the catalog's properties,
-    /// the table's config, and the most specific vended storage credential.
+    /// the table's config, and the most specific vended storage credential,
+    /// which from now on signs every request under the table's location.
     fn table(&self, ident: TableIdent, result: LoadTableResult) -> iceberg::Result<Table> {
         let mut props = self.client.properties.clone();
         props.extend(result.config);
         let location = result.metadata.location().to_string();
+        let mut scope = location.clone();
         if let Some(credential) = result
             .storage_credentials
             .unwrap_or_default()
@@ -108,7 +140,21 @@ impl RestCatalog {
             .max_by_key(|c| c.prefix.len())
         {
             props.extend(credential.config);
+            scope = credential.prefix;
         }
+        let revend: Arc<dyn Revend> = Arc::new(LoadTableAgain {
+            catalog: self.me.clone(),
+            table: ident.clone(),
+        });
+        self.stores
+            .vend(&scope, &props, Some(revend))
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::Unexpected,
+                    format!("cannot use the storage credentials vended for {ident}"),
+                )
+                .with_source(e)
+            })?;
         let file_io = FileIOBuilder::new(self.storage.clone())
             .with_props(props)
             .build();

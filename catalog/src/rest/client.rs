@@ -127,7 +127,8 @@ impl RestClient {
                 &format!("{}/v1/config", client.uri),
                 &query,
                 None::<&()>,
-                &Action::new("read the configuration of", format!("the catalog at {uri}")),
+                // The refusal names the catalog's address already.
+                &Action::new("read the configuration of", "the catalog"),
             )
             .await
             .map_err(RestFailure::into_error)?;

@@ -33,13 +33,13 @@ pub enum OutputFormat {
     Json,
 }
 
-/// Plans the query against every table and prints its rows.
+/// Plans the query against the tables it names and prints its rows.
 pub async fn query(engine: &Engine, args: SqlArgs) -> Result<()> {
     let as_of = AsOf {
         snapshots: args.snapshots.into_iter().collect(),
         timestamp_ms: args.as_of.map(|t| t.timestamp_millis()),
     };
-    let ctx = engine.session_with_all_tables(&as_of).await?;
+    let ctx = engine.session_for_query(&args.query, &as_of).await?;
     let frame = plan_query(&ctx, &args.query).await.map_err(|e| match e {
         QueryError::NotAQuery(refused) => anyhow::anyhow!(refused_statement(refused)),
         QueryError::Plan(e) => anyhow::Error::new(e).context("the query does not plan"),
