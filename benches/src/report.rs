@@ -197,6 +197,18 @@ impl Report {
 
     pub fn render_markdown(&self) -> String {
         let mut md = String::new();
+        self.render_header(&mut md);
+        let reference_total = self.engine("medallion").and_then(EngineReport::total);
+        self.render_end_to_end(&mut md, reference_total);
+        self.render_layers(&mut md);
+        self.render_jobs(&mut md);
+        self.render_results(&mut md);
+        self.render_targets(&mut md, reference_total);
+        md
+    }
+
+    /// The title, the data, the machine and the method.
+    fn render_header(&self, md: &mut String) {
         let m = &self.machine;
         let _ = writeln!(
             md,
@@ -229,8 +241,10 @@ impl Report {
                 .unwrap_or_default()
         );
         let _ = writeln!(md, "{}\n", self.method);
+    }
 
-        let reference_total = self.engine("medallion").and_then(EngineReport::total);
+    /// Each engine's whole pipeline, against medallion's.
+    fn render_end_to_end(&self, md: &mut String, reference_total: Option<Summary>) {
         md.push_str("## End to end\n\n");
         md.push_str(
             "| engine | writes | wall s | time vs medallion | CPU s | peak memory | memory vs medallion | read | written | results |\n",
@@ -272,7 +286,10 @@ impl Report {
         md.push_str(
             "\nRatios are the engine's median divided by medallion's: above 1.00x, medallion is faster or smaller.\n\n",
         );
+    }
 
+    /// Each engine's layers (bronze, silver, gold).
+    fn render_layers(&self, md: &mut String) {
         md.push_str("## Per layer\n\n");
         md.push_str("| engine | layer | wall s | CPU s | peak memory | read | written |\n");
         md.push_str("|---|---|---|---|---|---|---|\n");
@@ -292,7 +309,10 @@ impl Report {
                 }
             }
         }
+    }
 
+    /// medallion's own timing of each job.
+    fn render_jobs(&self, md: &mut String) {
         if let Some(medallion) = self.engine("medallion")
             && let Some(first) = medallion.runs.first()
             && !first.job_seconds.is_empty()
@@ -312,10 +332,6 @@ impl Report {
                 }
             }
         }
-
-        self.render_results(&mut md);
-        self.render_targets(&mut md, reference_total);
-        md
     }
 
     fn render_results(&self, md: &mut String) {
