@@ -1,3 +1,7 @@
+//! The `medallion` binary: parses the command line, sets up logging, runs
+//! the command on a Tokio runtime and turns its error into one line and an
+//! exit code. Everything else lives in the library.
+
 use std::process::ExitCode;
 
 use clap::Parser;
