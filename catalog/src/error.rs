@@ -34,6 +34,18 @@ pub enum CatalogError {
     )]
     ReplaceConflict { table: TableIdent, detail: String },
 
+    #[error(
+        "{operation} of {table} conflicts with a concurrent commit: {count} data file(s) it \
+         rewrites were rewritten or deleted meanwhile (the first: {file}); nothing was \
+         committed; run it again on the table as it is now"
+    )]
+    RewrittenMeanwhile {
+        table: TableIdent,
+        operation: String,
+        count: usize,
+        file: String,
+    },
+
     #[error(transparent)]
     MissingDataFile(#[from] MissingDataFile),
 
