@@ -105,6 +105,14 @@ pub enum CatalogError {
     )]
     NotInHistory { table: TableIdent, snapshot_id: i64 },
 
+    /// The table's head is not the snapshot a rollback was planned on.
+    #[error(
+        "{table} is no longer at snapshot {expected}: commits landed after its history was \
+         read, and rolling back now would discard them unseen; nothing was rolled back; \
+         read `medallion history {table}` again and roll back from its current snapshot"
+    )]
+    HeadMoved { table: TableIdent, expected: String },
+
     /// Something in a table medallion cannot handle yet.
     #[error("{table} has {what}, which medallion cannot read or rewrite yet")]
     Unsupported {

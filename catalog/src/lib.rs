@@ -54,6 +54,7 @@ pub use merge::MergeWrite;
 pub use object_storage::{ObjectStores, S3Settings};
 pub use partition::PartitionField;
 pub use rest::RestSettings;
+pub use rollback::RollbackPlan;
 pub use scan::{live_files, snapshot_files};
 pub use schema::{SchemaEvolution, normalize_arrow_schema, table_ident};
 pub use secret::Secret;
