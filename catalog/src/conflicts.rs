@@ -162,3 +162,85 @@ fn require_live(
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{Int64Array, RecordBatch};
+    use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+    use futures::stream;
+
+    use super::*;
+    use crate::commit::{CommitProperties, commit};
+    use crate::connection::Lakehouse;
+    use crate::schema::{WriteSchema, table_ident};
+    use crate::write::WriteMode;
+
+    type Partition = stream::Iter<std::vec::IntoIter<std::io::Result<RecordBatch>>>;
+
+    fn schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![Field::new("key", DataType::Int64, false)]))
+    }
+
+    fn keys(range: std::ops::Range<i64>) -> Vec<Partition> {
+        let batch = RecordBatch::try_new(
+            schema(),
+            vec![Arc::new(Int64Array::from_iter_values(range))],
+        )
+        .unwrap();
+        vec![stream::iter(vec![Ok(batch)])]
+    }
+
+    #[tokio::test]
+    async fn a_rewrite_whose_files_were_rewritten_meanwhile_fails_with_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let lakehouse = Lakehouse::in_test_folder(dir.path()).await;
+        let ident = table_ident("bronze.things").unwrap();
+        for range in [0..5, 5..10] {
+            lakehouse
+                .write(ident.clone(), WriteMode::Append)
+                .execute(schema(), keys(range))
+                .await
+                .unwrap();
+        }
+        let chosen_on = lakehouse.load_table(&ident).await.unwrap();
+        let files = live_paths(&chosen_on).await.unwrap();
+
+        // A concurrent commit replaces every row before the rewrite commits.
+        lakehouse
+            .write(ident.clone(), WriteMode::Overwrite)
+            .execute(schema(), keys(20..30))
+            .await
+            .unwrap();
+        let mut planner = RewriteLiveFiles {
+            kind: SnapshotKind::Replace(files),
+            operation: "compact",
+        };
+        let unchanged = WriteSchema::unchanged(chosen_on.metadata());
+        let error = commit(
+            &lakehouse,
+            &ident,
+            &CommitProperties::default(),
+            &unchanged,
+            &[],
+            &mut planner,
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.starts_with(
+                "compact of bronze.things conflicts with a concurrent commit: 2 data file(s) it \
+                 rewrites were rewritten or deleted meanwhile"
+            ) && error.contains("run it again"),
+            "{error}"
+        );
+        let table = lakehouse.load_table(&ident).await.unwrap();
+        assert_eq!(
+            live_paths(&table).await.unwrap().len(),
+            1,
+            "nothing changed"
+        );
+    }
+}
