@@ -104,12 +104,19 @@ fn column(expr: &Expr) -> Option<&str> {
     }
 }
 
+/// The value of a literal, or of a cast of one (`DATE '2024-06-02'`).
+fn literal(expr: &Expr) -> Option<ScalarValue> {
+    match expr {
+        Expr::Literal(value, _) => Some(value.clone()),
+        Expr::Cast(cast) => literal(&cast.expr)?.cast_to(&cast.data_type).ok(),
+        _ => None,
+    }
+}
+
 /// A literal as a value of the column's own type, when it converts without
 /// loss (`int_column < 5.5` has no exact form in whole numbers).
 fn datum(expr: &Expr, column: &str, schema: &DFSchema) -> Option<Datum> {
-    let Expr::Literal(value, _) = expr else {
-        return None;
-    };
+    let value = &literal(expr)?;
     let field = schema.field_with_unqualified_name(column).ok()?;
     let cast = value.cast_to(field.data_type()).ok()?;
     if cast.cast_to(&value.data_type()).ok()? != *value {
@@ -161,6 +168,7 @@ mod tests {
         assert_eq!(filter("key >= 5 AND key < 10"), "(key >= 5) AND (key < 10)");
         assert_eq!(filter("10 > key"), "key < 10");
         assert_eq!(filter("day = '2024-01-02'"), "day = 2024-01-02");
+        assert_eq!(filter("day >= DATE '2024-01-02'"), "day >= 2024-01-02");
         assert_eq!(filter("name IN ('a', 'b')"), "name IN (\"a\", \"b\")");
     }
 
