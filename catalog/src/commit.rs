@@ -26,7 +26,7 @@ use crate::history::{
     ENGINE_NAME, ENGINE_VERSION, JOB_ID_PROPERTY, JOB_PROPERTY, OPERATION_PROPERTY,
     input_read_property, snapshot_of_job,
 };
-use crate::scan::{live_files, snapshot_files};
+use crate::scan::live_files;
 use crate::schema::WriteSchema;
 use crate::snapshot::{PlannedSnapshot, SnapshotKind, plan_snapshot};
 
@@ -154,12 +154,12 @@ impl RetryPolicy {
     }
 
     /// Whether attempt `number` (from 1) may be followed by another.
-    fn allows_retry_after(&self, number: u32, elapsed: Duration) -> bool {
+    pub(crate) fn allows_retry_after(&self, number: u32, elapsed: Duration) -> bool {
         number <= self.retries && self.total_timeout.is_none_or(|limit| elapsed < limit)
     }
 
     /// Exponential backoff with full jitter, so racing writers spread out.
-    fn backoff(&self, attempt: u32) -> Duration {
+    pub(crate) fn backoff(&self, attempt: u32) -> Duration {
         let ceiling = self
             .min_wait
             .saturating_mul(1 << attempt.min(16))
@@ -243,44 +243,6 @@ pub(crate) struct SameChange(pub SnapshotKind);
 impl AttemptPlanner for SameChange {
     async fn plan(&mut self, _head: &Table) -> Result<Attempt> {
         Ok(Attempt::of(self.0.clone()))
-    }
-}
-
-/// Overwrite by filter: the same files are overwritten on every head, but
-/// only while no data file was added after the snapshot they were chosen on.
-pub(crate) struct OverwriteWithoutNewFiles {
-    pub replaced: HashSet<String>,
-    /// The snapshot the files were chosen on; `None`: the table had none.
-    pub as_of: Option<i64>,
-}
-
-impl AttemptPlanner for OverwriteWithoutNewFiles {
-    async fn plan(&mut self, head: &Table) -> Result<Attempt> {
-        if head.metadata().current_snapshot_id() != self.as_of {
-            let seen: HashSet<String> = match self.as_of {
-                Some(id) => snapshot_files(head, id)
-                    .await?
-                    .into_iter()
-                    .map(|t| t.data_file_path)
-                    .collect(),
-                None => HashSet::new(),
-            };
-            let added = live_files(head)
-                .await?
-                .into_iter()
-                .filter(|t| !seen.contains(&t.data_file_path))
-                .count();
-            if added > 0 {
-                return Err(CatalogError::ReplaceConflict {
-                    table: head.identifier().clone(),
-                    detail: format!(
-                        "{added} data file(s) were committed after the rows to replace were \
-                         chosen, and rows in them that match the filter would survive"
-                    ),
-                });
-            }
-        }
-        Ok(Attempt::of(SnapshotKind::Overwrite(self.replaced.clone())))
     }
 }
 
@@ -368,6 +330,17 @@ impl Commit<'_> {
             let number = attempts.len() as u32 + 1;
             let planned = match self.plan(&table, planner, &mut attempts).await {
                 Ok(planned) => planned,
+                Err(e)
+                    if may_pass_on_a_new_head(&e)
+                        && retry.allows_retry_after(number, started.elapsed())
+                        && self.head_moved(&table).await =>
+                {
+                    // What it read belonged to a head that is gone (expired
+                    // meanwhile, say): the new head decides.
+                    tracing::debug!(table = %self.ident, attempt = number, error = %e, "planning failed on a head that moved, re-planning");
+                    tokio::time::sleep(retry.backoff(number)).await;
+                    continue;
+                }
                 Err(e) => {
                     self.abandon(&table, attempts).await;
                     return Err(e);
@@ -438,6 +411,14 @@ impl Commit<'_> {
         Ok(planned)
     }
 
+    /// Whether the table's head is no longer the one `table` holds.
+    async fn head_moved(&self, table: &Table) -> bool {
+        match self.lakehouse.load_table(self.ident).await {
+            Ok(now) => now.metadata_location() != table.metadata_location(),
+            Err(_) => false,
+        }
+    }
+
     /// Sends the planned snapshot to the catalog.
     async fn send(&self, table: &Table, planned: PlannedSnapshot) -> iceberg::Result<()> {
         self.lakehouse
@@ -501,6 +482,16 @@ async fn landed(table: &Table, attempts: &mut Vec<PastAttempt>) -> Option<Commit
         stats: attempt.stats,
         attempts: index as u32 + 1,
     })
+}
+
+/// Whether planning that failed so may succeed on a newer head: reading
+/// the old head's manifests or files failed (an expiry or a rewrite took
+/// them meanwhile). A conflict found on the head itself stays final.
+fn may_pass_on_a_new_head(error: &CatalogError) -> bool {
+    matches!(
+        error,
+        CatalogError::Iceberg { .. } | CatalogError::MissingDataFile(_)
+    )
 }
 
 /// Existence checks of written files sent at once before a commit.

@@ -34,6 +34,18 @@ pub enum CatalogError {
     )]
     ReplaceConflict { table: TableIdent, detail: String },
 
+    #[error(
+        "{operation} of {table} conflicts with a concurrent commit: {count} data file(s) it \
+         rewrites were rewritten or deleted meanwhile (the first: {file}); nothing was \
+         committed; run it again on the table as it is now"
+    )]
+    RewrittenMeanwhile {
+        table: TableIdent,
+        operation: String,
+        count: usize,
+        file: String,
+    },
+
     #[error(transparent)]
     MissingDataFile(#[from] MissingDataFile),
 
@@ -92,6 +104,14 @@ pub enum CatalogError {
          `medallion history {table}` lists the snapshots"
     )]
     NotInHistory { table: TableIdent, snapshot_id: i64 },
+
+    /// The table's head is not the snapshot a rollback was planned on.
+    #[error(
+        "{table} is no longer at snapshot {expected}: commits landed after its history was \
+         read, and rolling back now would discard them unseen; nothing was rolled back; \
+         read `medallion history {table}` again and roll back from its current snapshot"
+    )]
+    HeadMoved { table: TableIdent, expected: String },
 
     /// Something in a table medallion cannot handle yet.
     #[error("{table} has {what}, which medallion cannot read or rewrite yet")]

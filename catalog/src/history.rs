@@ -29,6 +29,8 @@ pub(crate) fn input_read_property(input: &str) -> String {
 pub(crate) const ENGINE_NAME: &str = "engine-name";
 pub(crate) const ENGINE_VERSION: &str = "engine-version";
 pub(crate) const ADDED_RECORDS: &str = "added-records";
+pub(crate) const ADDED_DATA_FILES: &str = "added-data-files";
+pub(crate) const DELETED_DATA_FILES: &str = "deleted-data-files";
 pub(crate) const TOTAL_RECORDS: &str = "total-records";
 pub(crate) const TOTAL_DATA_FILES: &str = "total-data-files";
 pub(crate) const TOTAL_FILES_SIZE: &str = "total-files-size";

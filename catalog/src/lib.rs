@@ -16,6 +16,7 @@
 //! names the snapshot-summary keys all of them record and read.
 
 mod commit;
+mod conflicts;
 mod connection;
 mod credentials;
 mod data_files;
@@ -39,6 +40,7 @@ mod transport;
 mod write;
 
 pub use commit::{CommitOutcome, CommitProperties, WriteStats};
+pub use conflicts::FilterOverwrite;
 pub use connection::{Lakehouse, LakehouseConfig};
 pub use credentials::NoCredentials;
 pub use data_files::data_file_properties;
@@ -52,6 +54,7 @@ pub use merge::MergeWrite;
 pub use object_storage::{ObjectStores, S3Settings};
 pub use partition::PartitionField;
 pub use rest::RestSettings;
+pub use rollback::RollbackPlan;
 pub use scan::{live_files, snapshot_files};
 pub use schema::{SchemaEvolution, normalize_arrow_schema, table_ident};
 pub use secret::Secret;

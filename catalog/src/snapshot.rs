@@ -50,7 +50,7 @@ impl SnapshotKind {
     }
 
     /// The files that must be live for the snapshot to apply.
-    fn named_files(&self) -> Option<&HashSet<String>> {
+    pub(crate) fn named_files(&self) -> Option<&HashSet<String>> {
         match self {
             Self::Overwrite(paths) | Self::Replace(paths) => Some(paths),
             _ => None,

@@ -2,7 +2,6 @@
 //! overwrite of chosen files or partitions), built here and carried out by
 //! `data_files.rs` (rows into data files) and `commit.rs` (one snapshot).
 
-use std::collections::HashSet;
 use std::error::Error as StdError;
 
 use arrow::array::RecordBatch;
@@ -13,9 +12,9 @@ use iceberg::spec::DataFile;
 use iceberg::table::Table;
 
 use crate::commit::{
-    AttemptPlanner, CommitOutcome, CommitProperties, OverwritePartitions, OverwriteWithoutNewFiles,
-    SameChange, commit,
+    AttemptPlanner, CommitOutcome, CommitProperties, OverwritePartitions, SameChange, commit,
 };
+use crate::conflicts::{FilterOverwrite, OverwriteByFilter};
 use crate::connection::Lakehouse;
 use crate::data_files::write_data_files;
 use crate::error::Result;
@@ -58,7 +57,7 @@ pub struct TableWrite {
     mode: WriteMode,
     options: WriteOptions,
     /// Overwrite by filter: the live files the new rows replace.
-    replacing: Option<OverwriteWithoutNewFiles>,
+    replacing: Option<OverwriteByFilter>,
 }
 
 impl Lakehouse {
@@ -80,16 +79,15 @@ impl TableWrite {
         self
     }
 
-    /// Overwrite by filter: the written rows replace exactly these live
-    /// files (by path), whatever the write mode; every other file stays.
-    /// The files were chosen on snapshot `as_of` (`None`: the table had
-    /// none): the commit fails, asking for a re-run, if data files were
-    /// added since, since they may hold rows the filter matches that would
-    /// otherwise survive the overwrite.
-    pub fn replacing_files(mut self, paths: HashSet<String>, as_of: Option<i64>) -> Self {
-        self.replacing = Some(OverwriteWithoutNewFiles {
-            replaced: paths,
-            as_of,
+    /// Overwrite by filter: the written rows replace exactly the live files
+    /// `overwrite.replaced`, whatever the write mode; every other file
+    /// stays. The commit re-plans on a newer head, and fails, asking for a
+    /// re-run, only if one of those files is gone or a data file added
+    /// since could hold rows the filter matches (they would survive).
+    pub fn replacing_files(mut self, overwrite: FilterOverwrite) -> Self {
+        self.replacing = Some(OverwriteByFilter {
+            overwrite,
+            operation: "replace_where",
         });
         self
     }
@@ -178,6 +176,8 @@ mod tests {
     use arrow::compute::cast;
     use arrow::datatypes::{DataType, Field, Schema};
     use futures::stream;
+    use iceberg::expr::Reference;
+    use iceberg::spec::Datum;
 
     use super::*;
     use crate::error::CatalogError;
@@ -310,8 +310,22 @@ mod tests {
         assert_eq!(summary["added-records"], "10");
     }
 
+    /// The live files of `gold.things`, chosen for a filter overwrite of
+    /// the rows with `key < 10`.
+    async fn keys_under_ten(lakehouse: &Lakehouse) -> FilterOverwrite {
+        let files: HashSet<String> = data_files(lakehouse, "gold.things")
+            .await
+            .into_iter()
+            .collect();
+        FilterOverwrite {
+            replaced: files.clone(),
+            chosen_among: files,
+            could_match: Reference::new("key").less_than(Datum::long(10)),
+        }
+    }
+
     #[tokio::test]
-    async fn an_overwrite_by_filter_refuses_files_added_after_it_chose_its_rows() {
+    async fn an_overwrite_by_filter_refuses_only_added_files_that_could_hold_matching_rows() {
         let dir = tempfile::tempdir().unwrap();
         let lakehouse = Lakehouse::in_test_folder(dir.path()).await;
         let ident = table_ident("gold.things").unwrap();
@@ -321,43 +335,31 @@ mod tests {
                 .write(ident.clone(), WriteMode::Append)
                 .execute(schema.clone(), partitions(vec![vec![batch(keys)]]))
         };
-        append(0..10).await.unwrap();
-        let chosen_on = lakehouse.load_table(&ident).await.unwrap();
-        let as_of = chosen_on.metadata().current_snapshot_id();
-        let replaced: HashSet<String> = data_files(&lakehouse, "gold.things")
-            .await
-            .into_iter()
-            .collect();
-        let overwrite = || {
+        let overwrite = |chosen: FilterOverwrite| {
             lakehouse
                 .write(ident.clone(), WriteMode::Append)
-                .replacing_files(replaced.clone(), as_of)
+                .replacing_files(chosen)
                 .execute(schema.clone(), partitions(vec![vec![batch(100..105)]]))
         };
+        append(0..10).await.unwrap();
+        let chosen = keys_under_ten(&lakehouse).await;
 
-        // Rows committed after the rows to replace were chosen: refused.
-        append(10..20).await.unwrap();
-        let error = overwrite().await.unwrap_err().to_string();
+        // Rows committed meanwhile that could match the filter: refused.
+        append(5..7).await.unwrap();
+        let error = overwrite(chosen).await.unwrap_err().to_string();
         assert!(
-            error.contains("1 data file(s) were committed after"),
+            error.contains("1 data file(s) committed after the rows to replace were chosen"),
             "{error}"
         );
         assert!(error.contains("re-run the job"), "{error}");
         let table = lakehouse.load_table(&ident).await.unwrap();
         assert_eq!(snapshot_infos(&table).len(), 2, "nothing was committed");
 
-        // Chosen on the head itself, the same overwrite lands.
-        let as_of = table.metadata().current_snapshot_id();
-        let replaced: HashSet<String> = data_files(&lakehouse, "gold.things")
-            .await
-            .into_iter()
-            .collect();
-        let outcome = lakehouse
-            .write(ident.clone(), WriteMode::Append)
-            .replacing_files(replaced, as_of)
-            .execute(schema.clone(), partitions(vec![vec![batch(100..105)]]))
-            .await
-            .unwrap();
+        // Rows committed meanwhile whose bounds lie outside it: the overwrite
+        // re-plans on the new head and lands, keeping them.
+        let chosen = keys_under_ten(&lakehouse).await;
+        append(10..20).await.unwrap();
+        let outcome = overwrite(chosen).await.unwrap();
         let CommitOutcome::Committed { .. } = outcome else {
             panic!("expected a commit, got {outcome:?}");
         };
@@ -365,7 +367,7 @@ mod tests {
         let current = table.metadata().current_snapshot().unwrap();
         assert_eq!(
             current.summary().additional_properties["total-records"],
-            "5"
+            "15"
         );
     }
 

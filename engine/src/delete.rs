@@ -2,6 +2,7 @@
 //! only the data files that hold such rows (copy-on-write), committed as
 //! one snapshot. Readers see the table before or after, never in between.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -11,8 +12,9 @@ use datafusion::prelude::{DataFrame, SessionContext};
 use iceberg::TableIdent;
 use iceberg::scan::FileScanTask;
 use iceberg::table::Table;
-use medallion_catalog::{CommitOutcome, CommitProperties, live_files};
+use medallion_catalog::{CommitOutcome, CommitProperties, FilterOverwrite, live_files};
 
+use crate::conflict_filter::could_match;
 use crate::engine::Engine;
 use crate::tables::data_files_table;
 
@@ -52,7 +54,7 @@ pub async fn delete_where(
         .lakehouse
         .delete_rows(
             ident,
-            matching.paths(),
+            matching.overwrite(),
             CommitProperties::default().job_id(job_id),
             output_schema,
             partitions,
@@ -80,14 +82,25 @@ pub struct MatchingFiles {
     pub files: Vec<FileScanTask>,
     /// Rows of those files the predicate is true for.
     pub rows: u64,
+    /// Every live file they were chosen among.
+    live: HashSet<String>,
+    /// Which files could hold matching rows, by their bounds.
+    could_match: iceberg::expr::Predicate,
 }
 
 impl MatchingFiles {
-    pub fn paths(&self) -> std::collections::HashSet<String> {
-        self.files
-            .iter()
-            .map(|f| f.data_file_path.clone())
-            .collect()
+    /// What replacing these files commits: the files, and how a file
+    /// committed meanwhile is judged.
+    pub fn overwrite(&self) -> FilterOverwrite {
+        FilterOverwrite {
+            replaced: self
+                .files
+                .iter()
+                .map(|f| f.data_file_path.clone())
+                .collect(),
+            chosen_among: self.live.clone(),
+            could_match: self.could_match.clone(),
+        }
     }
 }
 
@@ -97,21 +110,26 @@ pub async fn files_matching(
     predicate: &str,
 ) -> Result<MatchingFiles> {
     let ident = table.identifier();
+    let files = live_files(table).await?;
+    let schema = table.metadata().current_schema();
+    let parse = |frame: &DataFrame| {
+        ctx.parse_sql_expr(predicate, frame.schema())
+            .with_context(|| format!("the predicate `{predicate}` does not fit {ident}"))
+    };
+    let all = ctx.read_table(Arc::new(data_files_table(table, &[], schema)?))?;
     let mut matching = MatchingFiles {
         files: Vec::new(),
         rows: 0,
+        live: files.iter().map(|f| f.data_file_path.clone()).collect(),
+        could_match: could_match(&parse(&all)?, all.schema()),
     };
-    let files = live_files(table).await?;
-    let schema = table.metadata().current_schema();
     for file in files {
         let frame = ctx.read_table(Arc::new(data_files_table(
             table,
             std::slice::from_ref(&file),
             schema,
         )?))?;
-        let matches = ctx
-            .parse_sql_expr(predicate, frame.schema())
-            .with_context(|| format!("the predicate `{predicate}` does not fit {ident}"))?;
+        let matches = parse(&frame)?;
         let count = frame
             .filter(matches)?
             .count()

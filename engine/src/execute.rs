@@ -1,7 +1,7 @@
 //! Running jobs: plan with DataFusion, stream every output partition into
 //! Iceberg data files, commit one snapshot per job.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -17,7 +17,8 @@ use datafusion::prelude::{DataFrame, SessionContext, ident, lit};
 use iceberg::TableIdent;
 use iceberg::table::Table;
 use medallion_catalog::{
-    CommitOutcome, CommitProperties, WriteOptions, input_read, snapshot_of_job, table_ident,
+    CommitOutcome, CommitProperties, FilterOverwrite, WriteOptions, input_read, snapshot_of_job,
+    table_ident,
 };
 use medallion_jobs::{InputSpec, JobSpec, RawFile, RunParameters, TableRead, TargetMode, plan_job};
 
@@ -96,7 +97,7 @@ impl Engine {
                 let replaced =
                     rows_replaced(&ctx, job, table, predicate, &output, progress).await?;
                 output.partitions.extend(replaced.staying);
-                Some((replaced.paths, replaced.as_of))
+                Some(replaced.overwrite)
             }
             _ => None,
         };
@@ -230,7 +231,7 @@ impl Engine {
         run: &RunParameters,
         inputs_read: Vec<(String, i64)>,
         output: Output,
-        replaced: Option<(HashSet<String>, Option<i64>)>,
+        replaced: Option<FilterOverwrite>,
     ) -> Result<CommitOutcome> {
         let commit = CommitProperties::default()
             .job_id(run.job_id.clone())
@@ -246,8 +247,8 @@ impl Engine {
         Ok(match job.target.mode.write_mode() {
             Some(mode) => {
                 let mut write = self.lakehouse.write(target, mode).with_options(options);
-                if let Some((replaced, as_of)) = replaced {
-                    write = write.replacing_files(replaced, as_of);
+                if let Some(replaced) = replaced {
+                    write = write.replacing_files(replaced);
                 }
                 write.execute(schema, partitions).await?
             }
@@ -285,11 +286,10 @@ struct Output {
 }
 
 /// What `replace_where` replaces: the files holding rows the predicate
-/// matches, as of the snapshot they were found in, and the streams of
-/// their rows that stay.
+/// matches (and how a file committed meanwhile is judged), and the streams
+/// of their rows that stay.
 struct Replaced {
-    paths: HashSet<String>,
-    as_of: Option<i64>,
+    overwrite: FilterOverwrite,
     staying: Vec<TrackedStream>,
 }
 
@@ -319,8 +319,7 @@ async fn rows_replaced(
         );
     }
     Ok(Replaced {
-        paths: matching.paths(),
-        as_of: table.metadata().current_snapshot_id(),
+        overwrite: matching.overwrite(),
         staying,
     })
 }

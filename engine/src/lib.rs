@@ -7,6 +7,7 @@ pub mod cgroup;
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod conflict_filter;
 pub mod delete;
 pub mod engine;
 pub mod errors;

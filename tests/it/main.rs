@@ -20,6 +20,7 @@ mod support {
 
 mod bad_input;
 mod behaviour;
+mod beside_writers;
 mod concurrency;
 mod delete;
 mod demo;

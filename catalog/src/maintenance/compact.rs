@@ -8,10 +8,12 @@ use std::collections::HashSet;
 use iceberg::TableIdent;
 use iceberg::scan::FileScanTask;
 
-use crate::commit::{CommitOutcome, CommitProperties, SameChange, commit};
+use crate::commit::{CommitProperties, commit};
+use crate::conflicts::RewriteLiveFiles;
 use crate::connection::Lakehouse;
 use crate::data_files::{target_file_size, write_data_files};
 use crate::error::Result;
+use crate::history::{ADDED_DATA_FILES, ADDED_RECORDS, DELETED_DATA_FILES, summary_number};
 use crate::scan::{live_files, read_files};
 use crate::schema::WriteSchema;
 use crate::snapshot::SnapshotKind;
@@ -66,21 +68,21 @@ impl Lakehouse {
         let unchanged = WriteSchema::unchanged(table.metadata());
         let files = write_data_files(&table, &unchanged, Some(job_id), streams).await?;
         // The same rows in other files: a `replace`, which readers skip.
-        let mut planner = SameChange(SnapshotKind::Replace(replaced));
+        let mut planner = RewriteLiveFiles {
+            kind: SnapshotKind::Replace(replaced),
+            operation: "compact",
+        };
         let outcome = commit(self, ident, &properties, &unchanged, &files, &mut planner).await?;
-        report.files_rewritten = small.len();
-        match outcome {
-            CommitOutcome::Committed {
-                snapshot_id, stats, ..
-            } => {
-                report.files_written = stats.files;
-                report.rows = stats.rows;
-                report.snapshot_id = Some(snapshot_id);
-            }
-            CommitOutcome::AlreadyCommitted { snapshot_id } => {
-                report.snapshot_id = Some(snapshot_id);
-            }
+        // What the snapshot itself records, whichever run committed it.
+        let committed = self.load_table(ident).await?;
+        let snapshot_id = outcome.snapshot_id();
+        if let Some(snapshot) = committed.metadata().snapshot_by_id(snapshot_id) {
+            let count = |key| summary_number(snapshot.summary(), key).unwrap_or(0);
+            report.files_rewritten = count(DELETED_DATA_FILES) as usize;
+            report.files_written = count(ADDED_DATA_FILES) as usize;
+            report.rows = count(ADDED_RECORDS);
         }
+        report.snapshot_id = Some(snapshot_id);
         Ok(report)
     }
 }

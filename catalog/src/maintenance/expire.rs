@@ -3,10 +3,13 @@
 //! branch or tag points at are always kept.
 
 use std::collections::HashSet;
+use std::time::Instant;
 
+use iceberg::table::Table;
 use iceberg::{ErrorKind, TableIdent, TableUpdate};
 
 use super::moment_before;
+use crate::commit::RetryPolicy;
 use crate::connection::Lakehouse;
 use crate::error::{CatalogError, Context, Result};
 use crate::history::lineage;
@@ -29,8 +32,6 @@ pub struct ExpireReport {
     pub files_deleted: usize,
 }
 
-const ATTEMPTS: u32 = 5;
-
 /// Snapshots a branch or tag points at (other engines may have made them).
 /// iceberg-rust keeps the refs map private; its serialized form shows it.
 fn referenced_snapshots(metadata: &iceberg::spec::TableMetadata) -> HashSet<i64> {
@@ -45,47 +46,56 @@ fn referenced_snapshots(metadata: &iceberg::spec::TableMetadata) -> HashSet<i64>
     ids
 }
 
+/// The snapshots of `table` that `options` expire.
+fn expirable(table: &Table, options: &ExpireOptions) -> Vec<i64> {
+    let metadata = table.metadata();
+    let cutoff_ms = moment_before(options.older_than).timestamp_millis();
+    let mut keep = referenced_snapshots(metadata);
+    keep.extend(
+        lineage(table)
+            .take(options.retain_last.max(1))
+            .map(|s| s.snapshot_id()),
+    );
+    metadata
+        .snapshots()
+        .filter(|s| !keep.contains(&s.snapshot_id()))
+        .filter(|s| s.timestamp_ms() < cutoff_ms)
+        .map(|s| s.snapshot_id())
+        .collect()
+}
+
 impl Lakehouse {
+    /// Expires old snapshots in one commit. Each attempt only decides which
+    /// snapshots go and commits that, so it is quick enough to land between
+    /// the commits of steady writers; a conflict re-plans on the new head
+    /// with the same bounded backoff as every other commit. Which files only
+    /// the expired snapshots needed is worked out after the commit landed.
     pub async fn expire_snapshots(
         &self,
         ident: &TableIdent,
         options: &ExpireOptions,
     ) -> Result<ExpireReport> {
-        let retain_last = options.retain_last.max(1);
-        let cutoff_ms = moment_before(options.older_than).timestamp_millis();
-        for attempt in 1..=ATTEMPTS {
+        let started = Instant::now();
+        let mut retry = None;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
             let table = self.load_table(ident).await?;
-            let metadata = table.metadata();
-            let mut keep = referenced_snapshots(metadata);
-            keep.extend(lineage(&table).take(retain_last).map(|s| s.snapshot_id()));
-            let expired: Vec<i64> = metadata
-                .snapshots()
-                .filter(|s| !keep.contains(&s.snapshot_id()))
-                .filter(|s| s.timestamp_ms() < cutoff_ms)
-                .map(|s| s.snapshot_id())
-                .collect();
-            let report = |files_deleted| ExpireReport {
-                table: ident.to_string(),
-                snapshots_expired: expired.len(),
-                snapshots_kept: metadata.snapshots().len() - expired.len(),
-                files_deleted,
-            };
+            let retry = *retry.get_or_insert_with(|| RetryPolicy::of(&table));
+            let expired = expirable(&table, options);
             if expired.is_empty() {
-                return Ok(report(0));
+                return Ok(ExpireReport {
+                    table: ident.to_string(),
+                    snapshots_expired: 0,
+                    snapshots_kept: table.metadata().snapshots().len(),
+                    files_deleted: 0,
+                });
             }
-            let before = files_of_snapshots(&table, metadata.snapshots()).await?;
-            let after = files_of_snapshots(
-                &table,
-                metadata
-                    .snapshots()
-                    .filter(|s| !expired.contains(&s.snapshot_id())),
-            )
-            .await?;
             let result = self
                 .transport()
                 .commit(
                     &table,
-                    on_current_head(metadata),
+                    on_current_head(table.metadata()),
                     vec![TableUpdate::RemoveSnapshots {
                         snapshot_ids: expired.clone(),
                     }],
@@ -93,32 +103,61 @@ impl Lakehouse {
                 )
                 .await;
             match result {
-                Ok(()) => {
-                    let unreferenced: Vec<&String> = before.difference(&after).collect();
-                    let mut deleted = 0;
-                    for path in unreferenced {
-                        match table.file_io().delete(path).await {
-                            Ok(()) => deleted += 1,
-                            // Orphan-file removal collects what is left.
-                            Err(e) => {
-                                tracing::warn!(path, error = %e, "could not delete an expired file")
-                            }
-                        }
-                    }
-                    tracing::info!(table = %ident, expired = expired.len(), deleted, "expired snapshots");
-                    return Ok(report(deleted));
-                }
-                Err(e) if e.kind() == ErrorKind::CatalogCommitConflicts && attempt < ATTEMPTS => {
+                Ok(()) => return Ok(delete_expired_files(&table, &expired).await),
+                Err(e)
+                    if e.kind() == ErrorKind::CatalogCommitConflicts
+                        && retry.allows_retry_after(attempt, started.elapsed()) =>
+                {
                     tracing::debug!(table = %ident, attempt, "expire conflicted with a commit, retrying");
+                    tokio::time::sleep(retry.backoff(attempt)).await;
+                }
+                Err(e) if e.kind() == ErrorKind::CatalogCommitConflicts => {
+                    return Err(CatalogError::CommitConflict {
+                        table: ident.clone(),
+                        attempts: attempt,
+                    });
                 }
                 Err(e) => {
                     return Err(e).context(|| format!("cannot expire snapshots of {ident}"));
                 }
             }
         }
-        Err(CatalogError::CommitConflict {
-            table: ident.clone(),
-            attempts: ATTEMPTS,
-        })
     }
+}
+
+/// Deletes the files only the `expired` snapshots of `base` (the metadata
+/// the expiry committed on) needed. A file that cannot be listed or deleted
+/// stays for orphan-file removal: the expiry itself has landed.
+async fn delete_expired_files(base: &Table, expired: &[i64]) -> ExpireReport {
+    let ident = base.identifier();
+    let metadata = base.metadata();
+    let report = |files_deleted| ExpireReport {
+        table: ident.to_string(),
+        snapshots_expired: expired.len(),
+        snapshots_kept: metadata.snapshots().len() - expired.len(),
+        files_deleted,
+    };
+    let kept = metadata
+        .snapshots()
+        .filter(|s| !expired.contains(&s.snapshot_id()));
+    let files = match (
+        files_of_snapshots(base, metadata.snapshots()).await,
+        files_of_snapshots(base, kept).await,
+    ) {
+        (Ok(before), Ok(after)) => before.difference(&after).cloned().collect::<Vec<_>>(),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::warn!(table = %ident, error = %e, "expired snapshots, but could not list their files; remove-orphan-files will take them");
+            return report(0);
+        }
+    };
+    let mut deleted = 0;
+    for path in &files {
+        match base.file_io().delete(path).await {
+            Ok(()) => deleted += 1,
+            // Orphan-file removal collects what is left.
+            Err(e) => tracing::warn!(path, error = %e, "could not delete an expired file"),
+        }
+    }
+    tracing::info!(table = %ident, expired = expired.len(), deleted, "expired snapshots");
+    report(deleted)
 }

@@ -113,7 +113,7 @@ pub enum Command {
     /// Make an earlier snapshot of a table current again (undo a bad load).
     /// The data files stay; readers see the table as it was.
     #[command(
-        after_help = "Example:\n  medallion history gold.sales_dashboard\n  medallion rollback gold.sales_dashboard --to 3188727205462243394"
+        after_help = "It first lists the later snapshots it takes out of the history (job ids, rows added); on a terminal it refuses without --yes when rows would disappear. Scripts pass --expect-head with the current snapshot they saw.\n\nExample:\n  medallion history gold.sales_dashboard\n  medallion rollback gold.sales_dashboard --to 3188727205462243394 --expect-head 4601913264711185122"
     )]
     Rollback(tables::RollbackArgs),
     /// Rewrite a table's small data files into target-sized ones
@@ -204,7 +204,7 @@ async fn on_engine(
         Command::Tables => out.print(tables::list(engine).await?),
         Command::History(args) => out.print(tables::history(engine, args).await?),
         Command::Delete(args) => out.print(tables::delete(engine, args).await?),
-        Command::Rollback(args) => out.print(tables::rollback(engine, args).await?),
+        Command::Rollback(args) => out.print(tables::rollback(engine, args, out).await?),
         Command::Compact(args) => out.print(maintain::compact(engine, args).await?),
         Command::RewriteManifests(args) => {
             out.print(maintain::rewrite_manifests(engine, args).await?)

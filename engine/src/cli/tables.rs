@@ -1,12 +1,16 @@
 //! `tables`, `history`, `delete` and `rollback`: what the lakehouse holds,
 //! how each table got there, and changing a table's rows or going back.
 
-use anyhow::Result;
+use std::io::IsTerminal;
+
+use anyhow::{Result, bail};
 use clap::Args;
-use medallion_catalog::{SnapshotInfo, TableInfo, snapshot_infos, table_ident};
+use medallion_catalog::{
+    CatalogError, RollbackPlan, SnapshotInfo, TableInfo, snapshot_infos, table_ident,
+};
 
 use super::job_id::JobIdArg;
-use super::output::{Report, pretty};
+use super::output::{Output, Report, pretty};
 use crate::delete::DeleteReport;
 use crate::engine::Engine;
 use crate::report::{human_bytes, render_table};
@@ -33,6 +37,15 @@ pub struct RollbackArgs {
     /// Snapshot id from `medallion history`; must be an ancestor of the current one.
     #[arg(long = "to", value_name = "SNAPSHOT_ID")]
     snapshot_id: i64,
+    /// Roll back only if this is still the current snapshot (the `*` line
+    /// of `medallion history`): a commit that landed since is never
+    /// discarded unseen.
+    #[arg(long, value_name = "SNAPSHOT_ID")]
+    expect_head: Option<i64>,
+    /// Roll back even though rows added by the later snapshots disappear
+    /// (asked for on a terminal).
+    #[arg(long)]
+    yes: bool,
 }
 
 /// Each table with its current snapshot: name, snapshot id, rows, files,
@@ -128,15 +141,68 @@ impl Report for DeleteReport {
     }
 }
 
-/// A table made to be at an earlier snapshot again.
+/// What a rollback takes out of the table's current history, printed
+/// before it is done.
+struct Discarding<'a>(&'a RollbackPlan);
+
+impl Report for Discarding<'_> {
+    fn text(&self) -> String {
+        let plan = self.0;
+        if plan.discarded.is_empty() {
+            return String::new();
+        }
+        let rows: Vec<[String; 4]> = plan
+            .discarded
+            .iter()
+            .map(|s| {
+                [
+                    s.snapshot_id.to_string(),
+                    s.operation.clone(),
+                    s.job_id.clone().unwrap_or_else(|| "-".into()),
+                    s.added_records
+                        .map(|r| r.to_string())
+                        .unwrap_or_else(|| "-".into()),
+                ]
+            })
+            .collect();
+        format!(
+            "rolling {} back to snapshot {} takes out {} later snapshot(s), {} rows added:\n{}",
+            plan.table,
+            plan.to,
+            plan.discarded.len(),
+            plan.rows_added(),
+            render_table(&["snapshot id", "operation", "job id", "rows added"], &rows)
+        )
+    }
+}
+
+/// A table made to be at an earlier snapshot again, and what that took
+/// out of its history.
 pub struct RolledBack {
-    table: String,
-    snapshot_id: i64,
+    plan: RollbackPlan,
 }
 
 impl Report for RolledBack {
     fn text(&self) -> String {
-        format!("{} is at snapshot {}\n", self.table, self.snapshot_id)
+        let plan = &self.plan;
+        format!(
+            "{} is at snapshot {}; {} later snapshot(s) with {} added rows are out of its history\n",
+            plan.table,
+            plan.to,
+            plan.discarded.len(),
+            plan.rows_added()
+        )
+    }
+
+    fn json(&self) -> Result<String> {
+        let plan = &self.plan;
+        pretty(&serde_json::json!({
+            "table": plan.table,
+            "snapshot_id": plan.to,
+            "previous_snapshot_id": plan.head,
+            "discarded": plan.discarded,
+            "rows_discarded": plan.rows_added(),
+        }))
     }
 }
 
@@ -176,13 +242,35 @@ pub async fn delete(engine: &Engine, args: DeleteArgs) -> Result<DeleteReport> {
     crate::delete::delete_where(engine, &ident, &args.predicate, &job_id).await
 }
 
-pub async fn rollback(engine: &Engine, args: RollbackArgs) -> Result<RolledBack> {
+/// Plans the rollback, says what it takes out, and does it only on the
+/// head it was planned on (and `--expect-head`, if given).
+pub async fn rollback(engine: &Engine, args: RollbackArgs, out: &Output) -> Result<RolledBack> {
     let ident = table_ident(&args.table)?;
-    engine.lakehouse.rollback(&ident, args.snapshot_id).await?;
-    Ok(RolledBack {
-        table: args.table,
-        snapshot_id: args.snapshot_id,
-    })
+    let plan = engine
+        .lakehouse
+        .plan_rollback(&ident, args.snapshot_id)
+        .await?;
+    if let Some(expected) = args.expect_head
+        && plan.head != Some(expected)
+    {
+        return Err(CatalogError::HeadMoved {
+            table: ident,
+            expected: expected.to_string(),
+        }
+        .into());
+    }
+    out.note(&Discarding(&plan));
+    let rows = plan.rows_added();
+    if rows > 0 && !args.yes && std::io::stdin().is_terminal() {
+        bail!(
+            "rolling {} back to snapshot {} would make the {rows} rows those snapshots added \
+             disappear; add --yes to roll back anyway",
+            plan.table,
+            plan.to
+        );
+    }
+    engine.lakehouse.rollback(&ident, &plan).await?;
+    Ok(RolledBack { plan })
 }
 
 fn format_ms(ms: i64) -> String {
