@@ -54,5 +54,5 @@ pub use partition::PartitionField;
 pub use rest::RestSettings;
 pub use scan::{live_files, snapshot_files};
 pub use schema::{SchemaEvolution, normalize_arrow_schema, table_ident};
-pub use secret::Secret;
+pub use secret::{Secret, redacted_uri};
 pub use write::{TableWrite, WriteMode, WriteOptions};

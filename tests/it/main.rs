@@ -29,5 +29,6 @@ mod interop;
 mod loads;
 mod maintenance;
 mod reruns;
+mod secrets;
 mod time_travel;
 mod validate;
