@@ -19,7 +19,10 @@ pub fn one_line(error: &anyhow::Error) -> String {
 }
 
 fn tidy(message: &str) -> String {
-    let mut text = condense_xml(message).replace('\n', " ");
+    // DataFusion prints a context above its cause, `context\ncaused by\ncause`.
+    let mut text = condense_xml(message)
+        .replace("\ncaused by\n", ": ")
+        .replace('\n', " ");
     // iceberg::Error prints `Unexpected => message`.
     while let Some(arrow) = text.find(" => ") {
         let start = text[..arrow]
