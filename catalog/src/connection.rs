@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use crate::error::{CatalogError, Context, Result};
 use crate::object_storage::{ObjectStoreStorageFactory, ObjectStores};
 use crate::rest::{Authenticator, RestCatalog, RestClient, RestSettings, RetryPolicy};
+use crate::secret::redacted_uri;
 use crate::transport::{CommitTransport, SqlCommitTransport};
 
 /// Where the tables live and who keeps their pointers.
@@ -123,7 +124,7 @@ impl Lakehouse {
                     catalog: rest.clone(),
                     transport: rest,
                     stores,
-                    description: format!("REST catalog {}", settings.uri),
+                    description: format!("REST catalog {}", redacted_uri(&settings.uri)),
                 })
             }
         }

@@ -23,6 +23,13 @@ pub enum CatalogError {
     SchemaMismatch { table: TableIdent, detail: String },
 
     #[error(
+        "column `{column}` of the output for table {table} has no type: every value of it is \
+         null (as in a raw file with only a header row), and Iceberg stores no such type; \
+         declare its type (in the bronze step's `columns`, or with CAST in SQL), or leave it out"
+    )]
+    UntypedColumn { table: TableIdent, column: String },
+
+    #[error(
         "the schema of {table} changed while this job wrote its files: {detail}; re-run the job \
          (the same job id is safe to re-run)"
     )]

@@ -57,5 +57,5 @@ pub use rest::RestSettings;
 pub use rollback::RollbackPlan;
 pub use scan::{live_files, snapshot_files};
 pub use schema::{SchemaEvolution, normalize_arrow_schema, table_ident};
-pub use secret::Secret;
+pub use secret::{Secret, redacted_uri};
 pub use write::{TableWrite, WriteMode, WriteOptions};

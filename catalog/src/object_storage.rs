@@ -26,6 +26,7 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
 
 use crate::credentials::{NoCredentials, Revend, VendedCredentials, VendedKeys, has_credentials};
+use crate::secret::{redacted_uri, without_userinfo};
 use crate::stale_connections::RetryStaleConnections;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
@@ -56,7 +57,7 @@ impl fmt::Debug for S3Settings {
     // Keys never reach a log line.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("S3Settings")
-            .field("endpoint", &self.endpoint)
+            .field("endpoint", &self.endpoint.as_deref().map(redacted_uri))
             .field("region", &self.region)
             .field(
                 "access_key_id",
@@ -106,7 +107,7 @@ impl S3Settings {
             .with_virtual_hosted_style_request(self.virtual_hosted_style);
         if let Some(endpoint) = &self.endpoint {
             builder = builder
-                .with_endpoint(endpoint)
+                .with_endpoint(without_userinfo(endpoint))
                 .with_allow_http(endpoint.starts_with("http://"));
         }
         if let Some(region) = &self.region {

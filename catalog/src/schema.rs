@@ -59,6 +59,33 @@ pub fn normalize_arrow_schema(schema: &Schema) -> SchemaRef {
     ))
 }
 
+/// Refuses a column typed Arrow's `Null` (all of its values null, or
+/// inferred from a header alone), at any depth: Iceberg has no such type,
+/// and its converter would only say `Cannot visit Arrow data type: Null`.
+pub(crate) fn check_typed(table: &TableIdent, schema: &Schema) -> Result<()> {
+    fn untyped(data_type: &DataType) -> bool {
+        match data_type {
+            DataType::Null => true,
+            DataType::List(f)
+            | DataType::LargeList(f)
+            | DataType::ListView(f)
+            | DataType::LargeListView(f)
+            | DataType::FixedSizeList(f, _)
+            | DataType::Map(f, _) => untyped(f.data_type()),
+            DataType::Struct(fields) => fields.iter().any(|f| untyped(f.data_type())),
+            DataType::Dictionary(_, value) => untyped(value),
+            _ => false,
+        }
+    }
+    match schema.fields().iter().find(|f| untyped(f.data_type())) {
+        Some(field) => Err(CatalogError::UntypedColumn {
+            table: table.clone(),
+            column: field.name().clone(),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// What a write may do to its table's schema when the data differs from it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -278,6 +305,7 @@ impl Fitting<'_> {
         let table = self.table;
         let new_columns =
             normalize_arrow_schema(&data.project(&added).expect("indices of the data"));
+        check_typed(table, &new_columns)?;
         let numbered = arrow_schema_to_schema_auto_assign_ids(&new_columns)
             .context(|| format!("the new columns cannot be stored in Iceberg table {table}"))?;
         for (field, index) in numbered.as_struct().fields().iter().zip(added) {

@@ -13,7 +13,9 @@ use iceberg::{TableCreation, TableIdent};
 use crate::connection::Lakehouse;
 use crate::error::{Context, Result};
 use crate::partition::{PartitionField, check_spec, unbound_spec};
-use crate::schema::{SchemaEvolution, WriteSchema, fit_schema, normalize_arrow_schema};
+use crate::schema::{
+    SchemaEvolution, WriteSchema, check_typed, fit_schema, normalize_arrow_schema,
+};
 
 /// The target table, and whether this write created it. An existing table
 /// must already be partitioned as `partition_by` says (empty: as it is).
@@ -36,6 +38,7 @@ pub(crate) async fn ensure_table(
         return Ok((table, false));
     }
     lakehouse.ensure_namespace(ident.namespace()).await?;
+    check_typed(ident, schema)?;
     let iceberg_schema = arrow_schema_to_schema_auto_assign_ids(&normalize_arrow_schema(schema))
         .context(|| format!("the output of the job cannot be stored in Iceberg table {ident}"))?;
     let partition_spec = unbound_spec(ident, &iceberg_schema, partition_by)?;

@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use medallion_catalog::{LakehouseConfig, RestSettings, S3Settings, Secret};
 use serde::Deserialize;
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 
 /// The config file, every key optional. See `deploy/config/` for a
 /// production example (MinIO + Lakekeeper + Keycloak).
@@ -58,8 +60,9 @@ pub struct S3File {
     pub instance_metadata: Option<bool>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+/// The `catalog:` block, read through [`CatalogKeys`]: serde's tagged
+/// enums buffer the block, and every error in it would say line 1 column 1.
+#[derive(Debug)]
 pub enum CatalogFile {
     Sqlite {
         database: Option<PathBuf>,
@@ -72,16 +75,121 @@ pub enum CatalogFile {
         /// OAuth2 client credentials `client_id:client_secret`.
         credential: Option<Secret>,
         credential_file: Option<PathBuf>,
-        #[serde(rename = "oauth2-server-uri", alias = "oauth2_server_uri")]
         oauth2_server_uri: Option<String>,
         scope: Option<String>,
         token: Option<Secret>,
         token_file: Option<PathBuf>,
-        #[serde(default)]
         headers: HashMap<String, String>,
-        #[serde(default)]
         vended_credentials: bool,
     },
+}
+
+impl<'de> Deserialize<'de> for CatalogFile {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(CatalogVisitor)
+    }
+}
+
+/// Checks the keys while the block is read, so serde_yaml gives an error
+/// of the check the block's line (after it was read, the file's first).
+struct CatalogVisitor;
+
+impl<'de> Visitor<'de> for CatalogVisitor {
+    type Value = CatalogFile;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a catalog: `type: sqlite` or `type: rest` and their keys")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<CatalogFile, A::Error> {
+        let keys = CatalogKeys::deserialize(MapAccessDeserializer::new(map))?;
+        CatalogFile::try_from(keys).map_err(de::Error::custom)
+    }
+}
+
+/// Every key a `catalog:` block may have, whatever its `type`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CatalogKeys {
+    #[serde(rename = "type")]
+    kind: CatalogKind,
+    database: Option<PathBuf>,
+    warehouse: Option<String>,
+    uri: Option<String>,
+    credential: Option<Secret>,
+    credential_file: Option<PathBuf>,
+    #[serde(rename = "oauth2-server-uri", alias = "oauth2_server_uri")]
+    oauth2_server_uri: Option<String>,
+    scope: Option<String>,
+    token: Option<Secret>,
+    token_file: Option<PathBuf>,
+    headers: Option<HashMap<String, String>>,
+    vended_credentials: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum CatalogKind {
+    Sqlite,
+    Rest,
+}
+
+impl TryFrom<CatalogKeys> for CatalogFile {
+    type Error = String;
+
+    fn try_from(keys: CatalogKeys) -> Result<Self, String> {
+        match keys.kind {
+            CatalogKind::Sqlite => {
+                let rest_only = [
+                    ("uri", keys.uri.is_some()),
+                    ("credential", keys.credential.is_some()),
+                    ("credential_file", keys.credential_file.is_some()),
+                    ("oauth2-server-uri", keys.oauth2_server_uri.is_some()),
+                    ("scope", keys.scope.is_some()),
+                    ("token", keys.token.is_some()),
+                    ("token_file", keys.token_file.is_some()),
+                    ("headers", keys.headers.is_some()),
+                    ("vended_credentials", keys.vended_credentials.is_some()),
+                ];
+                if let Some((key, _)) = rest_only.iter().find(|(_, given)| *given) {
+                    return Err(format!(
+                        "`{key}` is a key of a `type: rest` catalog; a `type: sqlite` catalog \
+                         has only `database` and `warehouse`"
+                    ));
+                }
+                Ok(CatalogFile::Sqlite {
+                    database: keys.database,
+                    warehouse: keys.warehouse,
+                })
+            }
+            CatalogKind::Rest => {
+                if keys.database.is_some() {
+                    return Err(
+                        "`database` is a key of a `type: sqlite` catalog; a `type: rest` \
+                                catalog is reached at its `uri`"
+                            .into(),
+                    );
+                }
+                let Some(uri) = keys.uri else {
+                    return Err("a `type: rest` catalog needs `uri`, e.g. \
+                                `uri: http://lakekeeper:8181/catalog`"
+                        .into());
+                };
+                Ok(CatalogFile::Rest {
+                    uri,
+                    warehouse: keys.warehouse,
+                    credential: keys.credential,
+                    credential_file: keys.credential_file,
+                    oauth2_server_uri: keys.oauth2_server_uri,
+                    scope: keys.scope,
+                    token: keys.token,
+                    token_file: keys.token_file,
+                    headers: keys.headers.unwrap_or_default(),
+                    vended_credentials: keys.vended_credentials.unwrap_or(false),
+                })
+            }
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -448,14 +556,17 @@ fn read_secret(path: &Path) -> Result<Secret> {
 fn read_config_file(path: &Path) -> Result<ConfigFile> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read config file {}", path.display()))?;
-    serde_yaml::from_str(&text).map_err(|e| match e.location() {
-        Some(at) => anyhow::anyhow!(
-            "{}: line {} column {}: {e}",
-            path.display(),
-            at.line(),
-            at.column()
-        ),
-        None => anyhow::anyhow!("{}: {e}", path.display()),
+    serde_yaml::from_str(&text).map_err(|e| {
+        let text = e.to_string();
+        match e.location() {
+            // serde_yaml ends its message with the place; say it once, first.
+            Some(at) => {
+                let place = format!("line {} column {}", at.line(), at.column());
+                let message = text.strip_suffix(&format!(" at {place}")).unwrap_or(&text);
+                anyhow::anyhow!("{}: {place}: {message}", path.display())
+            }
+            None => anyhow::anyhow!("{}: {text}", path.display()),
+        }
     })
 }
 

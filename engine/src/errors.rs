@@ -1,9 +1,11 @@
 //! Errors as people read them: one line, the whole cause chain, nothing
-//! said twice, no XML.
+//! said twice, no XML, no password of an address.
 
 /// `outer: cause: root cause`, skipping causes whose text an outer message
 /// already contains (many libraries print their source inline), dropping
-/// iceberg's `Kind => ` prefixes and condensing S3 XML error bodies.
+/// iceberg's `Kind => ` prefixes and condensing S3 XML error bodies. A
+/// library's cause may quote an address as it was given; its password is
+/// hidden here too.
 pub fn one_line(error: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for cause in error.chain() {
@@ -13,11 +15,14 @@ pub fn one_line(error: &anyhow::Error) -> String {
         }
         parts.push(text);
     }
-    parts.join(": ")
+    medallion_catalog::redacted_uri(&parts.join(": "))
 }
 
 fn tidy(message: &str) -> String {
-    let mut text = condense_xml(message).replace('\n', " ");
+    // DataFusion prints a context above its cause, `context\ncaused by\ncause`.
+    let mut text = condense_xml(message)
+        .replace("\ncaused by\n", ": ")
+        .replace('\n', " ");
     // iceberg::Error prints `Unexpected => message`.
     while let Some(arrow) = text.find(" => ") {
         let start = text[..arrow]

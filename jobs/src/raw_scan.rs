@@ -142,7 +142,10 @@ async fn listed_columns(state: &SessionState, file: &RawFile) -> Result<Schema> 
         RawFormat::Csv => csv_header_schema(state, &store, file).await,
         // A JSON object has no order of keys to repeat one in: the last of
         // two equal keys wins, as in most JSON readers.
-        RawFormat::Json => Ok(Schema::clone(&*inferred(state, file).await?)),
+        RawFormat::Json => match inferred(state, file).await {
+            Ok(schema) => Ok(Schema::clone(&schema)),
+            Err(error) => Err(crate::json_lines::at_its_line(store.as_ref(), file, error).await),
+        },
     }
 }
 
@@ -270,6 +273,7 @@ impl TableProvider for RawScan {
             .with_projection_indices(projection.cloned())?
             .with_limit(limit)
             .build();
-        self.format.create_physical_plan(state, config).await
+        let plan = self.format.create_physical_plan(state, config).await?;
+        Ok(crate::raw_file_errors::naming_files(plan))
     }
 }

@@ -336,3 +336,193 @@ fn cast_lossy_lets_a_column_drop_what_its_type_cannot_hold() {
         "1 1.24"
     );
 }
+
+/// A Parquet file of `rows` rows in snappy-compressed pages, with 4 KiB
+/// in its middle flipped: its footer reads, its pages do not.
+fn parquet_corrupt_mid_file(path: &Path, rows: i64) {
+    let schema = Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, false)]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![Arc::new(Int64Array::from_iter_values(
+            (0..rows).map(|i| i * 7919 % 1_000_003),
+        ))],
+    )
+    .unwrap();
+    let properties = parquet::file::properties::WriterProperties::builder()
+        .set_compression(parquet::basic::Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(50_000))
+        .build();
+    let mut bytes = Vec::new();
+    let mut writer = ArrowWriter::try_new(&mut bytes, schema, Some(properties)).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    let middle = bytes.len() / 2;
+    for byte in &mut bytes[middle..middle + 4096] {
+        *byte ^= 0x5a;
+    }
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn a_parquet_file_corrupt_in_its_middle_is_named_and_changes_nothing() {
+    let lakehouse = Lakehouse::new();
+    parquet_corrupt_mid_file(&lakehouse.path().join("raw/pq/flipped.parquet"), 200_000);
+    let spec = lakehouse.bronze_spec(
+        "pq",
+        "parquet",
+        "pq",
+        &["{ name: a, from: a, type: int64 }"],
+    );
+    let error = lakehouse.fails(&["run", &spec, "--job-id", "x"]);
+    assert!(
+        error.contains("cannot read raw file") && error.contains("pq/flipped.parquet"),
+        "{error}"
+    );
+    assert!(lakehouse.snapshots().is_empty());
+}
+
+#[test]
+fn a_csv_value_that_does_not_parse_after_the_first_thousand_rows_names_file_line_and_value() {
+    let lakehouse = Lakehouse::new();
+    let mut csv = String::from("id,qty\n");
+    for row in 1..=1500 {
+        csv.push_str(&format!("{row},{row}\n"));
+    }
+    csv.push_str("1501,many\n");
+    lakehouse.raw_file("big/values.csv", csv);
+    let spec = lakehouse.bronze_spec(
+        "big",
+        "csv",
+        "big",
+        &[
+            "{ name: id, from: id, type: int64 }",
+            "{ name: qty, from: qty, type: int64 }",
+        ],
+    );
+    let error = lakehouse.fails(&["run", &spec, "--job-id", "x"]);
+    assert!(
+        error.contains("big/values.csv")
+            && error.contains("'many'")
+            && error.contains("Int64")
+            && error.contains("at line 150"),
+        "{error}"
+    );
+    assert!(lakehouse.snapshots().is_empty());
+}
+
+#[test]
+fn an_ndjson_line_that_is_not_json_is_named_by_its_own_line_and_column() {
+    let lakehouse = Lakehouse::new();
+    lakehouse.raw_file("nd/values.json", "{\"a\": 1}\n\n{\"a\": 2,,}\n");
+    let spec = lakehouse.bronze_spec("nd", "json", "nd", &["{ name: a, from: a, type: int64 }"]);
+    let error = lakehouse.fails(&["run", &spec, "--job-id", "x"]);
+    assert!(
+        error.contains("nd/values.json") && error.contains("line 3 column 9"),
+        "{error}"
+    );
+    assert!(!error.contains("line 1 "), "{error}");
+}
+
+#[test]
+fn a_column_without_a_type_is_named_with_what_to_do() {
+    let lakehouse = Lakehouse::new();
+    lakehouse.raw_file("header/values.csv", "a,b\n");
+    lakehouse.raw_file("nulls/values.json", "{\"a\": 1, \"b\": null}\n");
+    let column = ["{ name: a, from: a, type: int64 }"];
+    for (table, format) in [("header", "csv"), ("nulls", "json")] {
+        let spec = lakehouse.bronze_spec(table, format, table, &column);
+        let error = lakehouse.fails(&["run", &spec, "--job-id", "x"]);
+        assert!(
+            error.contains(&format!(
+                "column `b` of the output for table bronze.{table}"
+            )) && error.contains("has no type")
+                && error.contains("declare its type")
+                && !error.contains("Cannot visit"),
+            "{format}: {error}"
+        );
+    }
+    assert!(lakehouse.snapshots().is_empty());
+}
+
+#[test]
+fn text_that_is_no_decimal_names_file_column_and_the_declared_type() {
+    let lakehouse = Lakehouse::new();
+    lakehouse.raw_file("dec/values.csv", "qty\n1.5\nabc\n");
+    let spec = lakehouse.bronze_spec(
+        "dec",
+        "csv",
+        "dec",
+        &["{ name: amount, from: qty, type: \"decimal(12,3)\" }"],
+    );
+    let error = lakehouse.fails(&["run", &spec, "--job-id", "x"]);
+    assert!(
+        error.contains("dec/values.csv")
+            && error.contains("raw column `qty`")
+            && error.contains("'abc'")
+            && error.contains("decimal(12,3)")
+            && !error.contains("Decimal128"),
+        "{error}"
+    );
+}
+
+#[test]
+fn an_unknown_key_of_a_table_input_is_named_with_its_line() {
+    let lakehouse = Lakehouse::new();
+    let spec = lakehouse.spec(
+        "typo.yaml",
+        "name: j\ninputs:\n  - table: bronze.orders\n    reed: new_rows\nsteps:\n  - sql: SELECT 1 AS x\ntarget: { table: gold.x, mode: overwrite }\n",
+    );
+    let error = lakehouse.fails(&["validate", spec.to_str().unwrap()]);
+    assert!(
+        error.contains("typo.yaml: line 4 column 5")
+            && error.contains("`reed`")
+            && error.contains("`read`")
+            && !error.contains("untagged"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_partition_transform_a_column_type_does_not_take_names_the_column() {
+    let lakehouse = Lakehouse::new();
+    let spec = lakehouse.spec(
+        "month.yaml",
+        "name: j\nsteps:\n  - sql: SELECT 'a' AS v\ntarget: { table: gold.m, mode: overwrite, partition_by: [\"month(v)\"] }\n",
+    );
+    let error = lakehouse.fails(&["run", spec.to_str().unwrap(), "--job-id", "x"]);
+    assert!(
+        error.contains("month.yaml")
+            && error.contains("`month(v)`")
+            && error.contains("column `v` is string"),
+        "{error}"
+    );
+    assert!(lakehouse.snapshots().is_empty());
+}
+
+#[test]
+fn an_error_in_the_catalog_block_of_the_config_file_names_its_line() {
+    let lakehouse = Lakehouse::new();
+    let config = lakehouse.path().join("medallion.yaml");
+    let config = config.to_str().unwrap();
+    for (yaml, place, says) in [
+        (
+            "execution:\n  target_partitions: 2\ncatalog:\n  type: rest\n  uri: http://127.0.0.1:1\n  tokn: abc\n",
+            "line 6 column 3",
+            "`tokn`",
+        ),
+        (
+            "catalog:\n  type: rest\n  warehouse: w\n",
+            "line 2 column 3",
+            "needs `uri`",
+        ),
+        ("catalog:\n  type: rst\n", "line 2 column 9", "`rst`"),
+    ] {
+        std::fs::write(config, yaml).unwrap();
+        let error = lakehouse.fails(&["--config", config, "tables"]);
+        assert!(
+            error.contains(&format!("medallion.yaml: {place}: catalog")) && error.contains(says),
+            "{yaml}: {error}"
+        );
+    }
+}

@@ -30,5 +30,6 @@ mod interop;
 mod loads;
 mod maintenance;
 mod reruns;
+mod secrets;
 mod time_travel;
 mod validate;

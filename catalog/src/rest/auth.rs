@@ -11,7 +11,7 @@ use serde::Deserialize;
 use tokio::sync::Mutex;
 
 use crate::error::{CatalogError, Result};
-use crate::secret::Secret;
+use crate::secret::{Secret, redacted_uri};
 
 #[derive(Debug, Clone)]
 pub enum TokenSource {
@@ -131,6 +131,7 @@ impl Authenticator {
                 if let Some(scope) = scope {
                     form.push(("scope", scope.as_str()));
                 }
+                let shown = redacted_uri(token_endpoint);
                 let started = Instant::now();
                 let response = self
                     .http
@@ -140,7 +141,7 @@ impl Authenticator {
                     .await
                     .map_err(|e| {
                         CatalogError::Auth(format!(
-                            "cannot reach the OAuth2 token endpoint {token_endpoint}: {}",
+                            "cannot reach the OAuth2 token endpoint {shown}: {}",
                             without_url(&e)
                         ))
                     })?;
@@ -157,7 +158,7 @@ impl Authenticator {
                         })
                         .unwrap_or_default();
                     return Err(CatalogError::Auth(format!(
-                        "the OAuth2 token endpoint {token_endpoint} refused client `{client_id}` \
+                        "the OAuth2 token endpoint {shown} refused client `{client_id}` \
                          ({status}{}); check the client id and secret (`credential`)",
                         if detail.is_empty() {
                             String::new()
@@ -168,7 +169,7 @@ impl Authenticator {
                 }
                 let token: TokenResponse = response.json().await.map_err(|e| {
                     CatalogError::Auth(format!(
-                        "the OAuth2 token endpoint {token_endpoint} sent no usable token: {}",
+                        "the OAuth2 token endpoint {shown} sent no usable token: {}",
                         without_url(&e)
                     ))
                 })?;

@@ -57,7 +57,7 @@ impl Revend for LoadTableAgain {
 impl std::fmt::Debug for RestCatalog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RestCatalog")
-            .field("uri", &self.client.uri())
+            .field("uri", &self.client.shown_uri())
             .finish()
     }
 }

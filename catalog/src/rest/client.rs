@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{CatalogError, Result};
 use crate::rest::auth::{Authenticator, without_url};
+use crate::secret::redacted_uri;
 
 /// What a request is for, so a refusal can say what was refused.
 #[derive(Debug, Clone)]
@@ -82,6 +83,8 @@ pub(crate) enum RestFailure {
 pub(crate) struct RestClient {
     http: reqwest::Client,
     uri: String,
+    /// `uri` as errors show it: without its password.
+    shown_uri: String,
     prefix: Option<String>,
     headers: HeaderMap,
     auth: Authenticator,
@@ -112,6 +115,7 @@ impl RestClient {
         let mut client = Self {
             http,
             uri: uri.trim_end_matches('/').to_string(),
+            shown_uri: redacted_uri(uri.trim_end_matches('/')),
             prefix: None,
             headers: header_map,
             auth,
@@ -139,8 +143,9 @@ impl RestClient {
         Ok(client)
     }
 
-    pub fn uri(&self) -> &str {
-        &self.uri
+    /// The catalog's address as logs and errors show it (no password).
+    pub fn shown_uri(&self) -> &str {
+        &self.shown_uri
     }
 
     /// `{uri}/v1/{prefix}/{path}`.
@@ -235,7 +240,7 @@ impl RestClient {
                 return Err(RestFailure::Unknown(CatalogError::Catalog(format!(
                     "the catalog at {} did not {} {} after {attempt} attempts (last: {transient}); \
                      check that the catalog is up and reachable",
-                    self.uri, action.verb, action.object
+                    self.shown_uri, action.verb, action.object
                 ))));
             }
             let delay = backoff(&self.retry, attempt);
@@ -258,17 +263,17 @@ impl RestClient {
             StatusCode::UNAUTHORIZED => RestFailure::Other(CatalogError::Auth(format!(
                 "the catalog at {} did not accept our credentials to {what} (401{detail}); \
                  check `credential`, `token` or the token file",
-                self.uri
+                self.shown_uri
             ))),
             StatusCode::FORBIDDEN => RestFailure::Other(CatalogError::Auth(format!(
                 "the catalog at {} refused to let this client {what} (403{detail}); \
                  the catalog's authorization policy (OpenFGA in Lakekeeper) does not allow it: \
                  grant the permission to the client, or use one that has it",
-                self.uri
+                self.shown_uri
             ))),
             _ => RestFailure::Other(CatalogError::Catalog(format!(
                 "the catalog at {} refused to {what} ({status}{detail})",
-                self.uri
+                self.shown_uri
             ))),
         }
     }
