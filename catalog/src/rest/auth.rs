@@ -51,6 +51,10 @@ impl Cached {
 struct Failing {
     since: Instant,
     attempts: u32,
+    /// Of those, the ones made without a valid token: once they reach the
+    /// policy's attempts, a request waiting behind the one that gave up
+    /// tries once more rather than a whole round again.
+    without_token: u32,
     next_try: Instant,
 }
 
@@ -169,7 +173,8 @@ impl Authenticator {
                 tracing::warn!(
                     attempts,
                     valid_for_s = left.as_secs_f64(),
-                    "cannot refresh the catalog token at {} ({cause});                      the current one stays in use until it expires",
+                    "cannot refresh the catalog token at {} ({cause}); \
+                     the current one stays in use until it expires",
                     client.token_endpoint
                 );
             }
@@ -193,10 +198,15 @@ impl Authenticator {
                 Err(Failure::Passing(cause)) => cause,
             };
             let attempts = self.note_failure(state);
-            let since = state.failing.as_ref().map_or(Instant::now(), |f| f.since);
-            if attempt >= self.retry.attempts {
+            let failing = state.failing.as_mut().expect("noted above");
+            failing.without_token += 1;
+            let since = failing.since;
+            if attempt >= self.retry.attempts || failing.without_token >= self.retry.attempts {
                 return Err(CatalogError::Auth(format!(
-                    "cannot get a catalog token: the OAuth2 token endpoint {} gave client `{}`                      none for {:.1} s ({attempts} attempts, last: {cause}) and no unexpired token                      is left; check that the identity provider is up and reachable, then run                      again with the same --job-id",
+                    "cannot get a catalog token: the OAuth2 token endpoint {} gave client `{}` \
+                     no token for {:.1} s ({attempts} attempts, last: {cause}) and no unexpired token \
+                     is left; check that the identity provider is up and reachable, then run \
+                     again with the same --job-id",
                     client.token_endpoint,
                     client.client_id,
                     since.elapsed().as_secs_f64()
@@ -219,6 +229,7 @@ impl Authenticator {
         let failing = state.failing.get_or_insert(Failing {
             since: now,
             attempts: 0,
+            without_token: 0,
             next_try: now,
         });
         failing.attempts += 1;
@@ -274,8 +285,8 @@ mod tests {
     fn test_backoff() -> Backoff {
         Backoff {
             attempts: 3,
-            base_delay: Duration::from_millis(10),
-            max_delay: Duration::from_millis(50),
+            base_delay: Duration::from_millis(50),
+            max_delay: Duration::from_millis(200),
             timeout: Duration::from_secs(2),
         }
     }
@@ -344,6 +355,14 @@ mod tests {
             "{error}"
         );
         assert!(!error.contains("very-secret-4711"), "{error}");
+        assert!(!error.contains("  "), "one line, single spaces: {error}");
+
+        // A request after the one that gave up tries once, not a round again.
+        let started = Instant::now();
+        let again = auth.authorization().await.unwrap_err().to_string();
+        assert!(again.contains("4 attempts"), "{again}");
+        // A retry would wait 50 ms at least.
+        assert!(started.elapsed() < Duration::from_millis(50), "{again}");
     }
 
     #[test]
