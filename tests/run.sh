@@ -1,11 +1,26 @@
 #!/usr/bin/env bash
-# Runs every test: installs the Python readers (PyIceberg), starts SeaweedFS
-# (a real S3 server and Iceberg REST catalog on 127.0.0.1), runs the test
-# suite, and stops SeaweedFS again, whatever the outcome.
+# Runs every test: installs the Python readers (PyIceberg) and the OpenID
+# Connect server (npm oidc-provider), starts SeaweedFS (a real S3 server and
+# Iceberg REST catalog on 127.0.0.1), runs the test suite, and stops
+# SeaweedFS again, whatever the outcome.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -r tests/requirements.txt
+
+# The OpenID Connect server the production tests start (npm oidc-provider),
+# kept outside the clone and installed again only when tests/oidc/ changes.
+# Without node those tests say they skipped.
+if command -v npm >/dev/null 2>&1; then
+  oidc_dir="$HOME/.cache/medallion/oidc"
+  if ! cmp -s tests/oidc/package-lock.json "$oidc_dir/package-lock.json" \
+    || [[ ! -d "$oidc_dir/node_modules/oidc-provider" ]]; then
+    mkdir -p "$oidc_dir"
+    cp tests/oidc/package.json tests/oidc/package-lock.json "$oidc_dir/"
+    npm ci --prefix "$oidc_dir" --no-audit --no-fund --loglevel=error
+  fi
+  export MEDALLION_TEST_OIDC_MODULES="$oidc_dir/node_modules"
+fi
 
 eval "$(bash .ci/seaweedfs.sh start)"
 trap 'bash .ci/seaweedfs.sh stop' EXIT

@@ -139,6 +139,13 @@ pub fn snapshot_of_job(table: &Table, job_id: &str) -> Option<i64> {
         .map(|s| s.snapshot_id())
 }
 
+/// The rows in `table` as of snapshot `snapshot_id` (its summary's
+/// `total-records`), when the snapshot records them.
+pub fn table_rows(table: &Table, snapshot_id: i64) -> Option<u64> {
+    let snapshot = table.metadata().snapshot_by_id(snapshot_id)?;
+    summary_number(snapshot.summary(), TOTAL_RECORDS)
+}
+
 /// The snapshot of table `input` that the newest job writing `table` read
 /// (recorded under [`input_read_property`]), if a job recorded one.
 pub fn input_read(table: &Table, input: &str) -> Option<i64> {

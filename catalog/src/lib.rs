@@ -45,7 +45,9 @@ pub use connection::{Lakehouse, LakehouseConfig};
 pub use credentials::NoCredentials;
 pub use data_files::data_file_properties;
 pub use error::{CatalogError, MissingDataFile, Result};
-pub use history::{SnapshotInfo, TableInfo, input_read, snapshot_infos, snapshot_of_job};
+pub use history::{
+    SnapshotInfo, TableInfo, input_read, snapshot_infos, snapshot_of_job, table_rows,
+};
 pub use maintenance::{
     CompactReport, ExpireOptions, ExpireReport, MIN_SAFE_ORPHAN_AGE, ManifestsReport,
     OrphanOptions, OrphanReport,

@@ -18,7 +18,7 @@ use iceberg::TableIdent;
 use iceberg::table::Table;
 use medallion_catalog::{
     CommitOutcome, CommitProperties, FilterOverwrite, WriteOptions, input_read, snapshot_of_job,
-    table_ident,
+    table_ident, table_rows,
 };
 use medallion_jobs::{InputSpec, JobSpec, RawFile, RunParameters, TableRead, TargetMode, plan_job};
 
@@ -73,17 +73,18 @@ impl Engine {
         let started = Instant::now();
         let target = table_ident(&job.target.table)?;
         let target_table = self.lakehouse.try_load_table(&target).await?;
-        if let Some(snapshot_id) = target_table
-            .as_ref()
-            .and_then(|t| snapshot_of_job(t, &run.job_id))
+        if let Some(table) = &target_table
+            && let Some(snapshot_id) = snapshot_of_job(table, &run.job_id)
         {
-            return Ok(JobReport::new(
+            let mut report = JobReport::new(
                 job,
                 JobStatus::AlreadyCommitted,
                 Some(snapshot_id),
                 None,
                 started,
-            ));
+            );
+            report.table_rows = table_rows(table, snapshot_id);
+            return Ok(report);
         }
         let ctx = self.session();
         let inputs = self
@@ -102,10 +103,15 @@ impl Engine {
             _ => None,
         };
         let outcome = self
-            .commit_output(target, job, run, inputs.read, output, replaced)
+            .commit_output(target.clone(), job, run, inputs.read, output, replaced)
             .await?;
+        let snapshot_id = outcome.snapshot_id();
         let mut report = job_report(job, outcome, started);
         report.skipped_files = inputs.skipped_files;
+        // The commit's answer does not carry the new snapshot's summary; the
+        // table as committed does.
+        let committed = self.lakehouse.load_table(&target).await?;
+        report.table_rows = table_rows(&committed, snapshot_id);
         Ok(report)
     }
 

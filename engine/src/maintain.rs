@@ -66,6 +66,9 @@ pub async fn run_maintenance(
         None,
         started,
     );
+    report.table_rows = report
+        .snapshot_id
+        .and_then(|id| medallion_catalog::table_rows(&table, id));
     report.maintenance = Some(outcome);
     Ok(report)
 }

@@ -84,9 +84,9 @@ impl JobProgress {
     pub fn finish(&self, report: &JobReport) {
         let summary = match report.status {
             JobStatus::Committed => format!(
-                "committed snapshot {} ({} rows, {})",
+                "committed snapshot {} ({} rows written, {})",
                 report.snapshot_id.unwrap_or_default(),
-                report.rows.unwrap_or_default(),
+                report.rows_written.unwrap_or_default(),
                 human_bytes(report.bytes.unwrap_or_default())
             ),
             JobStatus::AlreadyCommitted => format!(

@@ -23,7 +23,11 @@ pub struct JobReport {
     pub table: String,
     pub status: JobStatus,
     pub snapshot_id: Option<i64>,
-    pub rows: Option<u64>,
+    /// Rows in the data files this job's snapshot added (a merge rewrites
+    /// only the files it touches, so this can be far below the table's).
+    pub rows_written: Option<u64>,
+    /// Rows in the table as of the job's snapshot (its `total-records`).
+    pub table_rows: Option<u64>,
     pub bytes: Option<u64>,
     pub files: Option<usize>,
     pub seconds: f64,
@@ -49,7 +53,8 @@ impl JobReport {
             table: job.target.table.clone(),
             status,
             snapshot_id,
-            rows: stats.as_ref().map(|s| s.rows),
+            rows_written: stats.as_ref().map(|s| s.rows),
+            table_rows: None,
             bytes: stats.as_ref().map(|s| s.bytes),
             files: stats.as_ref().map(|s| s.files),
             seconds: started.elapsed().as_secs_f64(),
@@ -64,7 +69,8 @@ impl JobReport {
             table: job.target.table.clone(),
             status: JobStatus::Failed,
             snapshot_id: None,
-            rows: None,
+            rows_written: None,
+            table_rows: None,
             bytes: None,
             files: None,
             seconds: 0.0,
@@ -113,12 +119,14 @@ impl RunReport {
             "table",
             "status",
             "snapshot id",
-            "rows",
+            "rows written",
+            "rows in table",
             "bytes",
             "files",
             "time",
         ];
-        let rows: Vec<[String; 7]> = self
+        let number = |n: Option<u64>| n.map(|n| n.to_string()).unwrap_or_else(|| "-".into());
+        let rows: Vec<[String; 8]> = self
             .jobs
             .iter()
             .map(|j| {
@@ -132,7 +140,8 @@ impl RunReport {
                     j.snapshot_id
                         .map(|s| s.to_string())
                         .unwrap_or_else(|| "-".into()),
-                    j.rows.map(|r| r.to_string()).unwrap_or_else(|| "-".into()),
+                    number(j.rows_written),
+                    number(j.table_rows),
                     j.bytes.map(human_bytes).unwrap_or_else(|| "-".into()),
                     j.files.map(|f| f.to_string()).unwrap_or_else(|| "-".into()),
                     format!("{:.2}s", j.seconds),

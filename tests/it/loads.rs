@@ -136,6 +136,24 @@ fn a_second_load_updates_silver_by_merge_and_replaces_gold() {
     // Silver: one row per order key, the latest version.
     let silver_orders = expected.orders + batch.added;
     assert_eq!(lakehouse.rows("silver.orders"), silver_orders);
+    // The summary tells the rows this load wrote from the rows the table holds.
+    let counts = |table: &str| {
+        let job = report["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["table"] == table)
+            .unwrap_or_else(|| panic!("{table} in {report}"));
+        (job["rows_written"].as_u64(), job["table_rows"].as_u64())
+    };
+    assert_eq!(
+        counts("bronze.orders"),
+        (Some(changed), Some(expected.orders + changed))
+    );
+    // The merge rewrote the files it touched (here all of them, at this scale).
+    let (written, in_table) = counts("silver.orders");
+    assert_eq!(in_table, Some(silver_orders));
+    assert!(written.is_some_and(|w| w <= silver_orders), "{report}");
     assert_eq!(
         lakehouse.scalar("SELECT COUNT(DISTINCT order_key) FROM silver.orders"),
         silver_orders.to_string()
@@ -203,6 +221,20 @@ fn a_second_load_updates_silver_by_merge_and_replaces_gold() {
         "{again}"
     );
     assert_eq!(lakehouse.snapshots(), before);
+    let text = lakehouse.ok(&load_2);
+    let header = text.lines().nth(1).unwrap_or_default();
+    assert!(
+        header.contains("rows written") && header.contains("rows in table"),
+        "{text}"
+    );
+    let silver = text
+        .lines()
+        .find(|l| l.starts_with("silver.orders "))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        silver.contains("already committed") && silver.contains(&format!(" {silver_orders} ")),
+        "an already committed job shows the rows in its table: {silver}"
+    );
 }
 
 #[test]

@@ -96,3 +96,35 @@ fn run_refuses_a_partition_transform_with_the_message_validate_gives() {
     assert!(ran.contains(reason), "run: {ran}\nvalidate: {validated}");
     assert!(lakehouse.ok(&["tables"]).contains("no tables yet"));
 }
+
+#[test]
+fn check_json_is_json_and_names_the_step_that_fails() {
+    let lakehouse = Lakehouse::new();
+    let report: serde_json::Value =
+        serde_json::from_str(&lakehouse.ok(&["--json", "check"])).expect("check --json is JSON");
+    assert_eq!(report["ok"], true, "{report}");
+    let names: Vec<&str> = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["catalog", "credentials", "raw storage"], "{report}");
+
+    // Raw data under a plain file cannot be written: the report still is JSON.
+    let blocker = lakehouse.path().join("not-a-folder");
+    std::fs::write(&blocker, "").unwrap();
+    let raw = blocker.join("raw");
+    let out = lakehouse.medallion(&["--json", "--raw", raw.to_str().unwrap(), "check"]);
+    assert!(!out.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on failure");
+    assert_eq!(report["ok"], false, "{report}");
+    let failed: Vec<&str> = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["ok"] == false)
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed, ["raw storage"], "{report}");
+}

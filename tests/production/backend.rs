@@ -152,7 +152,7 @@ impl Backend {
         format!("test-{}", std::process::id())
     }
 
-    fn drop_all_tables(&self) {
+    pub fn drop_all_tables(&self) {
         let script = concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../tests/interop/read_tables.py"

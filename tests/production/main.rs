@@ -20,6 +20,9 @@ mod support {
 mod auth;
 mod backend;
 mod faults;
+mod idp_outage;
+mod introspection;
+mod oidc;
 mod pipeline;
 mod proxy;
 mod tcp_proxy;

@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::introspection::Verdict;
+
 #[derive(Default)]
 pub struct Faults {
     /// Issue our own tokens that stop working after this long, while
@@ -28,6 +30,12 @@ pub struct Faults {
     /// Answer 403 for every request about this table (`namespace.table`),
     /// as a catalog's authorization does for a table the client may not see.
     pub refuse_table: Option<String>,
+    /// Accept only tokens of this OpenID Connect server (401 otherwise),
+    /// as a catalog behind Keycloak does.
+    pub introspect: Option<Arc<crate::introspection::Introspection>>,
+    /// Hold every catalog request this long, as a far or busy catalog
+    /// does: a run then lasts long enough for its token to need refreshing.
+    pub latency: Option<Duration>,
 }
 
 #[derive(Default)]
@@ -220,6 +228,29 @@ async fn serve(mut stream: TcpStream, state: Arc<State>) -> std::io::Result<()> 
                 return respond(&mut stream, 401, "application/json", body.as_bytes()).await;
             }
         }
+    }
+
+    if let Some(introspection) = &state.faults.introspect {
+        let presented = authorization
+            .as_deref()
+            .and_then(|a| a.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        match introspection.check(presented).await {
+            Verdict::Valid => authorization = Some(introspection.upstream_authorization.clone()),
+            Verdict::Invalid => {
+                state.counters.rejected_401.fetch_add(1, Ordering::Relaxed);
+                let body = r#"{"error":{"message":"not a valid token of the identity provider","type":"NotAuthorizedException","code":401}}"#;
+                return respond(&mut stream, 401, "application/json", body.as_bytes()).await;
+            }
+            Verdict::Unknown => {
+                state.counters.injected_503.fetch_add(1, Ordering::Relaxed);
+                let body = r#"{"error":{"message":"cannot check the token: the identity provider is down","type":"ServiceUnavailable","code":503}}"#;
+                return respond(&mut stream, 503, "application/json", body.as_bytes()).await;
+            }
+        }
+    }
+    if let Some(latency) = state.faults.latency {
+        tokio::time::sleep(latency).await;
     }
 
     let path = request

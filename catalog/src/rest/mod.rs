@@ -1,14 +1,18 @@
 //! The Iceberg REST catalog protocol.
 
 mod auth;
+mod backoff;
 mod catalog;
 mod client;
+mod oauth;
+mod redact;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 
 pub(crate) use auth::Authenticator;
 pub use auth::TokenSource;
+pub(crate) use backoff::Backoff;
 pub(crate) use catalog::RestCatalog;
 pub(crate) use client::RestClient;
 pub use client::RetryPolicy;
