@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use crate::error::{CatalogError, Context, Result};
 use crate::object_storage::{ObjectStoreStorageFactory, ObjectStores};
-use crate::rest::{Authenticator, Backoff, RestCatalog, RestClient, RestSettings, RetryPolicy};
+use crate::rest::{Authenticator, Backoff, RestCatalog, RestClient, RestSettings};
 use crate::secret::redacted_uri;
 use crate::transport::{CommitTransport, SqlCommitTransport};
 
@@ -108,15 +108,10 @@ impl Lakehouse {
                         context: "cannot set up HTTP".into(),
                         source,
                     })?;
-                let retry = RetryPolicy::default();
                 // Token fetches retry as catalog requests do.
-                let backoff = Backoff {
-                    attempts: retry.attempts,
-                    base_delay: retry.base_delay,
-                    max_delay: retry.max_delay,
-                    timeout: retry.timeout,
-                };
-                let auth = Authenticator::new(settings.token_source()?, http.clone(), backoff);
+                let retry = Backoff::default();
+                let auth =
+                    Authenticator::new(settings.token_source()?, http.clone(), retry.clone());
                 let client = RestClient::connect(
                     &settings.uri,
                     settings.warehouse.as_deref(),

@@ -1,8 +1,7 @@
 //! How long to wait between attempts at a request that failed for a
 //! passing reason: doubling from a base delay up to a ceiling, with jitter
-//! so that many clients do not retry in step. The catalog's retry policy,
-//! in the form the token fetch (which must not depend on the catalog
-//! client) takes it.
+//! so that many clients do not retry in step. Catalog requests and token
+//! fetches share it, so an identity provider gets the catalog's patience.
 
 use std::time::Duration;
 
@@ -13,6 +12,19 @@ pub(crate) struct Backoff {
     pub max_delay: Duration,
     /// The longest one attempt may take.
     pub timeout: Duration,
+}
+
+/// The catalog's policy: 6 attempts, waits doubling from 200 ms to 10 s,
+/// at most 60 s an attempt.
+impl Default for Backoff {
+    fn default() -> Self {
+        Self {
+            attempts: 6,
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(10),
+            timeout: Duration::from_secs(60),
+        }
+    }
 }
 
 impl Backoff {

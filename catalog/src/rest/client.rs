@@ -4,7 +4,6 @@
 //! No token, secret or signed URL is ever part of an error or a log line.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, Response, StatusCode};
@@ -13,6 +12,7 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{CatalogError, Result};
 use crate::rest::auth::{Authenticator, without_url};
+use crate::rest::backoff::Backoff;
 use crate::secret::redacted_uri;
 
 /// What a request is for, so a refusal can say what was refused.
@@ -27,25 +27,6 @@ impl Action {
         Self {
             verb,
             object: object.into(),
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct RetryPolicy {
-    pub attempts: u32,
-    pub base_delay: Duration,
-    pub max_delay: Duration,
-    pub timeout: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            attempts: 6,
-            base_delay: Duration::from_millis(200),
-            max_delay: Duration::from_secs(10),
-            timeout: Duration::from_secs(60),
         }
     }
 }
@@ -88,7 +69,7 @@ pub(crate) struct RestClient {
     prefix: Option<String>,
     headers: HeaderMap,
     auth: Authenticator,
-    retry: RetryPolicy,
+    retry: Backoff,
     /// Catalog properties from `/v1/config` (defaults, then overrides).
     pub properties: HashMap<String, String>,
 }
@@ -100,7 +81,7 @@ impl RestClient {
         headers: &HashMap<String, String>,
         auth: Authenticator,
         http: reqwest::Client,
-        retry: RetryPolicy,
+        retry: Backoff,
     ) -> Result<Self> {
         let mut header_map = HeaderMap::new();
         for (name, value) in headers {
@@ -243,7 +224,7 @@ impl RestClient {
                     self.shown_uri, action.verb, action.object
                 ))));
             }
-            let delay = backoff(&self.retry, attempt);
+            let delay = self.retry.delay(attempt);
             tracing::warn!(
                 attempt,
                 delay_ms = delay.as_millis() as u64,
@@ -301,15 +282,6 @@ async fn error_detail(response: Response) -> String {
         }
         None => String::new(),
     }
-}
-
-fn backoff(policy: &RetryPolicy, attempt: u32) -> Duration {
-    let ceiling = policy
-        .base_delay
-        .saturating_mul(1 << attempt.min(16))
-        .min(policy.max_delay);
-    let jitter = (uuid::Uuid::new_v4().as_u128() % 1000) as f64 / 1000.0;
-    ceiling.mul_f64(0.5 + jitter / 2.0)
 }
 
 /// Percent-encodes one path segment.

@@ -15,7 +15,6 @@ pub use auth::TokenSource;
 pub(crate) use backoff::Backoff;
 pub(crate) use catalog::RestCatalog;
 pub(crate) use client::RestClient;
-pub use client::RetryPolicy;
 
 use crate::error::{CatalogError, Result};
 use crate::secret::Secret;
