@@ -11,20 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{Lakehouse, pyiceberg};
-
-const SPEC: &str = "\
-name: bronze_events
-inputs:
-  - { name: raw_events, path: events, format: csv }
-steps:
-  - bronze:
-      from: raw_events
-      columns:
-        - { name: key, from: key, type: int64 }
-        - { name: payload, from: payload, type: string }
-target: { table: bronze.events, mode: append }
-";
+use crate::support::{BRONZE_EVENTS_CSV as SPEC, Lakehouse, pyiceberg};
 
 /// The rows `replace_where` owns: keys from 500 000 to 599 999.
 const REPLACE_SPEC: &str = "\

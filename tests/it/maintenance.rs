@@ -1,20 +1,7 @@
 //! Maintenance commands: compact small files, expire old snapshots, remove
 //! orphan files. Each leaves the same rows, readable by PyIceberg too.
 
-use crate::support::{Lakehouse, parquet_files_under, pyiceberg};
-
-const SPEC: &str = "\
-name: bronze_events
-inputs:
-  - { name: raw_events, path: events, format: csv }
-steps:
-  - bronze:
-      from: raw_events
-      columns:
-        - { name: key, from: key, type: int64 }
-        - { name: payload, from: payload, type: string }
-target: { table: bronze.events, mode: append }
-";
+use crate::support::{BRONZE_EVENTS_CSV as SPEC, Lakehouse, parquet_files_under, pyiceberg};
 
 /// Five loads of 100 rows each: five small data files.
 fn five_small_loads(lakehouse: &Lakehouse) {

@@ -5,6 +5,21 @@ use std::path::{Path, PathBuf};
 
 use super::Lakehouse;
 
+/// A job loading the CSV files under `raw/events/` (`key`, `payload`) into
+/// `bronze.events` by append.
+pub const BRONZE_EVENTS_CSV: &str = "\
+name: bronze_events
+inputs:
+  - { name: raw_events, path: events, format: csv }
+steps:
+  - bronze:
+      from: raw_events
+      columns:
+        - { name: key, from: key, type: int64 }
+        - { name: payload, from: payload, type: string }
+target: { table: bronze.events, mode: append }
+";
+
 impl Lakehouse {
     /// An embedded lakehouse in a fresh folder.
     pub fn new() -> Self {
