@@ -11,6 +11,7 @@ pub mod conflict_filter;
 pub mod delete;
 pub mod engine;
 pub mod errors;
+pub mod events;
 pub mod execute;
 pub mod field_ids;
 pub mod maintain;
