@@ -215,19 +215,24 @@ fn with_version(object: &Value, version: usize) -> Value {
 
 pub const JOB_ID: &str = "2026-11-29";
 
-fn metadata(name: &str, run_size: usize) -> Value {
+fn metadata(job_id: &str, name: &str, run_size: usize) -> Value {
     json!({
         "name": name,
         "namespace": "medallion-jobs",
-        "labels": {"medallion/job-id": JOB_ID, "app.kubernetes.io/name": "medallion"},
-        "annotations": {"medallion/job-id": JOB_ID, "medallion/run-size": run_size.to_string()},
+        "labels": {"medallion/job-id": job_id, "app.kubernetes.io/name": "medallion"},
+        "annotations": {"medallion/job-id": job_id, "medallion/run-size": run_size.to_string()},
     })
 }
 
 pub fn job(name: &str, run_size: usize, status: Value) -> Value {
+    job_of(JOB_ID, name, run_size, status)
+}
+
+/// A Job of the run `job_id` (label and annotation), one of `run_size`.
+pub fn job_of(job_id: &str, name: &str, run_size: usize, status: Value) -> Value {
     json!({
         "apiVersion": "batch/v1", "kind": "Job",
-        "metadata": metadata(name, run_size),
+        "metadata": metadata(job_id, name, run_size),
         "spec": {"backoffLimit": 2, "activeDeadlineSeconds": 7200,
                  "template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "medallion", "image": "ghcr.io/medallion-data/medallion:0.1.0"}]}}},
         "status": status,
@@ -239,7 +244,12 @@ pub fn job_condition(kind: &str, reason: &str, message: &str) -> Value {
 }
 
 pub fn pod(name: &str, job: &str, phase: &str, extra_status: Value) -> Value {
-    let mut meta = metadata(name, 1);
+    pod_of(JOB_ID, name, job, phase, extra_status)
+}
+
+/// A pod of the Job `job` of the run `job_id`.
+pub fn pod_of(job_id: &str, name: &str, job: &str, phase: &str, extra_status: Value) -> Value {
+    let mut meta = metadata(job_id, name, 1);
     meta["labels"]["batch.kubernetes.io/job-name"] = json!(job);
     meta["labels"]["job-name"] = json!(job);
     meta["annotations"]

@@ -175,32 +175,6 @@ fn the_runtime_stage_needs_no_shell_and_matches_the_job_template() {
     );
 }
 
-/// The `medallion` binary next to this test binary (cargo and nextest put
-/// both in target/debug); MEDALLION_BIN names another one.
-fn medallion_binary() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("MEDALLION_BIN") {
-        return Some(PathBuf::from(path));
-    }
-    let exe = std::env::current_exe().ok()?;
-    let path = exe.parent()?.parent()?.join("medallion");
-    path.is_file().then_some(path)
-}
-
-/// The binary, or None when it is not built and this is not CI (where the
-/// workspace build always makes it).
-fn binary_or_skip(test: &str) -> Option<PathBuf> {
-    match medallion_binary() {
-        Some(path) => Some(path),
-        None if std::env::var_os("CI").is_some() => {
-            panic!("{test}: target/debug/medallion is missing; CI builds the whole workspace")
-        }
-        None => {
-            eprintln!("{test}: skipped, build the binary first: cargo build -p medallion-engine");
-            None
-        }
-    }
-}
-
 const NON_ROOT: &str = "65532";
 
 /// A folder the non-root user may read and enter but not write.

@@ -3,6 +3,8 @@
 //! `watch` against a scripted stand-in for the Kubernetes API, and the
 //! container image's build and run rules.
 
+mod airflow;
+mod airflow_harness;
 mod api_server;
 mod git_http_server;
 mod image;

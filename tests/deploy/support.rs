@@ -171,3 +171,29 @@ pub fn documents(text: &str) -> Vec<serde_json::Value> {
         .filter(|v: &serde_json::Value| !v.is_null())
         .collect()
 }
+
+/// The `medallion` binary next to this test binary (cargo and nextest put
+/// both in target/debug); MEDALLION_BIN names another one.
+pub fn medallion_binary() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("MEDALLION_BIN") {
+        return Some(PathBuf::from(path));
+    }
+    let exe = std::env::current_exe().ok()?;
+    let path = exe.parent()?.parent()?.join("medallion");
+    path.is_file().then_some(path)
+}
+
+/// The binary, or None when it is not built and this is not CI (where the
+/// workspace build always makes it).
+pub fn binary_or_skip(test: &str) -> Option<PathBuf> {
+    match medallion_binary() {
+        Some(path) => Some(path),
+        None if std::env::var_os("CI").is_some() => {
+            panic!("{test}: target/debug/medallion is missing; CI builds the whole workspace")
+        }
+        None => {
+            eprintln!("{test}: skipped, build the binary first: cargo build -p medallion-engine");
+            None
+        }
+    }
+}
