@@ -98,7 +98,7 @@ fn airflow_local_mode_commits_bronze_silver_and_gold_once() {
     let conf = json!({"mode": "local", "dataset": "orders", "upload_id": "u1"}).to_string();
     let output = airflow.check(&["dags", "test", DAG, "--conf", &conf]);
     let (run_id, state) = airflow.dag_runs().pop().unwrap();
-    assert_eq!(state, "success", "{output}");
+    assert_eq!(state, "success", "{output}\n{}", airflow.explain(&run_id));
     let tasks = airflow.task_states(&run_id);
     assert_eq!(
         states(&tasks, &["bronze_run", "silver_run", "gold_run", "bronze_submit", "check_upload"]),
@@ -300,7 +300,7 @@ fn airflow_runs_each_layer_through_gitops_on_a_raw_data_ready_event() {
     airflow.produce(&kafka.bootstrap(), "raw-data-ready", UPLOAD_ID, &event);
     let (first, state) = finished(&mut airflow, 1);
     let log = |task: &str| airflow.task_log(&first, task);
-    assert_eq!(state, "success", "{}", log("bronze_watch"));
+    assert_eq!(state, "success", "{}", airflow.explain(&first));
     assert!(first.starts_with("asset_triggered__"), "{first}");
 
     // One commit per layer, naming its job id, in layer order.
@@ -338,7 +338,7 @@ fn airflow_runs_each_layer_through_gitops_on_a_raw_data_ready_event() {
     // The same event again: a new DAG run, the same job ids, no new commit.
     airflow.produce(&kafka.bootstrap(), "raw-data-ready", UPLOAD_ID, &event);
     let (second, state) = finished(&mut airflow, 2);
-    assert_eq!(state, "success", "{}", airflow.task_log(&second, "bronze_submit"));
+    assert_eq!(state, "success", "{}", airflow.explain(&second));
     assert_eq!(git(&bare, &["rev-list", "--count", "main"]).trim(), "3");
     let resubmitted = airflow.task_log(&second, "bronze_submit");
     let nothing = format!(

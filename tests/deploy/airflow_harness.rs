@@ -217,6 +217,10 @@ impl Airflow {
             ),
             ("AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION", "False".into()),
             ("AIRFLOW__API__HOST", "127.0.0.1".into()),
+            // Tasks talk to the api-server; on two cores busy with the
+            // rest of the suite its answers can take many seconds.
+            ("AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT", "60".into()),
+            ("AIRFLOW__WORKERS__EXECUTION_API_RETRIES", "10".into()),
             // What the DAG's operators run, and the pipeline they run.
             ("MEDALLION_BIN", installed.medallion.display().to_string()),
             (
@@ -304,6 +308,12 @@ impl Airflow {
             let log = dir.join(format!("{}.log", args[0]));
             self.services.push(Service::start(args[0], command, log));
         }
+        // Tasks give up on an execution API that does not answer within a
+        // few retries; it answers once uvicorn listens.
+        wait_for("the api-server to listen", Duration::from_secs(240), || {
+            self.check_services();
+            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+        });
     }
 
     pub fn check_services(&mut self) {
@@ -356,6 +366,29 @@ impl Airflow {
         .into_iter()
         .map(|row| (row[0].clone(), row[1].clone()))
         .collect()
+    }
+
+    /// For a failed assertion: the services' errors, each task's state and
+    /// the logs of the tasks that failed.
+    pub fn explain(&self, run_id: &str) -> String {
+        let mut text: String = self
+            .services
+            .iter()
+            .flat_map(|s| {
+                s.log()
+                    .lines()
+                    .filter(|l| l.contains("error") || l.contains("Error"))
+                    .map(|l| format!("{}: {l}\n", s.name))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        for (task, state) in self.task_states(run_id) {
+            text.push_str(&format!("{task}: {state}\n"));
+            if state == "failed" {
+                text.push_str(&self.task_log(run_id, &task));
+            }
+        }
+        text
     }
 
     /// A task's log (every attempt), as the Airflow UI shows it.

@@ -464,11 +464,10 @@ class Layer:
     sync: ArgoCDSyncOperator
     watch: MedallionOperator
 
-    def then(self, later: Layer) -> Layer:
+    def then(self, later: Layer) -> None:
         """`later` starts after this layer, in either mode."""
         self.run >> later.run
         self.watch >> later.submit
-        return later
 
 
 def medallion_layer(layer: str, **kwargs: Any) -> Layer:
