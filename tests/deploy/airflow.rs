@@ -86,7 +86,8 @@ fn airflow_imports_the_dag_folder_without_errors() {
 
 #[test]
 fn airflow_local_mode_commits_bronze_silver_and_gold_once() {
-    let Some(installed) = Installed::or_skip("airflow_local_mode_commits_bronze_silver_and_gold_once")
+    let Some(installed) =
+        Installed::or_skip("airflow_local_mode_commits_bronze_silver_and_gold_once")
     else {
         return;
     };
@@ -101,7 +102,16 @@ fn airflow_local_mode_commits_bronze_silver_and_gold_once() {
     assert_eq!(state, "success", "{output}\n{}", airflow.explain(&run_id));
     let tasks = airflow.task_states(&run_id);
     assert_eq!(
-        states(&tasks, &["bronze_run", "silver_run", "gold_run", "bronze_submit", "check_upload"]),
+        states(
+            &tasks,
+            &[
+                "bronze_run",
+                "silver_run",
+                "gold_run",
+                "bronze_submit",
+                "check_upload"
+            ]
+        ),
         [
             ("bronze_run", Some("success")),
             ("silver_run", Some("success")),
@@ -186,7 +196,10 @@ fn airflow_fails_the_layer_whose_job_fails_and_runs_no_later_layer() {
         .lines()
         .find(|line| line.contains("AirflowException") && line.contains(error))
         .unwrap_or_else(|| panic!("no task failure with `{error}` in:\n{output}"));
-    assert!(failure.contains("No field named no_such_column"), "{failure}");
+    assert!(
+        failure.contains("No field named no_such_column"),
+        "{failure}"
+    );
     let tables = table_rows(&installed, &lakehouse);
     assert!(tables.contains_key("bronze.orders"), "{tables:?}");
     assert!(!tables.keys().any(|t| t.starts_with("gold.")), "{tables:?}");
@@ -315,7 +328,16 @@ fn airflow_runs_each_layer_through_gitops_on_a_raw_data_ready_event() {
     );
     let tasks = airflow.task_states(&first);
     assert_eq!(
-        states(&tasks, &["bronze_submit", "bronze_sync", "bronze_watch", "gold_watch", "gold_run"]),
+        states(
+            &tasks,
+            &[
+                "bronze_submit",
+                "bronze_sync",
+                "bronze_watch",
+                "gold_watch",
+                "gold_run"
+            ]
+        ),
         [
             ("bronze_submit", Some("success")),
             // The Application syncs by itself (the argocd_auto_sync param).

@@ -37,10 +37,14 @@ impl Installed {
                 medallion,
             }),
             _ if std::env::var_os("CI").is_some() => {
-                panic!("{test}: MEDALLION_TEST_AIRFLOW_VENV or MEDALLION_TEST_TANSU is not set; tests/run.sh installs Airflow and Tansu")
+                panic!(
+                    "{test}: MEDALLION_TEST_AIRFLOW_VENV or MEDALLION_TEST_TANSU is not set; tests/run.sh installs Airflow and Tansu"
+                )
             }
             _ => {
-                eprintln!("{test}: skipped, run it through tests/run.sh (it installs Airflow and Tansu)");
+                eprintln!(
+                    "{test}: skipped, run it through tests/run.sh (it installs Airflow and Tansu)"
+                );
                 None
             }
         }
@@ -395,9 +399,9 @@ impl Airflow {
     pub fn task_log(&self, run_id: &str, task_id: &str) -> String {
         let mut text = String::new();
         collect_files(
-            &self
-                .home
-                .join(format!("logs/dag_id={DAG}/run_id={run_id}/task_id={task_id}")),
+            &self.home.join(format!(
+                "logs/dag_id={DAG}/run_id={run_id}/task_id={task_id}"
+            )),
             &mut text,
         );
         text
