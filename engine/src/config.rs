@@ -28,6 +28,9 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 ///   memory_limit: 4GiB            # DataFusion memory pool; spills beyond it
 ///   spill_dir: /tmp/medallion-spill
 ///   target_partitions: 2
+/// events:
+///   brokers: 127.0.0.1:9092       # Kafka; without brokers no events are published
+///   outbox: ./lakehouse/outbox    # events wait here until the broker takes them
 /// ```
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,6 +42,16 @@ pub struct ConfigFile {
     pub catalog: Option<CatalogFile>,
     #[serde(default)]
     pub execution: ExecutionFile,
+    #[serde(default)]
+    pub events: EventsFile,
+}
+
+/// Where events go: the Kafka brokers and the outbox in front of them.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsFile {
+    pub brokers: Option<String>,
+    pub outbox: Option<PathBuf>,
 }
 
 /// S3 settings; keys left out come from `AWS_*` variables.
@@ -276,6 +289,14 @@ pub struct Overrides {
     /// Folder for spill files (default: the system temp folder).
     #[arg(long, global = true, env = "MEDALLION_SPILL_DIR", value_name = "DIR")]
     pub spill_dir: Option<PathBuf>,
+    /// Kafka brokers events are published to and `listen` reads from, host:port[,host:port].
+    #[arg(
+        long,
+        global = true,
+        env = "MEDALLION_KAFKA_BROKERS",
+        value_name = "HOST:PORT"
+    )]
+    pub kafka_brokers: Option<String>,
     /// Parallelism of query execution (default: number of cores).
     #[arg(
         long,
@@ -360,6 +381,15 @@ pub struct Config {
     pub memory_limit: u64,
     pub spill_dir: Option<PathBuf>,
     pub target_partitions: usize,
+    pub events: EventsSettings,
+}
+
+/// Kafka, when configured, and the outbox events wait in.
+#[derive(Debug, Clone)]
+pub struct EventsSettings {
+    pub brokers: Option<String>,
+    /// Default: `<lakehouse>/outbox`.
+    pub outbox: PathBuf,
 }
 
 pub const DEFAULT_CONFIG_FILE: &str = "medallion.yaml";
@@ -404,6 +434,18 @@ impl Config {
             .or(file.execution.target_partitions)
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
             .max(1);
+        let events = EventsSettings {
+            brokers: overrides
+                .kafka_brokers
+                .clone()
+                .or(file.events.brokers)
+                .filter(|b| !b.trim().is_empty()),
+            outbox: match file.events.outbox {
+                Some(dir) => std::path::absolute(&dir)
+                    .with_context(|| format!("bad events.outbox path {}", dir.display()))?,
+                None => lakehouse.join("outbox"),
+            },
+        };
         Ok(Self {
             lakehouse,
             raw_root,
@@ -412,6 +454,7 @@ impl Config {
             memory_limit,
             spill_dir: overrides.spill_dir.clone().or(file.execution.spill_dir),
             target_partitions,
+            events,
         })
     }
 

@@ -11,11 +11,15 @@ mod support {
     mod pipeline_copy;
     mod pyiceberg;
     mod raw_facts;
+    mod runtime;
+    mod tansu;
 
     pub use lakehouse::*;
     pub use local::*;
     pub use pyiceberg::*;
     pub use raw_facts::*;
+    pub use runtime::*;
+    pub use tansu::*;
 }
 
 mod bad_input;
@@ -24,6 +28,7 @@ mod beside_writers;
 mod concurrency;
 mod delete;
 mod demo;
+mod events;
 mod formats;
 mod integrity;
 mod interop;
