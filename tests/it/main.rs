@@ -7,6 +7,7 @@
 mod support {
     mod history;
     mod lakehouse;
+    mod listener;
     mod local;
     mod pipeline_copy;
     mod pyiceberg;
@@ -15,6 +16,7 @@ mod support {
     mod tansu;
 
     pub use lakehouse::*;
+    pub use listener::*;
     pub use local::*;
     pub use pyiceberg::*;
     pub use raw_facts::*;
@@ -32,6 +34,7 @@ mod events;
 mod formats;
 mod integrity;
 mod interop;
+mod listen;
 mod loads;
 mod maintenance;
 mod reruns;

@@ -13,6 +13,13 @@ pub struct Tansu {
 }
 
 impl Tansu {
+    /// A broker on a free port, up and accepting connections.
+    pub fn start() -> Self {
+        let mut tansu = Self::on(free_port());
+        tansu.restart();
+        tansu
+    }
+
     /// A broker not started yet, on a free port: `restart` starts it.
     pub fn on(port: u16) -> Self {
         Self { port, child: None }

@@ -4,12 +4,14 @@
 //!
 //! Handlers are grouped by what they act on: `run.rs` (pipelines and raw
 //! data), `sql.rs`, `tables.rs` (listing, history, deleting rows,
-//! rollback), `maintain.rs` (one maintenance task now), `check.rs` and
-//! `deploy.rs`.
+//! rollback), `maintain.rs` (one maintenance task now), `check.rs`,
+//! `deploy.rs` and `listen.rs` (with its runners in `batch_runners.rs`).
 
+mod batch_runners;
 mod check;
 mod deploy;
 mod job_id;
+mod listen;
 mod maintain;
 mod output;
 mod run;
@@ -149,6 +151,13 @@ pub enum Command {
     /// the Job manifests, submit them, watch a run, prune old ones.
     #[command(subcommand)]
     Deploy(medallion_deploy::DeployCommand),
+    /// Run the pipeline for `raw-data-ready` events from Kafka: batches of
+    /// events, one run each under a job id derived from their upload ids;
+    /// offsets committed only after the run succeeded. Stops cleanly on SIGTERM.
+    #[command(
+        after_help = "Examples:\n  medallion --kafka-brokers 127.0.0.1:9092 listen\n  medallion listen --batch-window 30s --max-batch 200 --pipeline jobs/reference\n  medallion listen --mode gitops --repo https://git.example.com/data-platform/gitops.git"
+    )]
+    Listen(listen::ListenArgs),
 }
 
 /// Runs one command; the error, if any, is for `main` to print on one line.
@@ -165,6 +174,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         // too, and `check` connects step by step to say which step fails.
         Command::Generate(args) => out.print(run::generate(&config, args).await?),
         Command::Check => out.print(check::check(&config).await),
+        // It opens the engine only to run batches in this process.
+        Command::Listen(args) => out.print(listen::listen(config, args).await?),
         command => {
             // A pipeline that does not load fails before the catalog is
             // reached, or created in a fresh folder.
@@ -215,7 +226,7 @@ async fn on_engine(
         Command::RemoveOrphanFiles(args) => {
             out.print(maintain::remove_orphan_files(engine, args).await?)
         }
-        Command::Generate(_) | Command::Check | Command::Deploy(_) => {
+        Command::Generate(_) | Command::Check | Command::Deploy(_) | Command::Listen(_) => {
             unreachable!("commands without an engine return before it opens")
         }
     }

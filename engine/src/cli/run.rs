@@ -41,10 +41,10 @@ pub struct RunArgs {
     /// Job id of the run; re-running the same id never duplicates data.
     /// Default: a new id, printed with the summary.
     #[arg(long, value_parser = medallion_jobs::parse_job_id)]
-    job_id: Option<String>,
+    pub job_id: Option<String>,
     /// Run only these jobs (by name), in pipeline order.
     #[arg(long = "job", value_name = "NAME")]
-    jobs: Vec<String>,
+    pub jobs: Vec<String>,
 }
 
 #[derive(Debug, Args)]

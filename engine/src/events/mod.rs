@@ -11,6 +11,7 @@
 //! one partition, in order.
 
 pub mod kafka;
+pub mod listen;
 pub mod outbox;
 
 use std::sync::Arc;
