@@ -753,6 +753,39 @@ mod tests {
     }
 
     #[test]
+    fn kafka_brokers_come_from_the_flag_over_the_file_and_the_outbox_defaults_to_the_lakehouse() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("medallion.yaml");
+        std::fs::write(
+            &file,
+            "lakehouse: /data/lh\nevents:\n  brokers: file:9092\n",
+        )
+        .unwrap();
+        let resolve = |kafka_brokers: Option<&str>| {
+            Config::resolve(&Overrides {
+                config_file: Some(file.clone()),
+                kafka_brokers: kafka_brokers.map(str::to_string),
+                ..Overrides::default()
+            })
+            .unwrap()
+            .events
+        };
+        let events = resolve(None);
+        assert_eq!(events.brokers.as_deref(), Some("file:9092"));
+        assert_eq!(events.outbox, PathBuf::from("/data/lh/outbox"));
+        assert_eq!(
+            resolve(Some("flag:9092")).brokers.as_deref(),
+            Some("flag:9092")
+        );
+        std::fs::write(&file, "events:\n  outbox: /var/outbox\n").unwrap();
+        let events = resolve(None);
+        assert_eq!(
+            (events.brokers, events.outbox),
+            (None, PathBuf::from("/var/outbox"))
+        );
+    }
+
+    #[test]
     fn flags_win_over_the_config_file() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("medallion.yaml");

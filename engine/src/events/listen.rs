@@ -306,3 +306,45 @@ fn describe(offsets: &TopicPartitionList) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(upload_id: &str) -> RawDataReady {
+        RawDataReady {
+            schema_version: SCHEMA_VERSION,
+            dataset: "orders".into(),
+            upload_id: upload_id.into(),
+            object_keys: vec![format!("s3://raw/orders/{upload_id}.parquet")],
+            rows_accepted: 1,
+            rows_quarantined: 0,
+            sha256: "0".repeat(64),
+            source: "orders.csv".into(),
+            timestamp: "2026-12-01T12:00:00Z".into(),
+        }
+    }
+
+    #[test]
+    fn the_job_id_of_a_batch_depends_on_its_upload_ids_not_their_order() {
+        let ab = job_id(&[event("a"), event("b")]);
+        assert_eq!(ab, job_id(&[event("b"), event("a")]));
+        assert_ne!(ab, job_id(&[event("a"), event("c")]));
+        assert_eq!(ab.len(), "listen-".len() + 16);
+        assert!(medallion_jobs::parse_job_id(&ab).is_ok(), "{ab}");
+    }
+
+    #[test]
+    fn an_event_of_an_unknown_version_or_without_one_is_refused_saying_why() {
+        let known = serde_json::to_vec(&event("a")).unwrap();
+        assert_eq!(read_event(&known).unwrap().upload_id, "a");
+        let mut value = serde_json::to_value(event("a")).unwrap();
+        value["schema_version"] = 2.into();
+        let error = read_event(&serde_json::to_vec(&value).unwrap()).unwrap_err();
+        assert!(error.contains("schema_version 2 is unknown"), "{error}");
+        value.as_object_mut().unwrap().remove("schema_version");
+        let error = read_event(&serde_json::to_vec(&value).unwrap()).unwrap_err();
+        assert!(error.contains("no schema_version"), "{error}");
+        assert!(read_event(b"not json").unwrap_err().starts_with("not JSON"));
+    }
+}
