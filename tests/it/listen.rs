@@ -192,3 +192,52 @@ fn an_event_of_an_unknown_schema_version_is_skipped_counted_and_committed() {
         "{summary}"
     );
 }
+
+#[test]
+fn in_gitops_mode_a_batch_is_submitted_under_its_job_id_once_and_again_changes_nothing() {
+    let broker = Tansu::start();
+    let lakehouse = Lakehouse::new();
+    let repo = lakehouse.path().join("gitops.git");
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    git(&[
+        "init",
+        "--quiet",
+        "--bare",
+        "--initial-branch",
+        "main",
+        repo.to_str().unwrap(),
+    ]);
+    let args = ["--mode", "gitops", "--repo", repo.to_str().unwrap()];
+    let mut listener = lakehouse.listen(&broker.brokers(), &args);
+    let event = raw_data_ready("orders", "upload-1", vec![]);
+    lakehouse.publish(&broker.brokers(), std::slice::from_ref(&event));
+    listener.wait_for("committed raw-data-ready", 1, MINUTES);
+    lakehouse.publish(&broker.brokers(), &[event]);
+    listener.wait_for("committed raw-data-ready", 2, MINUTES);
+    assert_eq!(listener.count("was already submitted"), 1);
+    let summary = listener.stop();
+    let job_id = summary["job_ids"][0].as_str().unwrap().to_string();
+    assert_eq!(
+        summary["job_ids"][1].as_str(),
+        Some(job_id.as_str()),
+        "{summary}"
+    );
+    let subjects = git(&["-C", repo.to_str().unwrap(), "log", "--format=%s", "main"]);
+    let runs = subjects.lines().filter(|s| s.contains(&job_id)).count();
+    assert_eq!(runs, 1, "one commit for the run {job_id}:\n{subjects}");
+    assert!(
+        lakehouse.snapshots().is_empty(),
+        "nothing ran in this process"
+    );
+}

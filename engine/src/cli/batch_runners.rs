@@ -4,12 +4,14 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use async_trait::async_trait;
-use medallion_deploy::DeployCommand;
-use medallion_deploy::cli::{RenderArgs, RepoArgs, SubmitArgs};
+use medallion_deploy::cli::{RenderArgs, RepoArgs};
+use medallion_deploy::submit::submit;
+use medallion_deploy::update::Landed;
 use medallion_jobs::Pipeline;
 
+use super::deploy::deploy_pipeline;
 use super::output::Report;
 use super::run::{RunArgs, run};
 use crate::engine::Engine;
@@ -54,32 +56,37 @@ fn batch_run_args(pipeline: &std::path::Path, job_id: &str, _events: &[RawDataRe
 /// Commits the batch's Job manifests to the GitOps repository, as
 /// `medallion deploy submit` does; ArgoCD runs them. Submitting a job id
 /// again with the same manifests is a no-op, so a redelivered batch is too.
+/// What it did goes to the log: stdout holds the listen report alone.
 pub struct GitOps {
     pub pipeline: PathBuf,
-    pub repo: String,
-    pub branch: String,
-    pub git_token_file: Option<PathBuf>,
+    pub repo: RepoArgs,
     pub image: Option<String>,
 }
 
 #[async_trait(?Send)]
 impl BatchRunner for GitOps {
     async fn run(&self, job_id: &str, _events: &[RawDataReady]) -> Result<()> {
-        let submit = SubmitArgs {
-            render: RenderArgs {
-                pipeline: self.pipeline.clone(),
-                job_id: job_id.to_string(),
-                jobs: Vec::new(),
-                input: None,
-                image: self.image.clone(),
-                image_path: None,
-            },
-            repo: RepoArgs {
-                repo: self.repo.clone(),
-                branch: self.branch.clone(),
-                git_token_file: self.git_token_file.clone(),
-            },
+        let render = RenderArgs {
+            pipeline: self.pipeline.clone(),
+            job_id: job_id.to_string(),
+            jobs: Vec::new(),
+            input: None,
+            image: self.image.clone(),
+            image_path: None,
         };
-        super::deploy::deploy(DeployCommand::Submit(submit)).await
+        let run = render.run_request(&deploy_pipeline(&self.pipeline, &[])?)?;
+        let target = self.repo.target()?;
+        let submitted = tokio::task::spawn_blocking(move || submit(&run, &target))
+            .await
+            .context("the submit task panicked")??;
+        match submitted.landed {
+            Landed::Committed { commit, .. } => {
+                tracing::info!("run {job_id} submitted to {}: {commit}", self.repo.repo)
+            }
+            Landed::Unchanged => {
+                tracing::info!("run {job_id} was already submitted to {}", self.repo.repo)
+            }
+        }
+        Ok(())
     }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
+use medallion_deploy::cli::RepoArgs;
 use medallion_jobs::reference_pipeline_dir;
 
 use super::batch_runners::{GitOps, InProcess};
@@ -86,12 +87,14 @@ pub async fn listen(config: Config, args: ListenArgs) -> Result<ListenSummary> {
         }),
         Mode::Gitops => Box::new(GitOps {
             pipeline,
-            repo: args
-                .repo
-                .clone()
-                .context("--mode gitops needs --repo (or MEDALLION_GITOPS_REPO)")?,
-            branch: args.branch.clone(),
-            git_token_file: args.git_token_file.clone(),
+            repo: RepoArgs {
+                repo: args
+                    .repo
+                    .clone()
+                    .context("--mode gitops needs --repo (or MEDALLION_GITOPS_REPO)")?,
+                branch: args.branch.clone(),
+                git_token_file: args.git_token_file.clone(),
+            },
             image: args.image.clone(),
         }),
     };
