@@ -91,3 +91,40 @@ async fn read_all(brokers: &str) -> Vec<String> {
     }
     keys
 }
+
+#[test]
+fn after_a_broker_restart_that_lost_its_topics_the_outbox_creates_them_again_and_delivers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = Tansu::start();
+    let config = Config::resolve(&Overrides {
+        lakehouse: Some(dir.path().to_path_buf()),
+        kafka_brokers: Some(broker.brokers()),
+        ..Overrides::default()
+    })
+    .unwrap();
+    let runtime = runtime();
+    let sink = runtime.block_on(async { events::sink(&config).unwrap().unwrap() });
+    runtime
+        .block_on(sink.publish(FILE_UPLOADED, "before", b"{}"))
+        .unwrap();
+    assert_eq!(
+        waiting(&config.events.outbox),
+        0,
+        "sent while the broker was up"
+    );
+
+    // The memory engine starts empty: no topics, no events.
+    broker.restart();
+    runtime
+        .block_on(sink.publish(FILE_UPLOADED, "after", b"{}"))
+        .unwrap();
+    let started = Instant::now();
+    while waiting(&config.events.outbox) > 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "the outbox did not drain"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(runtime.block_on(read_all(&broker.brokers())), ["after"]);
+}

@@ -2,6 +2,7 @@
 //! [`EventSink`], the consumer `medallion listen` reads with, and the topics
 //! both need, created when missing.
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -24,7 +25,10 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// retries never write an event twice, and events of one key stay in order.
 pub struct KafkaProducer {
     brokers: String,
-    producer: FutureProducer,
+    /// Replaced after a failed send: an idempotent producer whose broker
+    /// lost its state (a restart of Tansu's memory engine) stays fatally
+    /// failed, and a new one starts a new producer id.
+    producer: Mutex<FutureProducer>,
     /// Topics are created once per process, on the first send that reaches
     /// a broker: some brokers (Tansu) do not create them on first use.
     topics_ready: AtomicBool,
@@ -34,18 +38,24 @@ impl KafkaProducer {
     /// A producer for `brokers` (`host:port,host:port`). Connects lazily:
     /// a broker that is down fails sends, not this call.
     pub fn new(brokers: &str) -> Result<Self> {
-        let producer = ClientConfig::new()
-            .set("bootstrap.servers", brokers)
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("message.timeout.ms", SEND_TIMEOUT.as_millis().to_string())
-            .create()
-            .with_context(|| format!("cannot create a Kafka producer for {brokers}"))?;
         Ok(Self {
             brokers: brokers.to_string(),
-            producer,
+            producer: Mutex::new(producer(brokers)?),
             topics_ready: AtomicBool::new(false),
         })
+    }
+
+    fn current(&self) -> FutureProducer {
+        self.producer.lock().expect("the producer lock").clone()
+    }
+
+    /// After a failed send: the topics and the producer are made anew.
+    fn renew(&self) {
+        self.topics_ready.store(false, Ordering::Release);
+        match producer(&self.brokers) {
+            Ok(fresh) => *self.producer.lock().expect("the producer lock") = fresh,
+            Err(e) => tracing::warn!("{}", crate::errors::one_line(&e)),
+        }
     }
 
     async fn ready(&self) -> Result<()> {
@@ -62,17 +72,27 @@ impl EventSink for KafkaProducer {
     async fn publish(&self, topic: &str, key: &str, payload: &[u8]) -> Result<()> {
         self.ready().await?;
         let record = FutureRecord::to(topic).key(key).payload(payload);
-        self.producer
-            .send(record, SEND_TIMEOUT)
-            .await
-            .map(|_| ())
-            .map_err(|(error, _)| {
-                anyhow!(
-                    "Kafka at {} did not take the event on {topic}: {error}",
-                    self.brokers
-                )
-            })
+        let sent = self.current().send(record, SEND_TIMEOUT).await;
+        sent.map(|_| ()).map_err(|(error, _)| {
+            // A broker restarted without its data (Tansu's memory
+            // engine) lost the topics and our producer id too.
+            self.renew();
+            anyhow!(
+                "Kafka at {} did not take the event on {topic}: {error}",
+                self.brokers
+            )
+        })
     }
+}
+
+fn producer(brokers: &str) -> Result<FutureProducer> {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("message.timeout.ms", SEND_TIMEOUT.as_millis().to_string())
+        .create()
+        .with_context(|| format!("cannot create a Kafka producer for {brokers}"))
 }
 
 /// Creates `file-uploaded` and `raw-data-ready` where they are missing: one
