@@ -40,7 +40,7 @@ mod transport;
 mod write;
 
 pub use commit::{CommitOutcome, CommitProperties, WriteStats};
-pub use conflicts::FilterOverwrite;
+pub use conflicts::{FilterOverwrite, REPLANS};
 pub use connection::{Lakehouse, LakehouseConfig};
 pub use credentials::NoCredentials;
 pub use data_files::data_file_properties;

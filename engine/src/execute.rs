@@ -26,6 +26,7 @@ use crate::delete::{files_matching, rows_not_matching};
 use crate::engine::Engine;
 use crate::maintain::run_maintenance;
 use crate::progress::{JobProgress, Progress, TrackedStream};
+use crate::replan::on_new_heads;
 use crate::report::{JobReport, JobStatus};
 use crate::session::{register_provider, register_table};
 use crate::storage::{list_raw_files, raw_uri};
@@ -71,6 +72,20 @@ impl Engine {
             return run_maintenance(self, job, &tasks, run).await;
         }
         let started = Instant::now();
+        on_new_heads(&format!("job `{}`", job.name), || {
+            self.run_job_on_head(job, run, progress, started)
+        })
+        .await
+    }
+
+    /// Runs one (non-maintenance) job against the target's current head.
+    async fn run_job_on_head(
+        &self,
+        job: &JobSpec,
+        run: &RunParameters,
+        progress: &JobProgress,
+        started: Instant,
+    ) -> Result<JobReport> {
         let target = table_ident(&job.target.table)?;
         let target_table = self.lakehouse.try_load_table(&target).await?;
         if let Some(table) = &target_table

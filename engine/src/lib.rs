@@ -18,6 +18,7 @@ pub mod maintain;
 pub mod missing_files;
 pub mod progress;
 pub mod query_tables;
+pub mod replan;
 pub mod report;
 pub mod session;
 pub mod storage;
