@@ -737,4 +737,31 @@ mod tests {
         .to_string();
         assert!(err.contains("line 2") && err.contains("memory"), "{err}");
     }
+
+    #[test]
+    fn a_config_formatted_for_debugging_shows_no_catalog_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("medallion.yaml");
+        std::fs::write(
+            &file,
+            "catalog:\n  type: rest\n  uri: http://client:uri-s3cret@lakekeeper/catalog\n  \
+             oauth2-server-uri: https://id:server-s3cret@idp/token\n  \
+             credential: client:credential-s3cret\n  \
+             headers: { Authorization: Bearer header-s3cret }\n",
+        )
+        .unwrap();
+        let config = Config::resolve(&Overrides {
+            config_file: Some(file),
+            ..Overrides::default()
+        })
+        .unwrap();
+        for shown in [format!("{config:?}"), format!("{config:#?}")] {
+            assert!(!shown.contains("s3cret"), "a secret is shown: {shown}");
+            assert!(
+                shown.contains("http://client:<redacted>@lakekeeper/catalog")
+                    && shown.contains("Authorization"),
+                "{shown}"
+            );
+        }
+    }
 }

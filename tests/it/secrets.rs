@@ -100,6 +100,19 @@ fn a_password_in_the_catalog_uri_is_never_shown_at_any_log_level() {
     );
     assert_hidden(&output, PASSWORD, "an unreachable catalog");
     assert!(output.contains("after 6 attempts"), "{output}");
+    // `-vv`, as an operator raises the level without RUST_LOG.
+    let out = lakehouse
+        .command(&["-vv", "--catalog-uri", &unreachable, "tables"])
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let output = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(output.contains("WARN"), "{output}");
+    assert_hidden(&output, PASSWORD, "-vv tables");
 }
 
 #[test]
