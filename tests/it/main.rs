@@ -29,6 +29,7 @@ mod integrity;
 mod interop;
 mod loads;
 mod maintenance;
+mod no_credentials;
 mod reruns;
 mod secrets;
 mod time_travel;
