@@ -383,41 +383,65 @@ mod tests {
             .map(|_| ())
     }
 
-    #[tokio::test]
-    async fn an_overwrite_by_filter_lands_beside_a_compaction_of_other_files_whose_bounds_overlap_it()
-     {
+    /// A table of key 25 in one file and keys 20 and 21 in another, and a
+    /// delete of key 25 chosen on it.
+    struct Chosen {
+        _dir: tempfile::TempDir,
+        lakehouse: Lakehouse,
+        ident: TableIdent,
+        holding_25: String,
+        low: String,
+        delete: FilterOverwrite,
+    }
+
+    async fn a_delete_of_key_25() -> Chosen {
         let dir = tempfile::tempdir().unwrap();
         let lakehouse = Lakehouse::in_test_folder(dir.path()).await;
         let ident = table_ident("bronze.things").unwrap();
         let holding_25 = append(&lakehouse, &ident, &[25]).await;
         let low = append(&lakehouse, &ident, &[20, 21]).await;
-        let high = append(&lakehouse, &ident, &[30, 31]).await;
-        let chosen = delete_key_25(&lakehouse, &ident, &holding_25).await;
+        let delete = delete_key_25(&lakehouse, &ident, &holding_25).await;
+        Chosen {
+            _dir: dir,
+            lakehouse,
+            ident,
+            holding_25,
+            low,
+            delete,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_overwrite_by_filter_lands_beside_a_compaction_of_other_files_whose_bounds_overlap_it()
+     {
+        let chosen = a_delete_of_key_25().await;
+        let (lakehouse, ident) = (&chosen.lakehouse, &chosen.ident);
+        let high = append(lakehouse, ident, &[30, 31]).await;
 
         // Its output spans keys 20 to 31, so by its bounds it could hold 25;
         // but a `replace` adds no rows.
-        rewrite(&lakehouse, &ident, &[&low, &high], &[20, 21, 30, 31]).await;
-        commit_delete(&lakehouse, &ident, chosen).await.unwrap();
+        rewrite(lakehouse, ident, &[&chosen.low, &high], &[20, 21, 30, 31]).await;
+        commit_delete(lakehouse, ident, chosen.delete)
+            .await
+            .unwrap();
 
-        let table = lakehouse.load_table(&ident).await.unwrap();
+        let table = lakehouse.load_table(ident).await.unwrap();
         let summary = &table.metadata().current_snapshot().unwrap().summary();
         assert_eq!(summary.additional_properties["total-records"], "4");
     }
 
     #[tokio::test]
     async fn matching_rows_appended_meanwhile_conflict_even_once_compacted_away() {
-        let dir = tempfile::tempdir().unwrap();
-        let lakehouse = Lakehouse::in_test_folder(dir.path()).await;
-        let ident = table_ident("bronze.things").unwrap();
-        let holding_25 = append(&lakehouse, &ident, &[25]).await;
-        let low = append(&lakehouse, &ident, &[20, 21]).await;
-        let chosen = delete_key_25(&lakehouse, &ident, &holding_25).await;
+        let chosen = a_delete_of_key_25().await;
+        let (lakehouse, ident) = (&chosen.lakehouse, &chosen.ident);
 
         // A new row with key 25, then moved by a compaction into a file of
         // its own: the delete would leave it behind.
-        let appended = append(&lakehouse, &ident, &[25]).await;
-        rewrite(&lakehouse, &ident, &[&low, &appended], &[20, 21, 25]).await;
-        let error = commit_delete(&lakehouse, &ident, chosen).await.unwrap_err();
+        let appended = append(lakehouse, ident, &[25]).await;
+        rewrite(lakehouse, ident, &[&chosen.low, &appended], &[20, 21, 25]).await;
+        let error = commit_delete(lakehouse, ident, chosen.delete)
+            .await
+            .unwrap_err();
         assert!(!error.must_replan(), "{error}");
         assert!(
             error.to_string().contains(&format!(
@@ -430,17 +454,21 @@ mod tests {
 
     #[tokio::test]
     async fn an_overwrite_whose_files_a_compaction_took_must_be_planned_again() {
-        let dir = tempfile::tempdir().unwrap();
-        let lakehouse = Lakehouse::in_test_folder(dir.path()).await;
-        let ident = table_ident("bronze.things").unwrap();
-        let holding_25 = append(&lakehouse, &ident, &[25]).await;
-        let low = append(&lakehouse, &ident, &[20, 21]).await;
-        let chosen = delete_key_25(&lakehouse, &ident, &holding_25).await;
+        let chosen = a_delete_of_key_25().await;
+        let (lakehouse, ident) = (&chosen.lakehouse, &chosen.ident);
 
-        rewrite(&lakehouse, &ident, &[&low, &holding_25], &[20, 21, 25]).await;
-        let error = commit_delete(&lakehouse, &ident, chosen).await.unwrap_err();
+        rewrite(
+            lakehouse,
+            ident,
+            &[&chosen.low, &chosen.holding_25],
+            &[20, 21, 25],
+        )
+        .await;
+        let error = commit_delete(lakehouse, ident, chosen.delete)
+            .await
+            .unwrap_err();
         assert!(error.must_replan(), "{error}");
-        let table = lakehouse.load_table(&ident).await.unwrap();
+        let table = lakehouse.load_table(ident).await.unwrap();
         assert_eq!(
             live_paths(&table).await.unwrap().len(),
             1,

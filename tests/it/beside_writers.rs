@@ -140,19 +140,20 @@ fn seed(lakehouse: &Lakehouse, spec: &str) {
     }
 }
 
-#[test]
-fn maintenance_beside_steady_appenders_always_succeeds_and_every_row_is_accounted_for() {
+/// A seeded `bronze.events` beside two writers appending for [`WRITING`]
+/// keys from a million up, which no delete or replace below matches.
+fn seeded_beside_appenders_outside_every_range() -> (Arc<Lakehouse>, std::thread::JoinHandle<u64>) {
     let lakehouse = Arc::new(Lakehouse::new());
     let append = spec(&lakehouse, "events.yaml", SPEC);
     seed(&lakehouse, &append);
-    // The appended keys (a million and up) lie outside every delete below.
-    let writers = appenders(
-        &lakehouse,
-        &append,
-        20,
-        |w| 1_000_000 * (w + 1),
-        Duration::ZERO,
-    );
+    let first_key = |w| 1_000_000 * (w + 1);
+    let writers = appenders(&lakehouse, &append, 20, first_key, Duration::ZERO);
+    (lakehouse, writers)
+}
+
+#[test]
+fn maintenance_beside_steady_appenders_always_succeeds_and_every_row_is_accounted_for() {
+    let (lakehouse, writers) = seeded_beside_appenders_outside_every_range();
     let started = Instant::now();
     let (mut deleted, mut runs, mut round) = (0u64, 0, 0i64);
     // At least two rounds, however slow the machine: the first beside the
@@ -257,19 +258,9 @@ fn maintainer(
 
 #[test]
 fn deletes_and_replaces_beside_a_looping_compact_and_appenders_all_succeed() {
-    let lakehouse = Arc::new(Lakehouse::new());
-    let append = spec(&lakehouse, "events.yaml", SPEC);
+    // The compactions rewrite the very files the deletes and replaces do.
+    let (lakehouse, writers) = seeded_beside_appenders_outside_every_range();
     let replace = spec(&lakehouse, "replace.yaml", REPLACE_SPEC);
-    seed(&lakehouse, &append);
-    // The appended keys (a million and up) match neither the deletes nor
-    // the replaces; the compactions rewrite the very files they replace.
-    let writers = appenders(
-        &lakehouse,
-        &append,
-        20,
-        |w| 1_000_000 * (w + 1),
-        Duration::ZERO,
-    );
     let stop = Arc::new(AtomicBool::new(false));
     let maintenance = maintainer(&lakehouse, &stop);
     let started = Instant::now();
@@ -320,17 +311,8 @@ fn deletes_and_replaces_beside_a_looping_compact_and_appenders_all_succeed() {
 
 #[test]
 fn replace_where_beside_appends_that_cannot_match_succeeds_every_time() {
-    let lakehouse = Arc::new(Lakehouse::new());
-    let append = spec(&lakehouse, "events.yaml", SPEC);
+    let (lakehouse, writers) = seeded_beside_appenders_outside_every_range();
     let replace = spec(&lakehouse, "replace.yaml", REPLACE_SPEC);
-    seed(&lakehouse, &append);
-    let writers = appenders(
-        &lakehouse,
-        &append,
-        20,
-        |w| 1_000_000 * (w + 1),
-        Duration::ZERO,
-    );
     let started = Instant::now();
     let mut replaced = 0;
     while replaced < 2 || started.elapsed() < WRITING {
