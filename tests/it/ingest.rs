@@ -347,3 +347,38 @@ fn an_input_that_names_no_raw_input_is_refused_with_the_names_there_are() {
     );
     assert!(error.contains("raw_orders"), "{error}");
 }
+
+#[test]
+fn a_run_fed_one_upload_skips_the_jobs_of_the_other_raw_inputs() {
+    let lakehouse = Lakehouse::new();
+    lakehouse.ok(&["demo", "--scale", "0.01"]);
+    let customers_before = lakehouse.snapshots()["bronze.customers"].clone();
+    let orders_before = lakehouse.rows("bronze.orders");
+    let pipeline = lakehouse.pipeline_copy();
+    let report = ingest(
+        &lakehouse,
+        &pipeline,
+        "orders",
+        &upload(&lakehouse, "orders.csv", orders_csv()),
+    );
+
+    let input = format!("raw_orders={}", landed_key(&report));
+    let run = lakehouse.report(&["run", pipeline.to_str().unwrap(), "--input", &input]);
+    let jobs: Vec<&str> = run["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["job"].as_str().unwrap())
+        .collect();
+    assert!(!jobs.contains(&"bronze_customers"), "{jobs:?}");
+    assert!(
+        jobs.contains(&"bronze_orders") && jobs.contains(&"gold_sales_dashboard"),
+        "{jobs:?}"
+    );
+    assert_eq!(
+        lakehouse.rows("bronze.orders"),
+        orders_before + 3,
+        "only the upload's rows are loaded"
+    );
+    assert_eq!(lakehouse.snapshots()["bronze.customers"], customers_before);
+}
