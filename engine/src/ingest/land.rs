@@ -117,8 +117,11 @@ impl Staged {
     pub fn new(root: &RawRoot, schema: SchemaRef) -> Result<Self> {
         let staging = format!("_staging/{}", uuid::Uuid::new_v4());
         let parquet_key = format!("{staging}.parquet");
+        // The writer holds a row group in memory until it is full: 128Ki
+        // rows keeps that to a few batches, not a million rows.
         let properties = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::default()))
+            .set_max_row_group_row_count(Some(128 * 1024))
             .build();
         let writer = ParquetObjectWriter::new(root.store.clone(), root.path(&parquet_key));
         Ok(Self {
