@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::dataset::Dataset;
 use crate::error::{JobError, Result};
-use crate::spec::{InputSpec, JobSpec, TargetMode};
+use crate::spec::{InputSpec, JobSpec, RawFormat, TargetMode};
 
 /// The subfolder of a pipeline that holds its dataset specs, not jobs.
 pub const DATASETS_DIR: &str = "datasets";
@@ -166,24 +166,36 @@ impl Pipeline {
                     self.job_names()
                 )));
             };
-            let raw: Vec<&str> = job
+            let raw: Vec<(&str, RawFormat)> = job
                 .inputs
                 .iter()
                 .filter_map(|i| match i {
-                    InputSpec::Raw { name, .. } => Some(name.as_str()),
+                    InputSpec::Raw { name, format, .. } => Some((name.as_str(), *format)),
                     InputSpec::Table { .. } => None,
                 })
                 .collect();
-            if !raw.contains(&input) {
-                return Err(error(format!(
-                    "`feeds: {}`: job `{job_name}` has no raw input `{input}`; its raw inputs: {}",
-                    dataset.feeds,
-                    if raw.is_empty() {
-                        "none".to_string()
-                    } else {
-                        raw.join(", ")
-                    }
-                )));
+            match raw.iter().find(|(name, _)| *name == input) {
+                None => {
+                    let names: Vec<&str> = raw.iter().map(|(name, _)| *name).collect();
+                    return Err(error(format!(
+                        "`feeds: {}`: job `{job_name}` has no raw input `{input}`; its raw inputs: {}",
+                        dataset.feeds,
+                        if names.is_empty() {
+                            "none".to_string()
+                        } else {
+                            names.join(", ")
+                        }
+                    )));
+                }
+                // Uploads land as Parquet, so the input must read Parquet.
+                Some((_, format)) if *format != RawFormat::Parquet => {
+                    return Err(error(format!(
+                        "`feeds: {}`: raw input `{input}` reads {format:?} files, but uploads land as Parquet; \
+                         give it `format: parquet`",
+                        dataset.feeds
+                    )));
+                }
+                Some(_) => {}
             }
         }
         Ok(())
@@ -382,5 +394,51 @@ mod tests {
             let on_disk = std::fs::read_to_string(root.join(relative)).unwrap();
             assert_eq!(*text, on_disk, "{relative} is embedded from another file");
         }
+    }
+
+    /// A pipeline folder with one bronze job reading `raw` in `format`,
+    /// and one dataset feeding `feeds`.
+    fn load_with_dataset(format: &str, feeds: &str) -> Result<Pipeline> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("datasets")).unwrap();
+        std::fs::write(
+            dir.path().join("bronze.yaml"),
+            format!("name: bronze_x\ninputs:\n  - {{ name: raw, path: x, format: {format} }}\nsteps:\n  - bronze:\n      from: raw\n      columns:\n        - {{ name: id, from: id, type: int64 }}\ntarget: {{ table: bronze.x, mode: append }}\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("datasets/x.yaml"),
+            format!("dataset: x\nformats: [csv]\ncolumns:\n  - {{ name: id, type: int64 }}\nfeeds: {feeds}\n"),
+        )
+        .unwrap();
+        Pipeline::load(dir.path())
+    }
+
+    #[test]
+    fn datasets_are_loaded_as_datasets_and_feed_a_raw_parquet_input_of_a_job() {
+        let pipeline = load_with_dataset("parquet", "bronze_x.raw").unwrap();
+        assert_eq!(pipeline.jobs.len(), 1, "a dataset spec is no job");
+        assert_eq!(pipeline.dataset("x").unwrap().feeds, "bronze_x.raw");
+        let err = pipeline.dataset("y").unwrap_err().to_string();
+        assert!(err.contains("no dataset named `y`; datasets: x"), "{err}");
+
+        let err = load_with_dataset("parquet", "bronze_y.raw")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("names no job of this pipeline; jobs: bronze_x"),
+            "{err}"
+        );
+        let err = load_with_dataset("parquet", "bronze_x.other")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("has no raw input `other`; its raw inputs: raw"),
+            "{err}"
+        );
+        let err = load_with_dataset("csv", "bronze_x.raw")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("uploads land as Parquet"), "{err}");
     }
 }

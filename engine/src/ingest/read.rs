@@ -52,10 +52,17 @@ pub fn read_sources(
         let name = source.name();
         let (format, compression) = detect(&source.file_name(), options.format)?;
         if !dataset.formats.contains(&format) {
+            let names = |f: &SourceFormat| format!("{f:?}").to_lowercase();
             bail!(
-                "{name}: dataset `{}` does not accept {format:?} sources; it accepts {:?}",
+                "{name}: dataset `{}` does not accept {} sources; it accepts {}",
                 dataset.dataset,
-                dataset.formats
+                names(&format),
+                dataset
+                    .formats
+                    .iter()
+                    .map(names)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
         }
         let mut hashing = Hashing {
