@@ -233,3 +233,72 @@ fn check_upload_id(id: &str) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::publish::tests::MemorySink;
+    use super::*;
+    use crate::config::{Config, Overrides};
+    use crate::events::RAW_DATA_READY;
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn an_ingest_publishes_the_event_it_records_once_per_upload() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::resolve(&Overrides {
+            lakehouse: Some(dir.path().to_path_buf()),
+            ..Overrides::default()
+        })
+        .unwrap();
+        let engine = Engine::open(config).await.unwrap();
+        let pipeline =
+            medallion_jobs::reference_pipeline_dir(&dir.path().join("pipeline")).unwrap();
+        let pipeline = medallion_jobs::Pipeline::load(&pipeline).unwrap();
+        let source = dir.path().join("customer.csv");
+        std::fs::write(&source, "c_custkey,c_name\n1,Ann\n,nobody\n2,Bo\n").unwrap();
+        let sources = [source.to_str().unwrap().to_string()];
+        let sink = Arc::new(MemorySink::default());
+        let dataset = pipeline.dataset("customer").unwrap();
+        let options = IngestOptions::default();
+        let progress = Progress::new(false);
+
+        let report = ingest(
+            &engine,
+            dataset,
+            &sources,
+            &options,
+            Some(sink.clone()),
+            &progress,
+        )
+        .await
+        .unwrap();
+        assert!(report.event_published);
+        assert_eq!((report.rows_accepted, report.rows_quarantined), (2, 1));
+        let again = ingest(
+            &engine,
+            dataset,
+            &sources,
+            &options,
+            Some(sink.clone()),
+            &progress,
+        )
+        .await
+        .unwrap();
+        assert!(again.already_ingested && !again.event_published);
+
+        let sent = sink.sent.lock().unwrap();
+        assert_eq!(sent.len(), 1, "the same bytes are announced once");
+        let (topic, key, payload) = &sent[0];
+        assert_eq!(
+            (topic.as_str(), key.as_str()),
+            (RAW_DATA_READY, report.upload_id.as_str())
+        );
+        let published: RawDataReady = serde_json::from_slice(payload).unwrap();
+        let marker = dir
+            .path()
+            .join(format!("raw/_uploads/{}.json", report.upload_id));
+        let recorded: RawDataReady =
+            serde_json::from_slice(&std::fs::read(marker).unwrap()).unwrap();
+        assert_eq!(published, recorded, "the marker is the event");
+        assert_eq!(published, report.event);
+    }
+}

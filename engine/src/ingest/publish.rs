@@ -24,7 +24,7 @@ pub async fn publish(sink: Option<&dyn EventSink>, event: &RawDataReady) -> Resu
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::sync::Mutex;
 
     use async_trait::async_trait;
@@ -34,8 +34,8 @@ mod tests {
 
     /// Keeps what it is given.
     #[derive(Default)]
-    struct MemorySink {
-        sent: Mutex<Vec<(String, String, Vec<u8>)>>,
+    pub struct MemorySink {
+        pub sent: Mutex<Vec<(String, String, Vec<u8>)>>,
     }
 
     #[async_trait]
