@@ -29,7 +29,7 @@ use crate::progress::{JobProgress, Progress, TrackedStream};
 use crate::replan::on_new_heads;
 use crate::report::{JobReport, JobStatus};
 use crate::session::{register_provider, register_table};
-use crate::storage::{list_raw_files, raw_uri};
+use crate::storage::{RawListing, list_raw_files, raw_uri};
 use crate::tables::appended_since;
 
 impl Engine {
@@ -103,7 +103,7 @@ impl Engine {
         }
         let ctx = self.session();
         let inputs = self
-            .register_inputs(&ctx, job, target_table.as_ref())
+            .register_inputs(&ctx, job, run, target_table.as_ref())
             .await?;
         let mut output = self
             .plan_output(&ctx, job, &inputs.raw_files, run, progress)
@@ -132,11 +132,12 @@ impl Engine {
 
     /// Registers every input of the job in `ctx`: tables by name (only
     /// their new rows when the job reads `new_rows`), raw inputs as the
-    /// files listed under their path.
+    /// files listed under their path, or under the paths the run gives.
     async fn register_inputs(
         &self,
         ctx: &SessionContext,
         job: &JobSpec,
+        run: &RunParameters,
         target: Option<&Table>,
     ) -> Result<Inputs> {
         let mut inputs = Inputs::default();
@@ -149,16 +150,27 @@ impl Engine {
                     inputs.read.extend(mark);
                 }
                 InputSpec::Raw { name, path, format } => {
-                    let uri = raw_uri(&self.config.raw_root, path);
-                    let listing = list_raw_files(ctx, &uri, *format)
-                        .await
-                        .with_context(|| format!("job `{}` input `{name}`", job.name))?;
+                    let paths = run
+                        .raw_inputs
+                        .get(name)
+                        .cloned()
+                        .unwrap_or_else(|| vec![path.clone()]);
+                    let mut listing = RawListing::default();
+                    for path in &paths {
+                        let uri = raw_uri(&self.config.raw_root, path);
+                        let listed = list_raw_files(ctx, &uri, *format)
+                            .await
+                            .with_context(|| format!("job `{}` input `{name}`", job.name))?;
+                        listing.files.extend(listed.files);
+                        listing.skipped.extend(listed.skipped);
+                    }
                     if !listing.skipped.is_empty() {
                         tracing::warn!(
                             job = %job.name,
                             input = %name,
-                            "not loading {} objects at {uri}, which are not {} files or lie in a subfolder: {}",
+                            "not loading {} objects at {}, which are not {} files or lie in a subfolder: {}",
                             listing.skipped.len(),
+                            paths.join(", "),
                             format.extension(),
                             listing.skipped.join(", ")
                         );

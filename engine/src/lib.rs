@@ -14,6 +14,7 @@ pub mod errors;
 pub mod events;
 pub mod execute;
 pub mod field_ids;
+pub mod ingest;
 pub mod maintain;
 pub mod missing_files;
 pub mod progress;

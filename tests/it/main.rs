@@ -25,6 +25,7 @@ mod concurrency;
 mod delete;
 mod demo;
 mod formats;
+mod ingest;
 mod integrity;
 mod interop;
 mod loads;

@@ -9,6 +9,7 @@
 
 mod check;
 mod deploy;
+mod ingest;
 mod job_id;
 mod maintain;
 mod output;
@@ -94,6 +95,15 @@ pub enum Command {
         after_help = "Examples:\n  medallion run jobs/reference --job-id 2026-11-29\n  medallion run jobs/reference --job silver_orders --job-id 2026-11-29\n  medallion run jobs/reference/gold/sales_dashboard.yaml"
     )]
     Run(run::RunArgs),
+    /// Ingest an upload of a dataset: read the sources (files, folders,
+    /// http(s) URLs, s3:// prefixes; CSV, JSON, NDJSON, Parquet, optionally
+    /// .gz or .zst), check every row against the dataset's columns, land
+    /// one Parquet object under the raw root, quarantine the bad rows, and
+    /// record the upload (the same bytes twice are ingested once).
+    #[command(
+        after_help = "Examples:\n  medallion ingest orders orders.csv\n  medallion ingest orders exports/ --pipeline jobs/reference\n  medallion ingest customer https://example.com/customer.ndjson.gz\n  medallion ingest orders s3://incoming/orders/ --format csv --csv-delimiter ';'\n\nThen load it: medallion run jobs/reference --input raw_orders=<landed key>"
+    )]
+    Ingest(ingest::IngestArgs),
     /// Check job specs and SQL without running them: references, types, and
     /// that every query plans against the tables it reads.
     Validate(run::ValidateArgs),
@@ -199,6 +209,7 @@ async fn on_engine(
     match command {
         Command::Demo(args) => out.print(run::demo(engine, args, progress, out).await?),
         Command::Run(args) => out.print(run::run(engine, loaded(), args, progress).await?),
+        Command::Ingest(args) => out.print(ingest::ingest(engine, args, progress).await?),
         Command::Validate(_) => out.print(run::validate(engine, &loaded()).await?),
         Command::Sql(args) => sql::query(engine, args).await,
         Command::Tables => out.print(tables::list(engine).await?),
