@@ -83,6 +83,12 @@ pub struct PipelineRun {
     error: Option<anyhow::Error>,
 }
 
+impl PipelineRun {
+    pub fn report(&self) -> &RunReport {
+        &self.report
+    }
+}
+
 impl Report for PipelineRun {
     fn text(&self) -> String {
         self.report.render()
@@ -116,13 +122,15 @@ pub async fn demo(
     args: DemoArgs,
     progress: &Progress,
     out: &Output,
+    trace_id: &str,
 ) -> Result<PipelineRun> {
     out.note(&generate_raw(&engine.config, args.scale).await?);
     let dir = reference_pipeline_dir(&engine.config.lakehouse.join("pipelines").join("reference"))?;
     let job_id = args
         .job_id
         .unwrap_or_else(|| format!("demo-sf{}", args.scale));
-    run_pipeline(engine, &Pipeline::load(&dir)?, &[], job_id, progress).await
+    let pipeline = Pipeline::load(&dir)?;
+    run_pipeline(engine, &pipeline, &[], job_id, progress, trace_id).await
 }
 
 pub async fn generate(config: &Config, args: GenerateArgs) -> Result<RawReport> {
@@ -134,9 +142,10 @@ pub async fn run(
     pipeline: Pipeline,
     args: RunArgs,
     progress: &Progress,
+    trace_id: &str,
 ) -> Result<PipelineRun> {
     let job_id = args.job_id.unwrap_or_else(new_job_id);
-    run_pipeline(engine, &pipeline, &args.jobs, job_id, progress).await
+    run_pipeline(engine, &pipeline, &args.jobs, job_id, progress, trace_id).await
 }
 
 pub async fn validate(engine: &Engine, pipeline: &Pipeline) -> Result<Validated> {
@@ -177,6 +186,7 @@ async fn run_pipeline(
     only: &[String],
     job_id: String,
     progress: &Progress,
+    trace_id: &str,
 ) -> Result<PipelineRun> {
     let jobs = pipeline.select(only)?;
     let started = Instant::now();
@@ -187,6 +197,7 @@ async fn run_pipeline(
     let (jobs, error) = engine.run_jobs(&jobs, &run, progress).await;
     let report = RunReport {
         job_id,
+        trace_id: trace_id.to_string(),
         jobs,
         seconds: started.elapsed().as_secs_f64(),
         error: error.as_ref().map(crate::errors::one_line),
