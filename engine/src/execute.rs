@@ -43,8 +43,9 @@ impl Engine {
     ) -> (Vec<JobReport>, Option<anyhow::Error>) {
         let mut reports = Vec::with_capacity(jobs.len());
         for job in jobs {
-            // Every log line of the job carries these (`--log-format json`).
-            let span = tracing::info_span!("job", job = %job.name, table = %job.target.table, job_id = %run.job_id);
+            // Every log line of the job carries these (`--log-format json`);
+            // at error level, so no filter that keeps a line drops them.
+            let span = tracing::error_span!("job", job = %job.name, table = %job.target.table, job_id = %run.job_id);
             let job_progress = span.in_scope(|| progress.job(&job.name, &job.target.table));
             self.pool.take_peak();
             let started = Instant::now();

@@ -28,6 +28,12 @@ pub fn init(format: LogFormat, default_filter: &str) {
     }
 }
 
+/// The span around a whole command, carrying its trace id. At error level,
+/// so that every filter that lets a line through keeps its trace id too.
+pub fn command_span(trace_id: &str) -> tracing::Span {
+    tracing::error_span!("medallion", trace_id = %trace_id)
+}
+
 /// A new random trace id: 32 hex digits, as W3C trace context spells one.
 pub fn new_trace_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()

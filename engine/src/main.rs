@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use medallion_engine::cli::{Cli, run};
 use medallion_engine::config::LogFormat;
-use medallion_engine::logging::new_trace_id;
+use medallion_engine::logging::{command_span, new_trace_id};
 use tracing::Instrument;
 
 fn main() -> ExitCode {
@@ -30,7 +30,7 @@ fn main() -> ExitCode {
     medallion_engine::logging::init(log_format, default_filter);
     // Every log line of the command carries its trace id; so does its report.
     let trace_id = new_trace_id();
-    let span = tracing::info_span!("medallion", trace_id = %trace_id);
+    let span = command_span(&trace_id);
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

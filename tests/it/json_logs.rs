@@ -28,7 +28,11 @@ fn json_logs_parse_line_by_line_and_carry_the_trace_id_job_id_table_and_snapshot
             "--log-format",
             "json",
         ])
-        .env("RUST_LOG", "info")
+        // The default filter: the spans must pass it as the lines do.
+        .env(
+            "RUST_LOG",
+            "warn,medallion_engine=info,medallion_catalog=info",
+        )
         .output()
         .unwrap();
     assert!(
