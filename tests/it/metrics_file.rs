@@ -85,3 +85,37 @@ fn the_metrics_file_passes_promtool_and_no_label_holds_a_job_id_a_path_or_a_snap
         );
     }
 }
+
+#[test]
+fn a_maintenance_command_records_its_run_its_writes_and_its_commit_under_its_name() {
+    let lakehouse = Lakehouse::new();
+    let spec = lakehouse.spec(
+        "one_row.yaml",
+        "name: one_row\nsteps:\n  - sql: SELECT 1 AS x\ntarget: { table: bronze.one_row, mode: append }\n",
+    );
+    for job_id in ["a", "b"] {
+        lakehouse.ok(&["run", spec.to_str().unwrap(), "--job-id", job_id]);
+    }
+    let file = lakehouse.path().join("medallion.prom");
+    lakehouse.ok(&[
+        "compact",
+        "bronze.one_row",
+        "--metrics-file",
+        file.to_str().unwrap(),
+    ]);
+    let text = std::fs::read_to_string(&file).unwrap();
+    let labels = "job=\"compact\",table=\"bronze.one_row\",layer=\"bronze\"";
+    for line in [
+        format!("medallion_job_runs_total{{{labels},status=\"committed\"}} 1"),
+        format!("medallion_rows_written_total{{{labels}}} 2"),
+        format!("medallion_files_written_total{{{labels}}} 1"),
+        format!("medallion_commit_attempts_total{{{labels},status=\"committed\"}} 1"),
+    ] {
+        assert!(text.lines().any(|l| l == line), "no `{line}` in:\n{text}");
+    }
+    // Compaction loads nothing: the table's freshness is its loads'.
+    assert!(
+        !text.contains("medallion_last_success_timestamp_seconds"),
+        "{text}"
+    );
+}
