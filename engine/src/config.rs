@@ -28,6 +28,9 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 ///   memory_limit: 4GiB            # DataFusion memory pool; spills beyond it
 ///   spill_dir: /tmp/medallion-spill
 ///   target_partitions: 2
+/// metrics:
+///   push_url: http://pushgateway.monitoring.svc:9091   # push at the end of each command
+///   file: /var/lib/node-exporter/textfile/medallion.prom
 /// ```
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,6 +42,18 @@ pub struct ConfigFile {
     pub catalog: Option<CatalogFile>,
     #[serde(default)]
     pub execution: ExecutionFile,
+    #[serde(default)]
+    pub metrics: MetricsSettings,
+}
+
+/// Where a command publishes its metrics at its end (see `crate::metrics`).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// A Prometheus Pushgateway, e.g. `http://pushgateway:9091`.
+    pub push_url: Option<String>,
+    /// A text exposition file for node-exporter's textfile collector.
+    pub file: Option<PathBuf>,
 }
 
 /// S3 settings; keys left out come from `AWS_*` variables.
@@ -284,6 +299,34 @@ pub struct Overrides {
         value_name = "N"
     )]
     pub target_partitions: Option<usize>,
+    /// Push the command's metrics to this Prometheus Pushgateway at its end,
+    /// failed or not (e.g. http://pushgateway:9091). A push that fails is a warning.
+    #[arg(
+        long,
+        global = true,
+        env = "MEDALLION_METRICS_PUSH_URL",
+        value_name = "URL"
+    )]
+    pub metrics_push_url: Option<String>,
+    /// Write the command's metrics to this file at its end (Prometheus text
+    /// format, for node-exporter's textfile collector; replaced atomically).
+    #[arg(
+        long,
+        global = true,
+        env = "MEDALLION_METRICS_FILE",
+        value_name = "PATH"
+    )]
+    pub metrics_file: Option<PathBuf>,
+    /// Log lines as text, or as one JSON object per line (for Loki and
+    /// other log stacks) with the trace id, job id, job and table.
+    #[arg(
+        long,
+        global = true,
+        env = "MEDALLION_LOG_FORMAT",
+        value_name = "FORMAT",
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
     // The standard variables of the AWS SDKs, below the config file's `s3`
     // keys; read for their variables, so their flags stay out of `--help`.
     // An empty variable counts as unset.
@@ -344,6 +387,14 @@ pub struct Overrides {
     pub s3_instance_metadata: Option<String>,
 }
 
+/// How log lines are written (`--log-format`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
 fn parse_secret(value: &str) -> Result<Secret, String> {
     Ok(Secret::new(value))
 }
@@ -360,6 +411,7 @@ pub struct Config {
     pub memory_limit: u64,
     pub spill_dir: Option<PathBuf>,
     pub target_partitions: usize,
+    pub metrics: MetricsSettings,
 }
 
 pub const DEFAULT_CONFIG_FILE: &str = "medallion.yaml";
@@ -412,6 +464,10 @@ impl Config {
             memory_limit,
             spill_dir: overrides.spill_dir.clone().or(file.execution.spill_dir),
             target_partitions,
+            metrics: MetricsSettings {
+                push_url: overrides.metrics_push_url.clone().or(file.metrics.push_url),
+                file: overrides.metrics_file.clone().or(file.metrics.file),
+            },
         })
     }
 

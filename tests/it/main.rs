@@ -9,11 +9,13 @@ mod support {
     mod lakehouse;
     mod local;
     mod pipeline_copy;
+    mod prometheus;
     mod pyiceberg;
     mod raw_facts;
 
     pub use lakehouse::*;
     pub use local::*;
+    pub use prometheus::*;
     pub use pyiceberg::*;
     pub use raw_facts::*;
 }
@@ -28,8 +30,11 @@ mod formats;
 mod ingest;
 mod integrity;
 mod interop;
+mod json_logs;
 mod loads;
 mod maintenance;
+mod metrics;
+mod metrics_file;
 mod no_credentials;
 mod reruns;
 mod secrets;

@@ -123,6 +123,12 @@ pub struct PipelineRun {
     error: Option<anyhow::Error>,
 }
 
+impl PipelineRun {
+    pub fn report(&self) -> &RunReport {
+        &self.report
+    }
+}
+
 impl Report for PipelineRun {
     fn text(&self) -> String {
         self.report.render()
@@ -156,14 +162,15 @@ pub async fn demo(
     args: DemoArgs,
     progress: &Progress,
     out: &Output,
+    trace_id: &str,
 ) -> Result<PipelineRun> {
     out.note(&generate_raw(&engine.config, args.scale).await?);
     let dir = reference_pipeline_dir(&engine.config.lakehouse.join("pipelines").join("reference"))?;
     let job_id = args
         .job_id
         .unwrap_or_else(|| format!("demo-sf{}", args.scale));
-    let jobs = Pipeline::load(&dir)?;
-    run_pipeline(engine, &jobs, &[], &[], job_id, progress).await
+    let pipeline = Pipeline::load(&dir)?;
+    run_pipeline(engine, &pipeline, &[], &[], job_id, progress, trace_id).await
 }
 
 pub async fn generate(config: &Config, args: GenerateArgs) -> Result<RawReport> {
@@ -175,6 +182,7 @@ pub async fn run(
     pipeline: Pipeline,
     args: RunArgs,
     progress: &Progress,
+    trace_id: &str,
 ) -> Result<PipelineRun> {
     let job_id = args.job_id.unwrap_or_else(new_job_id);
     run_pipeline(
@@ -184,6 +192,7 @@ pub async fn run(
         &args.inputs,
         job_id,
         progress,
+        trace_id,
     )
     .await
 }
@@ -227,6 +236,7 @@ async fn run_pipeline(
     inputs: &[InputOverride],
     job_id: String,
     progress: &Progress,
+    trace_id: &str,
 ) -> Result<PipelineRun> {
     let jobs = fed_jobs(pipeline.select(only)?, inputs)?;
     let started = Instant::now();
@@ -241,6 +251,7 @@ async fn run_pipeline(
     let (jobs, error) = engine.run_jobs(&jobs, &run, progress).await;
     let report = RunReport {
         job_id,
+        trace_id: trace_id.to_string(),
         jobs,
         seconds: started.elapsed().as_secs_f64(),
         error: error.as_ref().map(crate::errors::one_line),
