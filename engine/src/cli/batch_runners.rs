@@ -2,6 +2,7 @@
 //! as `medallion run` does, or as `medallion deploy submit` does, through
 //! the GitOps repository.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -13,7 +14,7 @@ use medallion_jobs::Pipeline;
 
 use super::deploy::deploy_pipeline;
 use super::output::Report;
-use super::run::{RunArgs, run};
+use super::run::{InputOverride, RunArgs, run};
 use crate::engine::Engine;
 use crate::events::RawDataReady;
 use crate::events::listen::BatchRunner;
@@ -31,26 +32,38 @@ impl BatchRunner for InProcess {
         // Loaded for every run, so a pipeline fixed after a failed run is
         // what the retry runs.
         let pipeline = Pipeline::load(&self.pipeline)?;
-        let args = batch_run_args(&self.pipeline, job_id, events);
-        let report = run(&self.engine, pipeline, args, &Progress::new(false)).await?;
+        let args = batch_run_args(&pipeline, job_id, events)?;
+        let trace_id = crate::logging::new_trace_id();
+        let report = run(&self.engine, pipeline, args, &Progress::new(false), &trace_id).await?;
         tracing::info!("run {job_id}:\n{}", report.text());
         report.outcome()
     }
 }
 
-/// The `medallion run` of one batch.
-///
-/// TODO(lead, after merging `medallion ingest`): feed the batch's objects to
-/// the pipeline with `RunArgs.inputs` (one `--input <dataset>=<object_keys>`
-/// per dataset of `events`), so bronze loads exactly these files and skips
-/// the raw jobs nothing fed. Until then bronze reads its configured raw
-/// folder, and `events` is unused here.
-fn batch_run_args(pipeline: &std::path::Path, job_id: &str, _events: &[RawDataReady]) -> RunArgs {
-    RunArgs {
-        pipeline: pipeline.to_path_buf(),
+/// The `medallion run` of one batch: each dataset's objects feed the raw
+/// input its spec names (`feeds`), so bronze loads exactly these files and
+/// the raw jobs of datasets nothing arrived for are skipped. A pipeline
+/// that declares no datasets runs whole, its raw inputs reading their
+/// folders.
+fn batch_run_args(pipeline: &Pipeline, job_id: &str, events: &[RawDataReady]) -> Result<RunArgs> {
+    let mut fed: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let declared = !pipeline.datasets.is_empty();
+    for event in events.iter().filter(|_| declared) {
+        let dataset = pipeline.dataset(&event.dataset)?;
+        let (_, input) = dataset.feeds().map_err(anyhow::Error::msg)?;
+        fed.entry(input.to_string())
+            .or_default()
+            .extend(event.object_keys.iter().cloned());
+    }
+    Ok(RunArgs {
+        pipeline: pipeline.dir.clone(),
         job_id: Some(job_id.to_string()),
         jobs: Vec::new(),
-    }
+        inputs: fed
+            .into_iter()
+            .map(|(name, uris)| InputOverride { name, uris })
+            .collect(),
+    })
 }
 
 /// Commits the batch's Job manifests to the GitOps repository, as
