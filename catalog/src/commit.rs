@@ -19,6 +19,7 @@ use iceberg::table::Table;
 use iceberg::{ErrorKind, TableIdent};
 use uuid::Uuid;
 
+use crate::commit_observer::AttemptEnd;
 use crate::connection::Lakehouse;
 use crate::data_files::delete_quietly;
 use crate::error::{CatalogError, Context, Result};
@@ -348,7 +349,11 @@ impl Commit<'_> {
             };
             let snapshot_id = planned.snapshot_id;
             let sent = Instant::now();
-            match self.send(&table, planned).await {
+            let result = self.send(&table, planned).await;
+            // Decided once, so the observer hears what the loop then does.
+            let may_retry = retry.allows_retry_after(number, started.elapsed());
+            self.observe(number, &result, may_retry, started);
+            match result {
                 Ok(()) => {
                     self.log_commit(snapshot_id, number, sent);
                     let attempt = attempts.pop().expect("the attempt just made");
@@ -359,10 +364,7 @@ impl Commit<'_> {
                         attempts: number,
                     });
                 }
-                Err(e)
-                    if e.kind() == ErrorKind::CatalogCommitConflicts
-                        && retry.allows_retry_after(number, started.elapsed()) =>
-                {
+                Err(e) if e.kind() == ErrorKind::CatalogCommitConflicts && may_retry => {
                     tracing::debug!(table = %self.ident, attempt = number, "commit conflict, retrying on the new head");
                     tokio::time::sleep(retry.backoff(number)).await;
                 }
@@ -409,6 +411,26 @@ impl Commit<'_> {
         });
         check_still_stored(table, &added).await?;
         Ok(planned)
+    }
+
+    /// Tells the lakehouse's observer how attempt `number` ended.
+    fn observe(
+        &self,
+        number: u32,
+        result: &iceberg::Result<()>,
+        may_retry: bool,
+        started: Instant,
+    ) {
+        let Some(observer) = self.lakehouse.commit_observer() else {
+            return;
+        };
+        let end = match result {
+            Ok(()) => AttemptEnd::Committed,
+            Err(e) if e.kind() != ErrorKind::CatalogCommitConflicts => AttemptEnd::Failed,
+            Err(_) if may_retry => AttemptEnd::Conflict,
+            Err(_) => AttemptEnd::ConflictGaveUp,
+        };
+        observer.attempt(self.ident, number, end, started.elapsed());
     }
 
     /// Whether the table's head is no longer the one `table` holds.

@@ -1,5 +1,5 @@
 //! Tests of the commit protocol: files that vanished before the commit, and
-//! the retry policy the table's properties set.
+//! the retry policy the table's properties set, and what an observer hears.
 
 use std::sync::Arc;
 
@@ -9,6 +9,7 @@ use futures::stream;
 use iceberg::TableUpdate;
 
 use super::*;
+use crate::commit_observer::CommitObserver;
 use crate::data_files::write_data_files;
 use crate::history::snapshot_infos;
 use crate::schema::{SchemaEvolution, table_ident};
@@ -177,4 +178,67 @@ async fn without_retry_properties_a_commit_tries_twenty_times_with_backoff_up_to
     .await;
     let policy = RetryPolicy::of(&lakehouse.load_table(&ident).await.unwrap());
     assert_eq!(policy.retries, 19, "a value that is no number is ignored");
+}
+
+/// Every attempt an observer heard about, in order.
+#[derive(Default)]
+struct Heard(std::sync::Mutex<Vec<(u32, AttemptEnd)>>);
+
+impl CommitObserver for Heard {
+    fn attempt(&self, table: &TableIdent, number: u32, end: AttemptEnd, _elapsed: Duration) {
+        assert_eq!(table.to_string(), "bronze.things");
+        self.0.lock().unwrap().push((number, end));
+    }
+}
+
+#[tokio::test]
+async fn the_commit_observer_hears_each_conflict_then_the_one_that_gave_up_then_a_landed_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let heard = Arc::new(Heard::default());
+    let lakehouse = Lakehouse::in_test_folder(dir.path())
+        .await
+        .with_commit_observer(heard.clone());
+    let ident = table_with_rows(&lakehouse).await;
+    set_properties(
+        &lakehouse,
+        &ident,
+        &[
+            (TableProperties::PROPERTY_COMMIT_NUM_RETRIES, "2"),
+            (TableProperties::PROPERTY_COMMIT_MIN_RETRY_WAIT_MS, "1"),
+            (TableProperties::PROPERTY_COMMIT_MAX_RETRY_WAIT_MS, "1"),
+        ],
+    )
+    .await;
+    heard.0.lock().unwrap().clear();
+    let table = lakehouse.load_table(&ident).await.unwrap();
+    let written = WriteSchema::unchanged(table.metadata());
+    let properties = CommitProperties::default();
+    let mut overtaken = AlwaysOvertaken {
+        lakehouse: &lakehouse,
+        ident: &ident,
+        plans: 0,
+    };
+    let lost = commit(
+        &lakehouse,
+        &ident,
+        &properties,
+        &written,
+        &[],
+        &mut overtaken,
+    )
+    .await;
+    assert!(lost.is_err());
+    let mut alone = SameChange(SnapshotKind::Append);
+    commit(&lakehouse, &ident, &properties, &written, &[], &mut alone)
+        .await
+        .unwrap();
+    assert_eq!(
+        *heard.0.lock().unwrap(),
+        [
+            (1, AttemptEnd::Conflict),
+            (2, AttemptEnd::Conflict),
+            (3, AttemptEnd::ConflictGaveUp),
+            (1, AttemptEnd::Committed),
+        ]
+    );
 }

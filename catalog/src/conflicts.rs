@@ -4,16 +4,18 @@
 //! rewrite on one snapshot and commit on whatever head is current then. A
 //! head that moved is no reason to fail by itself: the change still applies
 //! while (1) every file it rewrites is still live, and, for an overwrite by
-//! filter, (2) no data file added since the files were chosen could hold a
-//! row the filter matches (its partition values and column bounds say so,
-//! as Iceberg Java's `validateNoConflictingDeletes` and
-//! `validateAddedDataFiles` judge). Only a head that breaks one of these
-//! fails the commit.
+//! filter, (2) no snapshot committed since the files were chosen added rows
+//! the filter could match. Like Iceberg Java's `validateAddedDataFiles`,
+//! (2) looks only at snapshots that add rows (`append`, `overwrite`): a
+//! `replace` (compaction) adds files holding rows that were there already,
+//! and if it took a file the overwrite rewrites, (1) catches it and the
+//! caller plans again on the new head ([`CatalogError::must_replan`]).
 
 use std::collections::HashSet;
 
 use iceberg::TableIdent;
-use iceberg::expr::{Bind, Predicate};
+use iceberg::expr::Predicate;
+use iceberg::spec::{ManifestStatus, Operation, SnapshotRef};
 use iceberg::table::Table;
 
 use crate::commit::{Attempt, AttemptPlanner};
@@ -21,15 +23,20 @@ use crate::error::{CatalogError, Context, Result};
 use crate::scan::live_files;
 use crate::snapshot::SnapshotKind;
 
+/// How often a rewrite whose plan went stale (its files rewritten, or the
+/// history since it chose them expired, by a concurrent commit) is planned
+/// again from the start on the new head before it gives up.
+pub const REPLANS: u32 = 10;
+
 /// The files an overwrite by filter (`delete --where`, `replace_where`)
 /// replaces, chosen on one snapshot, and the filter that chose them.
 #[derive(Debug, Clone)]
 pub struct FilterOverwrite {
     /// The live files holding rows the filter matches.
     pub replaced: HashSet<String>,
-    /// Every live file when `replaced` was chosen: any other file live at
-    /// commit time was added meanwhile.
-    pub chosen_among: HashSet<String>,
+    /// The snapshot `replaced` was chosen on (`None`: the table had none):
+    /// the snapshots committed after it are the ones checked for new rows.
+    pub chosen_on: Option<i64>,
     /// True for a file whose partition values or column bounds could hold
     /// a row the filter matches; `Predicate::AlwaysTrue` when the filter has
     /// no Iceberg form (then every added file conflicts).
@@ -53,7 +60,7 @@ impl AttemptPlanner for RewriteLiveFiles {
 }
 
 /// Overwrite by filter: the chosen files, on every head where they are all
-/// still live and no file added since could hold a matching row.
+/// still live and no snapshot since added rows the filter could match.
 pub(crate) struct OverwriteByFilter {
     pub overwrite: FilterOverwrite,
     pub operation: &'static str,
@@ -64,18 +71,7 @@ impl AttemptPlanner for OverwriteByFilter {
         let kind = SnapshotKind::Overwrite(self.overwrite.replaced.clone());
         let live = live_paths(head).await?;
         require_live(head.identifier(), self.operation, &kind, &live)?;
-        let added: HashSet<&String> = live
-            .iter()
-            .filter(|path| !self.overwrite.chosen_among.contains(*path))
-            .collect();
-        if added.is_empty() {
-            return Ok(Attempt::of(kind));
-        }
-        let could_match = self.files_that_could_match(head).await?;
-        let conflicting: Vec<&&String> = added
-            .iter()
-            .filter(|path| could_match.as_ref().is_none_or(|m| m.contains(**path)))
-            .collect();
+        let conflicting = self.added_rows_that_could_match(head).await?;
         match conflicting.first() {
             None => Ok(Attempt::of(kind)),
             Some(first) => Err(CatalogError::ReplaceConflict {
@@ -91,42 +87,108 @@ impl AttemptPlanner for OverwriteByFilter {
 }
 
 impl OverwriteByFilter {
-    /// The live files of `head` whose partition values and column bounds
-    /// could hold a row the filter matches; `None`: any file could (the
-    /// filter no longer fits the table's schema).
-    async fn files_that_could_match(&self, head: &Table) -> Result<Option<HashSet<String>>> {
-        let ident = head.identifier();
-        let Some(snapshot_id) = head.metadata().current_snapshot_id() else {
-            return Ok(Some(HashSet::new()));
+    /// The data files that the appends and overwrites committed since the
+    /// files were chosen added and whose partition values and column
+    /// bounds could hold a row the filter matches, live now or not (a
+    /// compaction may have moved their rows into files of its own).
+    async fn added_rows_that_could_match(&self, head: &Table) -> Result<Vec<String>> {
+        let Some(since) = snapshots_since(head, self.overwrite.chosen_on) else {
+            return Err(CatalogError::HistoryLost {
+                table: head.identifier().clone(),
+                operation: self.operation.to_string(),
+            });
         };
-        let filter = self.overwrite.could_match.clone();
-        if filter
-            .clone()
-            .bind(head.metadata().current_schema().clone(), false)
-            .is_err()
-        {
-            return Ok(None);
+        let mut conflicting = Vec::new();
+        for snapshot in since {
+            let operation = &snapshot.summary().operation;
+            if !matches!(operation, Operation::Append | Operation::Overwrite) {
+                continue;
+            }
+            let added = files_added_by(head, snapshot).await?;
+            if added.is_empty() {
+                continue;
+            }
+            let could_match = self.files_that_could_match(head, snapshot).await?;
+            conflicting.extend(
+                added
+                    .into_iter()
+                    .filter(|path| could_match.as_ref().is_none_or(|m| m.contains(path))),
+            );
         }
-        let tasks: Vec<_> = futures::TryStreamExt::try_collect(
-            head.scan()
-                .snapshot_id(snapshot_id)
-                .with_filter(filter)
-                .with_case_sensitive(false)
-                .build()
-                .context(|| format!("cannot scan {ident}"))?
-                .plan_files()
+        Ok(conflicting)
+    }
+
+    /// The files of `snapshot` whose partition values and column bounds
+    /// could hold a row the filter matches; `None`: any file could (the
+    /// filter does not fit that snapshot's schema).
+    async fn files_that_could_match(
+        &self,
+        head: &Table,
+        snapshot: &SnapshotRef,
+    ) -> Result<Option<HashSet<String>>> {
+        let ident = head.identifier();
+        let Ok(scan) = head
+            .scan()
+            .snapshot_id(snapshot.snapshot_id())
+            .with_filter(self.overwrite.could_match.clone())
+            .with_case_sensitive(false)
+            .build()
+        else {
+            return Ok(None);
+        };
+        let tasks: Vec<iceberg::scan::FileScanTask> = futures::TryStreamExt::try_collect(
+            scan.plan_files()
                 .await
                 .context(|| format!("cannot list the data files of {ident}"))?,
         )
         .await
         .context(|| format!("cannot list the data files of {ident}"))?;
-        Ok(Some(
-            tasks
-                .into_iter()
-                .map(|t: iceberg::scan::FileScanTask| t.data_file_path)
-                .collect(),
-        ))
+        Ok(Some(tasks.into_iter().map(|t| t.data_file_path).collect()))
     }
+}
+
+/// The snapshots from the head back to (not including) `chosen_on`, newest
+/// first; `None` when the lineage no longer reaches it (a snapshot in
+/// between was expired, or a rollback left it out).
+fn snapshots_since(head: &Table, chosen_on: Option<i64>) -> Option<Vec<&SnapshotRef>> {
+    let metadata = head.metadata();
+    let mut since = Vec::new();
+    let mut next = metadata.current_snapshot_id();
+    while next != chosen_on {
+        let snapshot = metadata.snapshot_by_id(next?)?;
+        since.push(snapshot);
+        next = snapshot.parent_snapshot_id();
+    }
+    Some(since)
+}
+
+/// The data files `snapshot` itself added: the `added` entries of the
+/// manifests it wrote.
+async fn files_added_by(head: &Table, snapshot: &SnapshotRef) -> Result<Vec<String>> {
+    let ident = head.identifier();
+    let list = head
+        .manifest_list_reader(snapshot)
+        .load()
+        .await
+        .context(|| format!("cannot read a manifest list of {ident}"))?;
+    let mut added = Vec::new();
+    for manifest_file in list.entries() {
+        if manifest_file.added_snapshot_id != snapshot.snapshot_id() {
+            continue;
+        }
+        let manifest = manifest_file
+            .load_manifest(head.file_io())
+            .await
+            .context(|| format!("cannot read a manifest of {ident}"))?;
+        added.extend(
+            manifest
+                .entries()
+                .iter()
+                .filter(|e| e.status() == ManifestStatus::Added)
+                .map(|e| e.file_path().to_string()),
+        );
+    }
+    Ok(added)
 }
 
 async fn live_paths(head: &Table) -> Result<HashSet<String>> {
@@ -170,10 +232,13 @@ mod tests {
     use arrow::array::{Int64Array, RecordBatch};
     use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
     use futures::stream;
+    use iceberg::expr::Reference;
+    use iceberg::spec::Datum;
 
     use super::*;
     use crate::commit::{CommitProperties, commit};
     use crate::connection::Lakehouse;
+    use crate::data_files::write_data_files;
     use crate::schema::{WriteSchema, table_ident};
     use crate::write::WriteMode;
 
@@ -183,10 +248,10 @@ mod tests {
         Arc::new(Schema::new(vec![Field::new("key", DataType::Int64, false)]))
     }
 
-    fn keys(range: std::ops::Range<i64>) -> Vec<Partition> {
+    fn keys(values: impl IntoIterator<Item = i64>) -> Vec<Partition> {
         let batch = RecordBatch::try_new(
             schema(),
-            vec![Arc::new(Int64Array::from_iter_values(range))],
+            vec![Arc::new(Int64Array::from_iter_values(values))],
         )
         .unwrap();
         vec![stream::iter(vec![Ok(batch)])]
@@ -237,6 +302,173 @@ mod tests {
             "{error}"
         );
         let table = lakehouse.load_table(&ident).await.unwrap();
+        assert_eq!(
+            live_paths(&table).await.unwrap().len(),
+            1,
+            "nothing changed"
+        );
+    }
+
+    /// Appends rows with these keys; the one data file that append added.
+    async fn append(lakehouse: &Lakehouse, ident: &TableIdent, values: &[i64]) -> String {
+        let before = match lakehouse.try_load_table(ident).await.unwrap() {
+            Some(table) => live_paths(&table).await.unwrap(),
+            None => HashSet::new(),
+        };
+        lakehouse
+            .write(ident.clone(), WriteMode::Append)
+            .execute(schema(), keys(values.iter().copied()))
+            .await
+            .unwrap();
+        let table = lakehouse.load_table(ident).await.unwrap();
+        let mut added = live_paths(&table).await.unwrap().into_iter();
+        added.find(|path| !before.contains(path)).unwrap()
+    }
+
+    /// What `compact` commits: `files` replaced by one file of `values`,
+    /// the rows they held.
+    async fn rewrite(lakehouse: &Lakehouse, ident: &TableIdent, files: &[&String], values: &[i64]) {
+        let table = lakehouse.load_table(ident).await.unwrap();
+        let unchanged = WriteSchema::unchanged(table.metadata());
+        let streams = keys(values.iter().copied());
+        let written = write_data_files(&table, &unchanged, None, streams)
+            .await
+            .unwrap();
+        let mut planner = RewriteLiveFiles {
+            kind: SnapshotKind::Replace(files.iter().map(|f| f.to_string()).collect()),
+            operation: "compact",
+        };
+        let properties = CommitProperties::default();
+        commit(
+            lakehouse,
+            ident,
+            &properties,
+            &unchanged,
+            &written,
+            &mut planner,
+        )
+        .await
+        .unwrap();
+    }
+
+    /// A delete of the rows with key 25, held by `file`, chosen now.
+    async fn delete_key_25(
+        lakehouse: &Lakehouse,
+        ident: &TableIdent,
+        file: &str,
+    ) -> FilterOverwrite {
+        let table = lakehouse.load_table(ident).await.unwrap();
+        FilterOverwrite {
+            replaced: HashSet::from([file.to_string()]),
+            chosen_on: table.metadata().current_snapshot_id(),
+            could_match: Reference::new("key").equal_to(Datum::long(25)),
+        }
+    }
+
+    async fn commit_delete(
+        lakehouse: &Lakehouse,
+        ident: &TableIdent,
+        chosen: FilterOverwrite,
+    ) -> Result<()> {
+        let no_rows_stay: Vec<Partition> = Vec::new();
+        lakehouse
+            .delete_rows(
+                ident,
+                chosen,
+                CommitProperties::default(),
+                schema(),
+                no_rows_stay,
+            )
+            .await
+            .map(|_| ())
+    }
+
+    /// A table of key 25 in one file and keys 20 and 21 in another, and a
+    /// delete of key 25 chosen on it.
+    struct Chosen {
+        _dir: tempfile::TempDir,
+        lakehouse: Lakehouse,
+        ident: TableIdent,
+        holding_25: String,
+        low: String,
+        delete: FilterOverwrite,
+    }
+
+    async fn a_delete_of_key_25() -> Chosen {
+        let dir = tempfile::tempdir().unwrap();
+        let lakehouse = Lakehouse::in_test_folder(dir.path()).await;
+        let ident = table_ident("bronze.things").unwrap();
+        let holding_25 = append(&lakehouse, &ident, &[25]).await;
+        let low = append(&lakehouse, &ident, &[20, 21]).await;
+        let delete = delete_key_25(&lakehouse, &ident, &holding_25).await;
+        Chosen {
+            _dir: dir,
+            lakehouse,
+            ident,
+            holding_25,
+            low,
+            delete,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_overwrite_by_filter_lands_beside_a_compaction_of_other_files_whose_bounds_overlap_it()
+     {
+        let chosen = a_delete_of_key_25().await;
+        let (lakehouse, ident) = (&chosen.lakehouse, &chosen.ident);
+        let high = append(lakehouse, ident, &[30, 31]).await;
+
+        // Its output spans keys 20 to 31, so by its bounds it could hold 25;
+        // but a `replace` adds no rows.
+        rewrite(lakehouse, ident, &[&chosen.low, &high], &[20, 21, 30, 31]).await;
+        commit_delete(lakehouse, ident, chosen.delete)
+            .await
+            .unwrap();
+
+        let table = lakehouse.load_table(ident).await.unwrap();
+        let summary = &table.metadata().current_snapshot().unwrap().summary();
+        assert_eq!(summary.additional_properties["total-records"], "4");
+    }
+
+    #[tokio::test]
+    async fn matching_rows_appended_meanwhile_conflict_even_once_compacted_away() {
+        let chosen = a_delete_of_key_25().await;
+        let (lakehouse, ident) = (&chosen.lakehouse, &chosen.ident);
+
+        // A new row with key 25, then moved by a compaction into a file of
+        // its own: the delete would leave it behind.
+        let appended = append(lakehouse, ident, &[25]).await;
+        rewrite(lakehouse, ident, &[&chosen.low, &appended], &[20, 21, 25]).await;
+        let error = commit_delete(lakehouse, ident, chosen.delete)
+            .await
+            .unwrap_err();
+        assert!(!error.must_replan(), "{error}");
+        assert!(
+            error.to_string().contains(&format!(
+                "1 data file(s) committed after the rows to replace were chosen could hold rows \
+                 the filter matches, which would survive (the first: {appended})"
+            )),
+            "{error}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_overwrite_whose_files_a_compaction_took_must_be_planned_again() {
+        let chosen = a_delete_of_key_25().await;
+        let (lakehouse, ident) = (&chosen.lakehouse, &chosen.ident);
+
+        rewrite(
+            lakehouse,
+            ident,
+            &[&chosen.low, &chosen.holding_25],
+            &[20, 21, 25],
+        )
+        .await;
+        let error = commit_delete(lakehouse, ident, chosen.delete)
+            .await
+            .unwrap_err();
+        assert!(error.must_replan(), "{error}");
+        let table = lakehouse.load_table(ident).await.unwrap();
         assert_eq!(
             live_paths(&table).await.unwrap().len(),
             1,

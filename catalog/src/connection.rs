@@ -10,6 +10,7 @@ use iceberg_catalog_sql::{SqlBindStyle, SqlCatalogBuilder};
 
 use std::path::PathBuf;
 
+use crate::commit_observer::CommitObserver;
 use crate::error::{CatalogError, Context, Result};
 use crate::object_storage::{ObjectStoreStorageFactory, ObjectStores};
 use crate::rest::{Authenticator, Backoff, RestCatalog, RestClient, RestSettings};
@@ -42,6 +43,8 @@ pub struct Lakehouse {
     /// The storage under the tables, for listing it (orphan-file removal).
     stores: Arc<ObjectStores>,
     description: String,
+    /// Told about every commit attempt (the engine's metrics), if anyone is.
+    observer: Option<Arc<dyn CommitObserver>>,
 }
 
 impl std::fmt::Debug for Lakehouse {
@@ -98,6 +101,7 @@ impl Lakehouse {
                     transport: Arc::new(transport),
                     stores,
                     description: format!("SQLite catalog {}", database.display()),
+                    observer: None,
                 })
             }
             LakehouseConfig::Rest(settings) => {
@@ -128,6 +132,7 @@ impl Lakehouse {
                     transport: rest,
                     stores,
                     description: format!("REST catalog {}", redacted_uri(&settings.uri)),
+                    observer: None,
                 })
             }
         }
@@ -144,6 +149,17 @@ impl Lakehouse {
 
     pub(crate) fn transport(&self) -> &Arc<dyn CommitTransport> {
         &self.transport
+    }
+
+    /// Tells `observer` about every commit attempt made through this
+    /// lakehouse (and its clones made afterwards).
+    pub fn with_commit_observer(mut self, observer: Arc<dyn CommitObserver>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    pub(crate) fn commit_observer(&self) -> Option<&Arc<dyn CommitObserver>> {
+        self.observer.as_ref()
     }
 
     pub(crate) fn stores(&self) -> &Arc<ObjectStores> {

@@ -53,6 +53,16 @@ pub enum CatalogError {
         file: String,
     },
 
+    #[error(
+        "{operation} of {table} cannot tell what was committed since it chose its files: \
+         snapshots in between were expired or rolled back meanwhile; nothing was committed; \
+         run it again on the table as it is now"
+    )]
+    HistoryLost {
+        table: TableIdent,
+        operation: String,
+    },
+
     #[error(transparent)]
     MissingDataFile(#[from] MissingDataFile),
 
@@ -199,6 +209,19 @@ impl MissingDataFile {
             cause = e.source();
         }
         None
+    }
+}
+
+impl CatalogError {
+    /// Whether the change was planned on a table a concurrent commit has
+    /// since made stale (it rewrote the files the change rewrites, or
+    /// expired the history the change is checked against): planning it
+    /// again from the start on the new head may well succeed.
+    pub fn must_replan(&self) -> bool {
+        matches!(
+            self,
+            Self::RewrittenMeanwhile { .. } | Self::HistoryLost { .. }
+        )
     }
 }
 

@@ -16,6 +16,7 @@
 //! names the snapshot-summary keys all of them record and read.
 
 mod commit;
+mod commit_observer;
 mod conflicts;
 mod connection;
 mod credentials;
@@ -40,7 +41,8 @@ mod transport;
 mod write;
 
 pub use commit::{CommitOutcome, CommitProperties, WriteStats};
-pub use conflicts::FilterOverwrite;
+pub use commit_observer::{AttemptEnd, CommitObserver};
+pub use conflicts::{FilterOverwrite, REPLANS};
 pub use connection::{Lakehouse, LakehouseConfig};
 pub use credentials::NoCredentials;
 pub use data_files::data_file_properties;

@@ -317,9 +317,11 @@ mod tests {
             .await
             .into_iter()
             .collect();
+        let ident = table_ident("gold.things").unwrap();
+        let table = lakehouse.load_table(&ident).await.unwrap();
         FilterOverwrite {
-            replaced: files.clone(),
-            chosen_among: files,
+            replaced: files,
+            chosen_on: table.metadata().current_snapshot_id(),
             could_match: Reference::new("key").less_than(Datum::long(10)),
         }
     }

@@ -28,6 +28,12 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 ///   memory_limit: 4GiB            # DataFusion memory pool; spills beyond it
 ///   spill_dir: /tmp/medallion-spill
 ///   target_partitions: 2
+/// events:
+///   brokers: 127.0.0.1:9092       # Kafka; without brokers no events are published
+///   outbox: ./lakehouse/outbox    # events wait here until the broker takes them
+/// metrics:
+///   push_url: http://pushgateway.monitoring.svc:9091   # push at the end of each command
+///   file: /var/lib/node-exporter/textfile/medallion.prom
 /// ```
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,6 +45,28 @@ pub struct ConfigFile {
     pub catalog: Option<CatalogFile>,
     #[serde(default)]
     pub execution: ExecutionFile,
+    #[serde(default)]
+    pub metrics: MetricsSettings,
+    #[serde(default)]
+    pub events: EventsFile,
+}
+
+/// Where a command publishes its metrics at its end (see `crate::metrics`).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// A Prometheus Pushgateway, e.g. `http://pushgateway:9091`.
+    pub push_url: Option<String>,
+    /// A text exposition file for node-exporter's textfile collector.
+    pub file: Option<PathBuf>,
+}
+
+/// Where events go: the Kafka brokers and the outbox in front of them.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsFile {
+    pub brokers: Option<String>,
+    pub outbox: Option<PathBuf>,
 }
 
 /// S3 settings; keys left out come from `AWS_*` variables.
@@ -276,6 +304,14 @@ pub struct Overrides {
     /// Folder for spill files (default: the system temp folder).
     #[arg(long, global = true, env = "MEDALLION_SPILL_DIR", value_name = "DIR")]
     pub spill_dir: Option<PathBuf>,
+    /// Kafka brokers events are published to and `listen` reads from, host:port[,host:port].
+    #[arg(
+        long,
+        global = true,
+        env = "MEDALLION_KAFKA_BROKERS",
+        value_name = "HOST:PORT"
+    )]
+    pub kafka_brokers: Option<String>,
     /// Parallelism of query execution (default: number of cores).
     #[arg(
         long,
@@ -284,6 +320,34 @@ pub struct Overrides {
         value_name = "N"
     )]
     pub target_partitions: Option<usize>,
+    /// Push the command's metrics to this Prometheus Pushgateway at its end,
+    /// failed or not (e.g. http://pushgateway:9091). A push that fails is a warning.
+    #[arg(
+        long,
+        global = true,
+        env = "MEDALLION_METRICS_PUSH_URL",
+        value_name = "URL"
+    )]
+    pub metrics_push_url: Option<String>,
+    /// Write the command's metrics to this file at its end (Prometheus text
+    /// format, for node-exporter's textfile collector; replaced atomically).
+    #[arg(
+        long,
+        global = true,
+        env = "MEDALLION_METRICS_FILE",
+        value_name = "PATH"
+    )]
+    pub metrics_file: Option<PathBuf>,
+    /// Log lines as text, or as one JSON object per line (for Loki and
+    /// other log stacks) with the trace id, job id, job and table.
+    #[arg(
+        long,
+        global = true,
+        env = "MEDALLION_LOG_FORMAT",
+        value_name = "FORMAT",
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
     // The standard variables of the AWS SDKs, below the config file's `s3`
     // keys; read for their variables, so their flags stay out of `--help`.
     // An empty variable counts as unset.
@@ -344,6 +408,14 @@ pub struct Overrides {
     pub s3_instance_metadata: Option<String>,
 }
 
+/// How log lines are written (`--log-format`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
 fn parse_secret(value: &str) -> Result<Secret, String> {
     Ok(Secret::new(value))
 }
@@ -360,6 +432,16 @@ pub struct Config {
     pub memory_limit: u64,
     pub spill_dir: Option<PathBuf>,
     pub target_partitions: usize,
+    pub metrics: MetricsSettings,
+    pub events: EventsSettings,
+}
+
+/// Kafka, when configured, and the outbox events wait in.
+#[derive(Debug, Clone)]
+pub struct EventsSettings {
+    pub brokers: Option<String>,
+    /// Default: `<lakehouse>/outbox`.
+    pub outbox: PathBuf,
 }
 
 pub const DEFAULT_CONFIG_FILE: &str = "medallion.yaml";
@@ -404,6 +486,18 @@ impl Config {
             .or(file.execution.target_partitions)
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
             .max(1);
+        let events = EventsSettings {
+            brokers: overrides
+                .kafka_brokers
+                .clone()
+                .or(file.events.brokers)
+                .filter(|b| !b.trim().is_empty()),
+            outbox: match file.events.outbox {
+                Some(dir) => std::path::absolute(&dir)
+                    .with_context(|| format!("bad events.outbox path {}", dir.display()))?,
+                None => lakehouse.join("outbox"),
+            },
+        };
         Ok(Self {
             lakehouse,
             raw_root,
@@ -412,6 +506,11 @@ impl Config {
             memory_limit,
             spill_dir: overrides.spill_dir.clone().or(file.execution.spill_dir),
             target_partitions,
+            events,
+            metrics: MetricsSettings {
+                push_url: overrides.metrics_push_url.clone().or(file.metrics.push_url),
+                file: overrides.metrics_file.clone().or(file.metrics.file),
+            },
         })
     }
 
@@ -710,6 +809,39 @@ mod tests {
     }
 
     #[test]
+    fn kafka_brokers_come_from_the_flag_over_the_file_and_the_outbox_defaults_to_the_lakehouse() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("medallion.yaml");
+        std::fs::write(
+            &file,
+            "lakehouse: /data/lh\nevents:\n  brokers: file:9092\n",
+        )
+        .unwrap();
+        let resolve = |kafka_brokers: Option<&str>| {
+            Config::resolve(&Overrides {
+                config_file: Some(file.clone()),
+                kafka_brokers: kafka_brokers.map(str::to_string),
+                ..Overrides::default()
+            })
+            .unwrap()
+            .events
+        };
+        let events = resolve(None);
+        assert_eq!(events.brokers.as_deref(), Some("file:9092"));
+        assert_eq!(events.outbox, PathBuf::from("/data/lh/outbox"));
+        assert_eq!(
+            resolve(Some("flag:9092")).brokers.as_deref(),
+            Some("flag:9092")
+        );
+        std::fs::write(&file, "events:\n  outbox: /var/outbox\n").unwrap();
+        let events = resolve(None);
+        assert_eq!(
+            (events.brokers, events.outbox),
+            (None, PathBuf::from("/var/outbox"))
+        );
+    }
+
+    #[test]
     fn flags_win_over_the_config_file() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("medallion.yaml");
@@ -736,5 +868,32 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("line 2") && err.contains("memory"), "{err}");
+    }
+
+    #[test]
+    fn a_config_formatted_for_debugging_shows_no_catalog_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("medallion.yaml");
+        std::fs::write(
+            &file,
+            "catalog:\n  type: rest\n  uri: http://client:uri-s3cret@lakekeeper/catalog\n  \
+             oauth2-server-uri: https://id:server-s3cret@idp/token\n  \
+             credential: client:credential-s3cret\n  \
+             headers: { Authorization: Bearer header-s3cret }\n",
+        )
+        .unwrap();
+        let config = Config::resolve(&Overrides {
+            config_file: Some(file),
+            ..Overrides::default()
+        })
+        .unwrap();
+        for shown in [format!("{config:?}"), format!("{config:#?}")] {
+            assert!(!shown.contains("s3cret"), "a secret is shown: {shown}");
+            assert!(
+                shown.contains("http://client:<redacted>@lakekeeper/catalog")
+                    && shown.contains("Authorization"),
+                "{shown}"
+            );
+        }
     }
 }

@@ -2,7 +2,6 @@
 //! only the data files that hold such rows (copy-on-write), committed as
 //! one snapshot. Readers see the table before or after, never in between.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -16,6 +15,7 @@ use medallion_catalog::{CommitOutcome, CommitProperties, FilterOverwrite, live_f
 
 use crate::conflict_filter::could_match;
 use crate::engine::Engine;
+use crate::replan::on_new_heads;
 use crate::tables::data_files_table;
 
 #[derive(Debug, serde::Serialize)]
@@ -27,6 +27,8 @@ pub struct DeleteReport {
     pub seconds: f64,
 }
 
+/// Deletes the rows `predicate` matches, planned again on the new head
+/// whenever a concurrent commit made the plan stale.
 pub async fn delete_where(
     engine: &Engine,
     ident: &TableIdent,
@@ -34,6 +36,19 @@ pub async fn delete_where(
     job_id: &str,
 ) -> Result<DeleteReport> {
     let started = Instant::now();
+    on_new_heads("delete", || {
+        delete_planned_on_head(engine, ident, predicate, job_id, started)
+    })
+    .await
+}
+
+async fn delete_planned_on_head(
+    engine: &Engine,
+    ident: &TableIdent,
+    predicate: &str,
+    job_id: &str,
+    started: Instant,
+) -> Result<DeleteReport> {
     let table = engine.lakehouse.load_table(ident).await?;
     let ctx = engine.session();
     let matching = files_matching(&ctx, &table, predicate).await?;
@@ -82,8 +97,8 @@ pub struct MatchingFiles {
     pub files: Vec<FileScanTask>,
     /// Rows of those files the predicate is true for.
     pub rows: u64,
-    /// Every live file they were chosen among.
-    live: HashSet<String>,
+    /// The snapshot they were chosen on.
+    chosen_on: Option<i64>,
     /// Which files could hold matching rows, by their bounds.
     could_match: iceberg::expr::Predicate,
 }
@@ -98,7 +113,7 @@ impl MatchingFiles {
                 .iter()
                 .map(|f| f.data_file_path.clone())
                 .collect(),
-            chosen_among: self.live.clone(),
+            chosen_on: self.chosen_on,
             could_match: self.could_match.clone(),
         }
     }
@@ -120,7 +135,7 @@ pub async fn files_matching(
     let mut matching = MatchingFiles {
         files: Vec::new(),
         rows: 0,
-        live: files.iter().map(|f| f.data_file_path.clone()).collect(),
+        chosen_on: table.metadata().current_snapshot_id(),
         could_match: could_match(&parse(&all)?, all.schema()),
     };
     for file in files {

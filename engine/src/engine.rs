@@ -9,27 +9,37 @@ use datafusion::prelude::SessionContext;
 use medallion_catalog::{Lakehouse, ObjectStores};
 
 use crate::config::Config;
+use crate::metrics::CommitCounts;
 pub use crate::query_tables::AsOf;
 use crate::query_tables::register_query_tables;
-use crate::session::{runtime, session};
+use crate::session::{Pool, runtime, session};
 
 /// A connected engine: configuration, catalog and the shared runtime.
 pub struct Engine {
     pub config: Config,
     pub lakehouse: Lakehouse,
     pub stores: Arc<ObjectStores>,
+    /// Every commit attempt of this engine's lakehouse, for the metrics.
+    pub commits: Arc<CommitCounts>,
+    /// The memory pool, whose peak each job reports.
+    pub pool: Arc<Pool>,
     runtime: Arc<RuntimeEnv>,
 }
 
 impl Engine {
     pub async fn open(config: Config) -> Result<Self> {
         let stores = ObjectStores::new(config.s3.clone());
-        let lakehouse = Lakehouse::connect(&config.catalog, stores.clone()).await?;
-        let runtime = runtime(&config, stores.clone())?;
+        let commits = Arc::new(CommitCounts::default());
+        let lakehouse = Lakehouse::connect(&config.catalog, stores.clone())
+            .await?
+            .with_commit_observer(commits.clone());
+        let (runtime, pool) = runtime(&config, stores.clone())?;
         Ok(Self {
             config,
             lakehouse,
             stores,
+            commits,
+            pool,
             runtime,
         })
     }

@@ -21,14 +21,16 @@ use medallion_catalog::{
     table_ident, table_rows,
 };
 use medallion_jobs::{InputSpec, JobSpec, RawFile, RunParameters, TableRead, TargetMode, plan_job};
+use tracing::Instrument;
 
 use crate::delete::{files_matching, rows_not_matching};
 use crate::engine::Engine;
 use crate::maintain::run_maintenance;
 use crate::progress::{JobProgress, Progress, TrackedStream};
-use crate::report::{JobReport, JobStatus};
+use crate::replan::on_new_heads;
+use crate::report::{JobMeasures, JobReport, JobStatus};
 use crate::session::{register_provider, register_table};
-use crate::storage::{list_raw_files, raw_uri};
+use crate::storage::{RawListing, list_raw_files, raw_uri};
 use crate::tables::appended_since;
 
 impl Engine {
@@ -42,15 +44,26 @@ impl Engine {
     ) -> (Vec<JobReport>, Option<anyhow::Error>) {
         let mut reports = Vec::with_capacity(jobs.len());
         for job in jobs {
-            let job_progress = progress.job(&job.name, &job.target.table);
-            match self.run_job(job, run, &job_progress).await {
+            // Every log line of the job carries these (`--log-format json`);
+            // at error level, so no filter that keeps a line drops them.
+            let span = tracing::error_span!("job", job = %job.name, table = %job.target.table, job_id = %run.job_id);
+            let job_progress = span.in_scope(|| progress.job(&job.name, &job.target.table));
+            self.pool.take_peak();
+            let started = Instant::now();
+            let result = self
+                .run_job(job, run, &job_progress)
+                .instrument(span.clone())
+                .await;
+            match result.map(|report| self.with_pool_peak(report)) {
                 Ok(report) => {
-                    job_progress.finish(&report);
+                    span.in_scope(|| job_progress.finish(&report));
                     reports.push(report);
                 }
                 Err(e) => {
                     job_progress.fail();
-                    reports.push(JobReport::failed(job));
+                    let mut failed = JobReport::failed(job);
+                    failed.seconds = started.elapsed().as_secs_f64();
+                    reports.push(self.with_pool_peak(failed));
                     return (reports, Some(e.context(format!("job `{}` failed; tables of the jobs before it stay committed, {} is unchanged", job.name, job.target.table))));
                 }
             }
@@ -71,6 +84,20 @@ impl Engine {
             return run_maintenance(self, job, &tasks, run).await;
         }
         let started = Instant::now();
+        on_new_heads(&format!("job `{}`", job.name), || {
+            self.run_job_on_head(job, run, progress, started)
+        })
+        .await
+    }
+
+    /// Runs one (non-maintenance) job against the target's current head.
+    async fn run_job_on_head(
+        &self,
+        job: &JobSpec,
+        run: &RunParameters,
+        progress: &JobProgress,
+        started: Instant,
+    ) -> Result<JobReport> {
         let target = table_ident(&job.target.table)?;
         let target_table = self.lakehouse.try_load_table(&target).await?;
         if let Some(table) = &target_table
@@ -88,11 +115,13 @@ impl Engine {
         }
         let ctx = self.session();
         let inputs = self
-            .register_inputs(&ctx, job, target_table.as_ref())
+            .register_inputs(&ctx, job, run, target_table.as_ref())
             .await?;
         let mut output = self
             .plan_output(&ctx, job, &inputs.raw_files, run, progress)
             .await?;
+        let plan = output.plan.clone();
+        let planned = Instant::now();
         let replaced = match (&job.target.replace_where, &target_table) {
             (Some(predicate), Some(table)) => {
                 let replaced =
@@ -107,6 +136,11 @@ impl Engine {
             .await?;
         let snapshot_id = outcome.snapshot_id();
         let mut report = job_report(job, outcome, started);
+        report.measures = JobMeasures {
+            plan_seconds: Some((planned - started).as_secs_f64()),
+            write_seconds: Some(planned.elapsed().as_secs_f64()),
+            ..plan_measures(plan.as_ref())
+        };
         report.skipped_files = inputs.skipped_files;
         // The commit's answer does not carry the new snapshot's summary; the
         // table as committed does.
@@ -117,11 +151,12 @@ impl Engine {
 
     /// Registers every input of the job in `ctx`: tables by name (only
     /// their new rows when the job reads `new_rows`), raw inputs as the
-    /// files listed under their path.
+    /// files listed under their path, or under the paths the run gives.
     async fn register_inputs(
         &self,
         ctx: &SessionContext,
         job: &JobSpec,
+        run: &RunParameters,
         target: Option<&Table>,
     ) -> Result<Inputs> {
         let mut inputs = Inputs::default();
@@ -134,16 +169,27 @@ impl Engine {
                     inputs.read.extend(mark);
                 }
                 InputSpec::Raw { name, path, format } => {
-                    let uri = raw_uri(&self.config.raw_root, path);
-                    let listing = list_raw_files(ctx, &uri, *format)
-                        .await
-                        .with_context(|| format!("job `{}` input `{name}`", job.name))?;
+                    let paths = run
+                        .raw_inputs
+                        .get(name)
+                        .cloned()
+                        .unwrap_or_else(|| vec![path.clone()]);
+                    let mut listing = RawListing::default();
+                    for path in &paths {
+                        let uri = raw_uri(&self.config.raw_root, path);
+                        let listed = list_raw_files(ctx, &uri, *format)
+                            .await
+                            .with_context(|| format!("job `{}` input `{name}`", job.name))?;
+                        listing.files.extend(listed.files);
+                        listing.skipped.extend(listed.skipped);
+                    }
                     if !listing.skipped.is_empty() {
                         tracing::warn!(
                             job = %job.name,
                             input = %name,
-                            "not loading {} objects at {uri}, which are not {} files or lie in a subfolder: {}",
+                            "not loading {} objects at {}, which are not {} files or lie in a subfolder: {}",
                             listing.skipped.len(),
+                            paths.join(", "),
                             format.extension(),
                             listing.skipped.join(", ")
                         );
@@ -220,12 +266,16 @@ impl Engine {
             plan
         };
         let schema = plan.schema();
-        let partitions = execute_stream_partitioned(plan, ctx.task_ctx())
+        let partitions = execute_stream_partitioned(plan.clone(), ctx.task_ctx())
             .with_context(|| format!("job `{}`: cannot start the query", job.name))?
             .into_iter()
             .map(|stream| progress.track(stream))
             .collect();
-        Ok(Output { schema, partitions })
+        Ok(Output {
+            schema,
+            partitions,
+            plan,
+        })
     }
 
     /// Streams the output into data files and commits them as one snapshot
@@ -249,7 +299,9 @@ impl Engine {
             partition_by: job.target.partition_fields(),
             on_schema_change: job.target.on_schema_change,
         };
-        let Output { schema, partitions } = output;
+        let Output {
+            schema, partitions, ..
+        } = output;
         Ok(match job.target.mode.write_mode() {
             Some(mode) => {
                 let mut write = self.lakehouse.write(target, mode).with_options(options);
@@ -273,6 +325,44 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// The job's report with the memory pool's peak while it ran.
+    fn with_pool_peak(&self, mut report: JobReport) -> JobReport {
+        report.measures.pool_peak_bytes = Some(self.pool.take_peak() as u64);
+        report
+    }
+}
+
+/// What a job's plan read (rows out of its scans, the leaves; the bytes
+/// its Parquet scans fetched) and spilled, summed over every operator.
+fn plan_measures(plan: &dyn ExecutionPlan) -> JobMeasures {
+    let mut measures = JobMeasures {
+        rows_read: Some(0),
+        bytes_read: Some(0),
+        spilled_bytes: Some(0),
+        ..JobMeasures::default()
+    };
+    let mut pending = vec![plan];
+    while let Some(node) = pending.pop() {
+        pending.extend(node.children().into_iter().map(|child| child.as_ref()));
+        let Some(metrics) = node.metrics() else {
+            continue;
+        };
+        let add = |total: &mut Option<u64>, value: Option<usize>| {
+            *total = total.map(|t| t + value.unwrap_or(0) as u64);
+        };
+        if node.children().is_empty() {
+            add(&mut measures.rows_read, metrics.output_rows());
+            add(
+                &mut measures.bytes_read,
+                metrics.sum_by_name("bytes_scanned").map(|v| v.as_usize()),
+            );
+        }
+        add(&mut measures.spilled_bytes, metrics.spilled_bytes());
+    }
+    measures
+}
+
 /// What registering a job's inputs found.
 #[derive(Default)]
 struct Inputs {
@@ -289,6 +379,8 @@ struct Inputs {
 struct Output {
     schema: SchemaRef,
     partitions: Vec<TrackedStream>,
+    /// The plan, whose metrics say what it read once it ran.
+    plan: Arc<dyn ExecutionPlan>,
 }
 
 /// What `replace_where` replaces: the files holding rows the predicate

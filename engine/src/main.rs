@@ -6,7 +6,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use medallion_engine::cli::{Cli, run};
-use tracing_subscriber::EnvFilter;
+use medallion_engine::config::LogFormat;
+use medallion_engine::logging::{command_span, new_trace_id};
+use tracing::Instrument;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -24,14 +26,11 @@ fn main() -> ExitCode {
     } else {
         default_filter
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter)),
-        )
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    let log_format = cli.global.settings.log_format;
+    medallion_engine::logging::init(log_format, default_filter);
+    // Every log line of the command carries its trace id; so does its report.
+    let trace_id = new_trace_id();
+    let span = command_span(&trace_id);
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -43,11 +42,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(run(cli, trace_id).instrument(span.clone())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            // One line, the whole cause chain.
-            eprintln!("error: {}", medallion_engine::errors::one_line(&e));
+            // One line, the whole cause chain; a JSON object among JSON logs.
+            let line = medallion_engine::errors::one_line(&e);
+            match log_format {
+                LogFormat::Text => eprintln!("error: {line}"),
+                LogFormat::Json => span.in_scope(|| tracing::error!("error: {line}")),
+            }
             ExitCode::FAILURE
         }
     }

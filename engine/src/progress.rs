@@ -51,6 +51,26 @@ impl Progress {
     }
 }
 
+/// The totals of one job, shared by the streams that count into them.
+struct Counter {
+    rows: Arc<AtomicU64>,
+    bytes: Arc<AtomicU64>,
+    bar: Option<ProgressBar>,
+}
+
+impl Counter {
+    fn add(&self, rows: u64, bytes: u64) {
+        let total_rows = self.rows.fetch_add(rows, Ordering::Relaxed) + rows;
+        let total_bytes = self.bytes.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        if let Some(bar) = &self.bar {
+            bar.set_message(format!(
+                "{total_rows} rows, {} in memory",
+                human_bytes(total_bytes)
+            ));
+        }
+    }
+}
+
 pub struct JobProgress {
     job: String,
     rows: Arc<AtomicU64>,
@@ -61,24 +81,36 @@ pub struct JobProgress {
 impl JobProgress {
     /// Counts what passes through `stream` on its way to the writers.
     pub fn track(&self, stream: SendableRecordBatchStream) -> TrackedStream {
-        let rows = self.rows.clone();
-        let bytes = self.bytes.clone();
-        let bar = self.bar.clone();
+        let counter = self.counter();
         Box::pin(stream.inspect(move |batch| {
             if let Ok(batch) = batch {
-                let total_rows = rows.fetch_add(batch.num_rows() as u64, Ordering::Relaxed)
-                    + batch.num_rows() as u64;
-                let total_bytes = bytes
-                    .fetch_add(batch.get_array_memory_size() as u64, Ordering::Relaxed)
-                    + batch.get_array_memory_size() as u64;
-                if let Some(bar) = &bar {
-                    bar.set_message(format!(
-                        "{total_rows} rows, {} in memory",
-                        human_bytes(total_bytes)
-                    ));
-                }
+                counter.add(
+                    batch.num_rows() as u64,
+                    batch.get_array_memory_size() as u64,
+                );
             }
         }))
+    }
+
+    /// Counts work that is no DataFusion stream (an ingest's batches).
+    pub fn add(&self, rows: u64, bytes: u64) {
+        self.counter().add(rows, bytes);
+    }
+
+    fn counter(&self) -> Counter {
+        Counter {
+            rows: self.rows.clone(),
+            bytes: self.bytes.clone(),
+            bar: self.bar.clone(),
+        }
+    }
+
+    /// Ends the line with a summary of work that has no job report.
+    pub fn done(&self, summary: &str) {
+        tracing::info!(job = %self.job, "{summary}");
+        if let Some(bar) = &self.bar {
+            bar.finish_with_message(summary.to_string());
+        }
     }
 
     pub fn finish(&self, report: &JobReport) {

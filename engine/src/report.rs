@@ -38,6 +38,23 @@ pub struct JobReport {
     /// input's format, or in a subfolder.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub skipped_files: Vec<String>,
+    /// What the job's query read and used, for the metrics.
+    #[serde(skip)]
+    pub measures: JobMeasures,
+}
+
+/// What a job's run measured besides its commit: its phases, what its
+/// scans read, what spilled, the memory pool's peak. `None`: not measured
+/// (the job failed first, or it planned no query).
+#[derive(Debug, Clone, Default)]
+pub struct JobMeasures {
+    pub plan_seconds: Option<f64>,
+    /// Streaming the data files and committing them.
+    pub write_seconds: Option<f64>,
+    pub rows_read: Option<u64>,
+    pub bytes_read: Option<u64>,
+    pub spilled_bytes: Option<u64>,
+    pub pool_peak_bytes: Option<u64>,
 }
 
 impl JobReport {
@@ -60,14 +77,21 @@ impl JobReport {
             seconds: started.elapsed().as_secs_f64(),
             maintenance: None,
             skipped_files: Vec::new(),
+            measures: JobMeasures::default(),
         }
     }
 
     pub fn failed(job: &JobSpec) -> Self {
+        Self::command(&job.name, &job.target.table, JobStatus::Failed)
+    }
+
+    /// A command on one table that is not a job of a pipeline (`compact`),
+    /// reported under the command's name; nothing written yet.
+    pub fn command(job: &str, table: &str, status: JobStatus) -> Self {
         Self {
-            job: job.name.clone(),
-            table: job.target.table.clone(),
-            status: JobStatus::Failed,
+            job: job.to_string(),
+            table: table.to_string(),
+            status,
             snapshot_id: None,
             rows_written: None,
             table_rows: None,
@@ -76,6 +100,7 @@ impl JobReport {
             seconds: 0.0,
             maintenance: None,
             skipped_files: Vec::new(),
+            measures: JobMeasures::default(),
         }
     }
 }
@@ -92,6 +117,8 @@ pub struct MaintenanceOutcome {
 #[derive(Debug, Clone, Serialize)]
 pub struct RunReport {
     pub job_id: String,
+    /// Random per command, in every log line of the run.
+    pub trace_id: String,
     pub jobs: Vec<JobReport>,
     pub seconds: f64,
     pub error: Option<String>,
@@ -158,7 +185,10 @@ impl RunReport {
                 some_of(&job.skipped_files)
             ));
         }
-        out.push_str(&format!("total {:.2}s\n", self.seconds));
+        out.push_str(&format!(
+            "total {:.2}s, trace id {}\n",
+            self.seconds, self.trace_id
+        ));
         out
     }
 }

@@ -11,27 +11,33 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use iceberg::TableIdent;
 
 use crate::config::Config;
+use crate::peak_memory::PeakMemory;
 use crate::storage::StoreRegistry;
 use crate::tables::table_provider;
 use iceberg::table::Table;
 use medallion_catalog::ObjectStores;
 
-pub fn runtime(config: &Config, stores: Arc<ObjectStores>) -> Result<Arc<RuntimeEnv>> {
-    let pool = TrackConsumersPool::new(
+/// The engine's memory pool: spilling, naming its largest consumers when
+/// it runs out, and remembering its peak for the metrics.
+pub type Pool = PeakMemory<TrackConsumersPool<FairSpillPool>>;
+
+pub fn runtime(config: &Config, stores: Arc<ObjectStores>) -> Result<(Arc<RuntimeEnv>, Arc<Pool>)> {
+    let pool = Arc::new(PeakMemory::new(TrackConsumersPool::new(
         FairSpillPool::new(config.memory_limit as usize),
         std::num::NonZeroUsize::new(5).expect("non-zero"),
-    );
+    )));
     let mut builder = RuntimeEnvBuilder::new()
-        .with_memory_pool(Arc::new(pool))
+        .with_memory_pool(pool.clone())
         .with_object_store_registry(Arc::new(StoreRegistry::new(stores)));
     if let Some(dir) = &config.spill_dir {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create the spill folder {}", dir.display()))?;
         builder = builder.with_temp_file_path(dir);
     }
-    builder
+    let runtime = builder
         .build_arc()
-        .context("cannot start the DataFusion runtime")
+        .context("cannot start the DataFusion runtime")?;
+    Ok((runtime, pool))
 }
 
 /// Joins whose smaller side is under both limits build one shared hash table.

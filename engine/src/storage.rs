@@ -72,7 +72,7 @@ pub fn raw_uri(raw_root: &str, path: &str) -> String {
 
 /// The objects of a raw input: the files its format reads, and the others
 /// it holds, which are not read and must be named.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct RawListing {
     pub files: Vec<RawFile>,
     /// Objects that are not of the format, or lie in a subfolder (other

@@ -20,6 +20,7 @@ pub async fn validate_pipeline(engine: &Engine, pipeline: &Pipeline) -> Result<V
     let run = RunParameters {
         job_id: "validate".into(),
         loaded_at_micros: 0,
+        raw_inputs: Default::default(),
     };
     let mut planned: HashMap<String, SchemaRef> = HashMap::new();
     let mut lines = Vec::new();
@@ -88,6 +89,15 @@ pub async fn validate_pipeline(engine: &Engine, pipeline: &Pipeline) -> Result<V
                 .collect::<String>()
         ));
         planned.insert(job.target.table.clone(), schema);
+    }
+    // Loading checked each dataset (types, patterns, `feeds`); say so.
+    for dataset in &pipeline.datasets {
+        lines.push(format!(
+            "ok  dataset {:<16} -> {} ({} columns)",
+            dataset.dataset,
+            dataset.feeds,
+            dataset.columns.len()
+        ));
     }
     Ok(lines)
 }

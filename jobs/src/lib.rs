@@ -4,6 +4,7 @@
 //! engine's work.
 
 mod bronze;
+mod dataset;
 mod dedup;
 mod error;
 mod exact_cast;
@@ -19,10 +20,11 @@ mod run;
 mod spec;
 
 pub use bronze::{JOB_ID, LOADED_AT, SOURCE_FILE, bronze_frame, loaded_at_type};
+pub use dataset::{DEFAULT_LANDING, Dataset, DatasetColumn, OnBadRow, SourceFormat};
 pub use dedup::keep_latest;
 pub use error::{JobError, Result};
 pub use job_id::parse_job_id;
-pub use pipeline::{Pipeline, reference_pipeline_dir};
+pub use pipeline::{DATASETS_DIR, Pipeline, reference_pipeline_dir};
 pub use plan::plan_job;
 pub use query::{Effect, NotAQuery, QueryError, plan_query};
 pub use raw::{RawFile, compression_of};

@@ -4,20 +4,34 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
+use crate::dataset::Dataset;
 use crate::error::{JobError, Result};
-use crate::spec::{JobSpec, TargetMode};
+use crate::spec::{InputSpec, JobSpec, RawFormat, TargetMode};
+
+/// The subfolder of a pipeline that holds its dataset specs, not jobs.
+pub const DATASETS_DIR: &str = "datasets";
 
 /// A folder of job specs, in the order they must run: a job that reads a
-/// table runs after the job that writes it; otherwise by file path.
+/// table runs after the job that writes it; otherwise by file path. Its
+/// `datasets/` folder holds the datasets uploads are checked against.
 #[derive(Debug, Clone)]
 pub struct Pipeline {
     pub dir: PathBuf,
     pub jobs: Vec<JobSpec>,
+    pub datasets: Vec<Dataset>,
 }
 
 /// The reference pipeline (`shared/pipeline-v1.md`), compiled into the binary
 /// so `medallion demo` works from any folder.
 const REFERENCE_FILES: &[(&str, &str)] = &[
+    (
+        "datasets/orders.yaml",
+        include_str!("../reference/datasets/orders.yaml"),
+    ),
+    (
+        "datasets/customer.yaml",
+        include_str!("../reference/datasets/customer.yaml"),
+    ),
     (
         "bronze/orders.yaml",
         include_str!("../reference/bronze/orders.yaml"),
@@ -91,6 +105,7 @@ impl Pipeline {
             return Ok(Self {
                 dir: path.parent().unwrap_or(Path::new(".")).to_path_buf(),
                 jobs: vec![job],
+                datasets: Vec::new(),
             });
         }
         if !path.is_dir() {
@@ -104,6 +119,10 @@ impl Pipeline {
         let mut files = Vec::new();
         collect_specs(path, &mut files)?;
         files.sort();
+        let datasets_dir = path.join(DATASETS_DIR);
+        let (dataset_files, files): (Vec<_>, Vec<_>) = files
+            .into_iter()
+            .partition(|f| f.starts_with(&datasets_dir));
         if files.is_empty() {
             return Err(JobError::Spec {
                 path: path.to_path_buf(),
@@ -114,10 +133,102 @@ impl Pipeline {
             .iter()
             .map(|f| JobSpec::load(f))
             .collect::<Result<Vec<_>>>()?;
-        Ok(Self {
+        let pipeline = Self {
             dir: path.to_path_buf(),
             jobs: order(jobs)?,
-        })
+            datasets: dataset_files
+                .iter()
+                .map(|f| Dataset::load(f))
+                .collect::<Result<Vec<_>>>()?,
+        };
+        pipeline.check_datasets()?;
+        Ok(pipeline)
+    }
+
+    /// Each dataset is declared once and feeds a raw input of a job here.
+    fn check_datasets(&self) -> Result<()> {
+        for (index, dataset) in self.datasets.iter().enumerate() {
+            let error = |message: String| JobError::Spec {
+                path: dataset.path.clone(),
+                message: format!("dataset `{}`: {message}", dataset.dataset),
+            };
+            if let Some(other) = self.datasets[..index]
+                .iter()
+                .find(|d| d.dataset == dataset.dataset)
+            {
+                return Err(error(format!("also declared by {}", other.path.display())));
+            }
+            let (job_name, input) = dataset.feeds().map_err(error)?;
+            let Some(job) = self.jobs.iter().find(|j| j.name == job_name) else {
+                return Err(error(format!(
+                    "`feeds: {}` names no job of this pipeline; jobs: {}",
+                    dataset.feeds,
+                    self.job_names()
+                )));
+            };
+            let raw: Vec<(&str, RawFormat)> = job
+                .inputs
+                .iter()
+                .filter_map(|i| match i {
+                    InputSpec::Raw { name, format, .. } => Some((name.as_str(), *format)),
+                    InputSpec::Table { .. } => None,
+                })
+                .collect();
+            match raw.iter().find(|(name, _)| *name == input) {
+                None => {
+                    let names: Vec<&str> = raw.iter().map(|(name, _)| *name).collect();
+                    return Err(error(format!(
+                        "`feeds: {}`: job `{job_name}` has no raw input `{input}`; its raw inputs: {}",
+                        dataset.feeds,
+                        if names.is_empty() {
+                            "none".to_string()
+                        } else {
+                            names.join(", ")
+                        }
+                    )));
+                }
+                // Uploads land as Parquet, so the input must read Parquet.
+                Some((_, format)) if *format != RawFormat::Parquet => {
+                    return Err(error(format!(
+                        "`feeds: {}`: raw input `{input}` reads {format:?} files, but uploads land as Parquet; \
+                         give it `format: parquet`",
+                        dataset.feeds
+                    )));
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The dataset of this name.
+    pub fn dataset(&self, name: &str) -> Result<&Dataset> {
+        self.datasets
+            .iter()
+            .find(|d| d.dataset == name)
+            .ok_or_else(|| JobError::Spec {
+                path: self.dir.join(DATASETS_DIR),
+                message: format!(
+                    "no dataset named `{name}`; datasets: {}",
+                    if self.datasets.is_empty() {
+                        "none (add datasets/<name>.yaml to the pipeline)".to_string()
+                    } else {
+                        self.datasets
+                            .iter()
+                            .map(|d| d.dataset.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    }
+                ),
+            })
+    }
+
+    fn job_names(&self) -> String {
+        self.jobs
+            .iter()
+            .map(|j| j.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// The jobs selected by name (all when `names` is empty), in pipeline order.
@@ -126,14 +237,7 @@ impl Pipeline {
             if !self.jobs.iter().any(|j| &j.name == name) {
                 return Err(JobError::Spec {
                     path: self.dir.clone(),
-                    message: format!(
-                        "no job named `{name}`; jobs: {}",
-                        self.jobs
-                            .iter()
-                            .map(|j| j.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
+                    message: format!("no job named `{name}`; jobs: {}", self.job_names()),
                 });
             }
         }
@@ -290,5 +394,51 @@ mod tests {
             let on_disk = std::fs::read_to_string(root.join(relative)).unwrap();
             assert_eq!(*text, on_disk, "{relative} is embedded from another file");
         }
+    }
+
+    /// A pipeline folder with one bronze job reading `raw` in `format`,
+    /// and one dataset feeding `feeds`.
+    fn load_with_dataset(format: &str, feeds: &str) -> Result<Pipeline> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("datasets")).unwrap();
+        std::fs::write(
+            dir.path().join("bronze.yaml"),
+            format!("name: bronze_x\ninputs:\n  - {{ name: raw, path: x, format: {format} }}\nsteps:\n  - bronze:\n      from: raw\n      columns:\n        - {{ name: id, from: id, type: int64 }}\ntarget: {{ table: bronze.x, mode: append }}\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("datasets/x.yaml"),
+            format!("dataset: x\nformats: [csv]\ncolumns:\n  - {{ name: id, type: int64 }}\nfeeds: {feeds}\n"),
+        )
+        .unwrap();
+        Pipeline::load(dir.path())
+    }
+
+    #[test]
+    fn datasets_are_loaded_as_datasets_and_feed_a_raw_parquet_input_of_a_job() {
+        let pipeline = load_with_dataset("parquet", "bronze_x.raw").unwrap();
+        assert_eq!(pipeline.jobs.len(), 1, "a dataset spec is no job");
+        assert_eq!(pipeline.dataset("x").unwrap().feeds, "bronze_x.raw");
+        let err = pipeline.dataset("y").unwrap_err().to_string();
+        assert!(err.contains("no dataset named `y`; datasets: x"), "{err}");
+
+        let err = load_with_dataset("parquet", "bronze_y.raw")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("names no job of this pipeline; jobs: bronze_x"),
+            "{err}"
+        );
+        let err = load_with_dataset("parquet", "bronze_x.other")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("has no raw input `other`; its raw inputs: raw"),
+            "{err}"
+        );
+        let err = load_with_dataset("csv", "bronze_x.raw")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("uploads land as Parquet"), "{err}");
     }
 }

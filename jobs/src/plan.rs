@@ -117,6 +117,7 @@ mod tests {
         let run = RunParameters {
             job_id: "t".into(),
             loaded_at_micros: 0,
+            raw_inputs: Default::default(),
         };
         for (statement, says) in [
             (

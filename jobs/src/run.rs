@@ -1,4 +1,7 @@
-//! What every job of one run shares: the job id and the load time.
+//! What every job of one run shares: the job id, the load time, and the
+//! files that replace raw inputs' paths.
+
+use std::collections::BTreeMap;
 
 /// What every job of one run shares.
 #[derive(Debug, Clone)]
@@ -6,4 +9,8 @@ pub struct RunParameters {
     pub job_id: String,
     /// Taken once when the run starts (UTC, microseconds since the epoch).
     pub loaded_at_micros: i64,
+    /// Raw inputs read from exactly these files instead of their spec's
+    /// path (`run --input NAME=URI,...`), by input name; each a full URI
+    /// or relative to the raw root.
+    pub raw_inputs: BTreeMap<String, Vec<String>>,
 }

@@ -218,13 +218,13 @@ fn listed<'a>(keys: impl Iterator<Item = &'a str>) -> String {
 /// Reads a mapping as its keys `K`, then checks them into `T`. The check
 /// runs while the mapping is read, so serde_yaml gives its error the
 /// mapping's line (an error after `deserialize` returned gets the list's).
-struct Checked<K, T> {
+pub(crate) struct Checked<K, T> {
     expecting: &'static str,
     types: PhantomData<fn(K) -> T>,
 }
 
 impl<K, T> Checked<K, T> {
-    fn new(expecting: &'static str) -> Self {
+    pub(crate) fn new(expecting: &'static str) -> Self {
         Self {
             expecting,
             types: PhantomData,
@@ -680,7 +680,7 @@ impl JobSpec {
 /// serde_yaml says ``steps[1].dedup: missing field `keys` at line 9 column 5``;
 /// this says ``line 9 column 5: step 2, dedup: missing field `keys` ``: the
 /// place once, first, and steps and inputs counted from 1 as in the checks.
-fn yaml_error(error: &serde_yaml::Error) -> String {
+pub(crate) fn yaml_error(error: &serde_yaml::Error) -> String {
     let text = error.to_string();
     let Some(at) = error.location() else {
         return text;

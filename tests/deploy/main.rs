@@ -9,6 +9,7 @@ mod api_server;
 mod git_http_server;
 mod image;
 mod manifests;
+mod monitoring;
 mod prune;
 mod submit;
 mod support;

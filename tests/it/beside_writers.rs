@@ -4,9 +4,10 @@
 //! accounted for exactly, an overwrite fails only on a file that could hold
 //! rows it matches, and a rollback never discards commits unseen.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -57,14 +58,17 @@ fn try_load(
 ) -> std::process::Output {
     let raw = lakehouse.path().join(format!("raw-{job_id}"));
     write_raw(&raw, keys);
-    lakehouse.medallion(&[
-        "--raw",
-        raw.to_str().unwrap(),
-        "run",
-        spec,
-        "--job-id",
-        job_id,
-    ])
+    logging_replans(
+        lakehouse,
+        &[
+            "--raw",
+            raw.to_str().unwrap(),
+            "run",
+            spec,
+            "--job-id",
+            job_id,
+        ],
+    )
 }
 
 fn write_raw(raw: &Path, keys: impl Iterator<Item = i64>) {
@@ -136,19 +140,20 @@ fn seed(lakehouse: &Lakehouse, spec: &str) {
     }
 }
 
-#[test]
-fn maintenance_beside_steady_appenders_always_succeeds_and_every_row_is_accounted_for() {
+/// A seeded `bronze.events` beside two writers appending for [`WRITING`]
+/// keys from a million up, which no delete or replace below matches.
+fn seeded_beside_appenders_outside_every_range() -> (Arc<Lakehouse>, std::thread::JoinHandle<u64>) {
     let lakehouse = Arc::new(Lakehouse::new());
     let append = spec(&lakehouse, "events.yaml", SPEC);
     seed(&lakehouse, &append);
-    // The appended keys (a million and up) lie outside every delete below.
-    let writers = appenders(
-        &lakehouse,
-        &append,
-        20,
-        |w| 1_000_000 * (w + 1),
-        Duration::ZERO,
-    );
+    let first_key = |w| 1_000_000 * (w + 1);
+    let writers = appenders(&lakehouse, &append, 20, first_key, Duration::ZERO);
+    (lakehouse, writers)
+}
+
+#[test]
+fn maintenance_beside_steady_appenders_always_succeeds_and_every_row_is_accounted_for() {
+    let (lakehouse, writers) = seeded_beside_appenders_outside_every_range();
     let started = Instant::now();
     let (mut deleted, mut runs, mut round) = (0u64, 0, 0i64);
     // At least two rounds, however slow the machine: the first beside the
@@ -191,19 +196,123 @@ fn maintenance_beside_steady_appenders_always_succeeds_and_every_row_is_accounte
     eprintln!("{runs} maintenance runs beside {appended} appended rows, all succeeded");
 }
 
+/// Logs that say a run planned its change again on a new head.
+const REPLAN_LOGS: &str = "warn,medallion_engine::replan=info,medallion_catalog::maintenance=info";
+
+/// Runs `medallion <args>` with its re-plans logged.
+fn logging_replans(lakehouse: &Lakehouse, args: &[&str]) -> std::process::Output {
+    let mut command = lakehouse.command(args);
+    command.env("RUST_LOG", REPLAN_LOGS).output().unwrap()
+}
+
+/// Runs of each command: how many, how many succeeded, how many re-planned
+/// on a new head, and the first failure's stderr.
+#[derive(Default)]
+struct Tally(BTreeMap<&'static str, (u32, u32, u32, Option<String>)>);
+
+impl Tally {
+    fn record(&mut self, command: &'static str, out: &std::process::Output) {
+        let (runs, ok, replans, failure) = self.0.entry(command).or_default();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        *runs += 1;
+        *replans += stderr.matches("re-plans on the new head").count() as u32;
+        if out.status.success() {
+            *ok += 1;
+        } else {
+            failure.get_or_insert_with(|| stderr.into_owned());
+        }
+    }
+
+    /// Prints `command: ok/runs` lines, then fails naming the first failure.
+    fn all_succeeded(mut self, other: Tally) {
+        self.0.extend(other.0);
+        for (command, (runs, ok, replans, _)) in &self.0 {
+            eprintln!("{command}: {ok}/{runs} succeeded, {replans} re-plan(s)");
+        }
+        for (command, (_, _, _, failure)) in &self.0 {
+            assert!(failure.is_none(), "a {command} failed: {failure:?}");
+        }
+    }
+}
+
+/// `compact`, `rewrite-manifests` and `expire-snapshots --older-than 0s`
+/// in a loop until `stop`, each run tallied.
+fn maintainer(
+    lakehouse: &Arc<Lakehouse>,
+    stop: &Arc<AtomicBool>,
+) -> std::thread::JoinHandle<Tally> {
+    let (lakehouse, stop) = (lakehouse.clone(), stop.clone());
+    std::thread::spawn(move || {
+        let mut tally = Tally::default();
+        while !stop.load(Ordering::Relaxed) {
+            let compact = logging_replans(&lakehouse, &["compact", "bronze.events"]);
+            tally.record("compact", &compact);
+            let manifests = lakehouse.medallion(&["rewrite-manifests", "bronze.events"]);
+            tally.record("rewrite-manifests", &manifests);
+            let expire = ["expire-snapshots", "bronze.events", "--older-than", "0s"];
+            tally.record("expire-snapshots", &lakehouse.medallion(&expire));
+        }
+        tally
+    })
+}
+
+#[test]
+fn deletes_and_replaces_beside_a_looping_compact_and_appenders_all_succeed() {
+    // The compactions rewrite the very files the deletes and replaces do.
+    let (lakehouse, writers) = seeded_beside_appenders_outside_every_range();
+    let replace = spec(&lakehouse, "replace.yaml", REPLACE_SPEC);
+    let stop = Arc::new(AtomicBool::new(false));
+    let maintenance = maintainer(&lakehouse, &stop);
+    let started = Instant::now();
+    let mut tally = Tally::default();
+    let mut round = 0i64;
+    while round < 2 || started.elapsed() < WRITING {
+        let range = format!("key >= {} AND key < {}", round * 50, round * 50 + 50);
+        let delete = ["delete", "bronze.events", "--where", &range];
+        tally.record("delete --where", &logging_replans(&lakehouse, &delete));
+        let key = 500_000 + round;
+        let replaced = try_load(
+            &lakehouse,
+            &replace,
+            key..key + 1,
+            &format!("replace-{round}"),
+        );
+        tally.record("replace_where", &replaced);
+        round += 1;
+    }
+    let appended = writers.join().expect("an appender failed");
+    stop.store(true, Ordering::Relaxed);
+    tally.all_succeeded(maintenance.join().unwrap());
+
+    // Every delete took its 50 rows; the replaced range holds the last row.
+    let expected = 2000 - (round * 50) as u64 + appended + 1;
+    assert_eq!(lakehouse.rows("bronze.events"), expected);
+    assert_eq!(
+        lakehouse.scalar("SELECT COUNT(DISTINCT key) FROM bronze.events"),
+        expected.to_string(),
+        "a key was doubled"
+    );
+    let deleted_range = format!(
+        "SELECT COUNT(*) FROM bronze.events WHERE key < {}",
+        round * 50
+    );
+    assert_eq!(
+        lakehouse.scalar(&deleted_range),
+        "0",
+        "a deleted row came back"
+    );
+    assert_eq!(
+        lakehouse.scalar("SELECT COUNT(*) FROM bronze.events WHERE key >= 500000 AND key < 600000"),
+        "1",
+        "a replaced row survived"
+    );
+    assert_eq!(pyiceberg_rows(&lakehouse), expected);
+}
+
 #[test]
 fn replace_where_beside_appends_that_cannot_match_succeeds_every_time() {
-    let lakehouse = Arc::new(Lakehouse::new());
-    let append = spec(&lakehouse, "events.yaml", SPEC);
+    let (lakehouse, writers) = seeded_beside_appenders_outside_every_range();
     let replace = spec(&lakehouse, "replace.yaml", REPLACE_SPEC);
-    seed(&lakehouse, &append);
-    let writers = appenders(
-        &lakehouse,
-        &append,
-        20,
-        |w| 1_000_000 * (w + 1),
-        Duration::ZERO,
-    );
     let started = Instant::now();
     let mut replaced = 0;
     while replaced < 2 || started.elapsed() < WRITING {

@@ -7,15 +7,23 @@
 mod support {
     mod history;
     mod lakehouse;
+    mod listener;
     mod local;
     mod pipeline_copy;
+    mod prometheus;
     mod pyiceberg;
     mod raw_facts;
+    mod runtime;
+    mod tansu;
 
     pub use lakehouse::*;
+    pub use listener::*;
     pub use local::*;
+    pub use prometheus::*;
     pub use pyiceberg::*;
     pub use raw_facts::*;
+    pub use runtime::*;
+    pub use tansu::*;
 }
 
 mod bad_input;
@@ -24,11 +32,18 @@ mod beside_writers;
 mod concurrency;
 mod delete;
 mod demo;
+mod events;
 mod formats;
+mod ingest;
 mod integrity;
 mod interop;
+mod json_logs;
+mod listen;
 mod loads;
 mod maintenance;
+mod metrics;
+mod metrics_file;
+mod no_credentials;
 mod reruns;
 mod secrets;
 mod time_travel;

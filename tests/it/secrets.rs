@@ -100,6 +100,19 @@ fn a_password_in_the_catalog_uri_is_never_shown_at_any_log_level() {
     );
     assert_hidden(&output, PASSWORD, "an unreachable catalog");
     assert!(output.contains("after 6 attempts"), "{output}");
+    // `-vv`, as an operator raises the level without RUST_LOG.
+    let out = lakehouse
+        .command(&["-vv", "--catalog-uri", &unreachable, "tables"])
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let output = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(output.contains("WARN"), "{output}");
+    assert_hidden(&output, PASSWORD, "-vv tables");
 }
 
 #[test]
@@ -156,4 +169,83 @@ fn a_secret_yaml_reads_as_a_number_or_a_list_is_never_shown() {
             "{error}"
         );
     }
+}
+
+/// A job that needs no raw data: one row.
+const ONE_ROW_JOB: &str = "name: one_row\nsteps:\n  - sql: SELECT 1 AS x\ntarget: { table: bronze.one_row, mode: append }\n";
+
+#[test]
+fn a_password_in_the_push_url_is_never_shown_in_json_logs_or_metrics_and_a_failed_push_only_warns()
+{
+    let lakehouse = Lakehouse::new();
+    let spec = lakehouse.spec("one_row.yaml", ONE_ROW_JOB);
+    let file = lakehouse.path().join("medallion.prom");
+    let push_url = format!("http://pusher:{PASSWORD}@127.0.0.1:{}/", closed_port());
+    let out = lakehouse
+        .command(&[
+            "run",
+            spec.to_str().unwrap(),
+            "--metrics-push-url",
+            &push_url,
+            "--metrics-file",
+            file.to_str().unwrap(),
+            "--log-format",
+            "json",
+        ])
+        .env("RUST_LOG", "trace")
+        .output()
+        .unwrap();
+    let output = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "a failed push failed the run: {output}"
+    );
+    assert!(
+        output.contains("metrics not pushed to http://pusher:<redacted>@127.0.0.1"),
+        "{output}"
+    );
+    assert_hidden(
+        &output,
+        PASSWORD,
+        "a run pushing to an unreachable Pushgateway",
+    );
+    let metrics = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        metrics.contains("medallion_rows_written_total{job=\"one_row\""),
+        "{metrics}"
+    );
+    assert_hidden(&metrics, PASSWORD, "the metrics file");
+}
+
+#[test]
+fn a_password_in_the_catalog_uri_is_never_shown_in_json_logs_or_the_failed_run_metrics() {
+    let lakehouse = Lakehouse::new();
+    let spec = lakehouse.spec("one_row.yaml", ONE_ROW_JOB);
+    let file = lakehouse.path().join("medallion.prom");
+    let refusing = format!("http://client:{PASSWORD}@{}/catalog", refusing_catalog());
+    let args = [
+        "--catalog-uri",
+        &refusing,
+        "--log-format",
+        "json",
+        "--metrics-file",
+        file.to_str().unwrap(),
+        "run",
+        spec.to_str().unwrap(),
+    ];
+    let output = failing_output(&lakehouse, &args, "trace");
+    assert_hidden(&output, PASSWORD, "json logs of a refused run");
+    for line in output.lines().filter(|l| l.starts_with('{')) {
+        serde_json::from_str::<serde_json::Value>(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    }
+    let metrics = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        metrics.contains("medallion_job_runs_total{job=\"one_row\",table=\"bronze.one_row\",layer=\"bronze\",status=\"failed\"} 1"),
+        "{metrics}"
+    );
+    assert_hidden(&metrics, PASSWORD, "the metrics of the refused run");
 }

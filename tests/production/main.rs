@@ -21,6 +21,7 @@ mod auth;
 mod backend;
 mod faults;
 mod idp_outage;
+mod ingest;
 mod introspection;
 mod oidc;
 mod pipeline;

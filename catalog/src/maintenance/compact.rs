@@ -1,15 +1,17 @@
 //! `compact`: rewrite a table's small data files into files of the target
 //! size (`write.target-file-size-bytes`). The commit is a `replace` of
 //! exactly those files: a concurrent append still lands, and a concurrent
-//! commit that removed one of them makes the compaction fail, not undo it.
+//! commit that removed one of them makes the compaction start again on the
+//! new head (never undo that commit), up to [`REPLANS`] times.
 
 use std::collections::HashSet;
+use std::time::Duration;
 
 use iceberg::TableIdent;
 use iceberg::scan::FileScanTask;
 
 use crate::commit::{CommitProperties, commit};
-use crate::conflicts::RewriteLiveFiles;
+use crate::conflicts::{REPLANS, RewriteLiveFiles};
 use crate::connection::Lakehouse;
 use crate::data_files::{target_file_size, write_data_files};
 use crate::error::Result;
@@ -32,6 +34,21 @@ const SMALL_SHARE: f64 = 0.75;
 
 impl Lakehouse {
     pub async fn compact(&self, ident: &TableIdent, job_id: &str) -> Result<CompactReport> {
+        let mut number = 1;
+        loop {
+            match self.compact_head(ident, job_id).await {
+                Err(e) if number < REPLANS && e.must_replan() => {
+                    tracing::info!(table = %ident, attempt = number, error = %e, "compact re-plans on the new head");
+                    tokio::time::sleep(Duration::from_millis(100) * number).await;
+                    number += 1;
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+
+    /// Compacts the small files of the current head.
+    async fn compact_head(&self, ident: &TableIdent, job_id: &str) -> Result<CompactReport> {
         let table = self.load_table(ident).await?;
         let target_size = target_file_size(table.metadata()) as u64;
         let small: Vec<FileScanTask> = live_files(&table)

@@ -17,12 +17,12 @@ pub(crate) use catalog::RestCatalog;
 pub(crate) use client::RestClient;
 
 use crate::error::{CatalogError, Result};
-use crate::secret::Secret;
+use crate::secret::{Secret, redacted_uri};
 
 /// How to reach and authenticate to a REST catalog, with the property names
 /// Spark and PyIceberg users know (`uri`, `warehouse`, `credential`,
 /// `oauth2-server-uri`, `scope`, `token`, `header.*`).
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct RestSettings {
     /// e.g. `http://lakekeeper:8181/catalog`.
     pub uri: String,
@@ -42,6 +42,32 @@ pub struct RestSettings {
     pub headers: HashMap<String, String>,
     /// Ask the catalog for storage credentials with each table.
     pub vended_credentials: bool,
+}
+
+impl std::fmt::Debug for RestSettings {
+    // A catalog URI keeps its password for its requests and a header may
+    // carry a token (`Authorization`): neither reaches a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let headers: Vec<(&String, &str)> = self
+            .headers
+            .keys()
+            .map(|name| (name, "<redacted>"))
+            .collect();
+        f.debug_struct("RestSettings")
+            .field("uri", &redacted_uri(&self.uri))
+            .field("warehouse", &self.warehouse.as_deref().map(redacted_uri))
+            .field("credential", &self.credential)
+            .field(
+                "oauth2_server_uri",
+                &self.oauth2_server_uri.as_deref().map(redacted_uri),
+            )
+            .field("scope", &self.scope)
+            .field("token", &self.token)
+            .field("token_file", &self.token_file)
+            .field("headers", &headers)
+            .field("vended_credentials", &self.vended_credentials)
+            .finish()
+    }
 }
 
 impl RestSettings {

@@ -10,8 +10,9 @@ pub async fn deploy(command: DeployCommand) -> Result<()> {
 }
 
 /// A pipeline as `medallion deploy` needs it: each job's name, target
-/// table, input tables and spec file, in pipeline order.
-fn deploy_pipeline(path: &std::path::Path, only: &[String]) -> Result<PipelineSource> {
+/// table, input tables and spec file, in pipeline order. `listen --mode
+/// gitops` submits through it too.
+pub(super) fn deploy_pipeline(path: &std::path::Path, only: &[String]) -> Result<PipelineSource> {
     let pipeline = Pipeline::load(path)?;
     let jobs = pipeline
         .select(only)?

@@ -15,21 +15,21 @@ use crate::engine::Engine;
 
 #[derive(Debug, Args)]
 pub struct CompactArgs {
-    table: String,
+    pub table: String,
     #[command(flatten)]
     job_id: JobIdArg,
 }
 
 #[derive(Debug, Args)]
 pub struct RewriteManifestsArgs {
-    table: String,
+    pub table: String,
     #[command(flatten)]
     job_id: JobIdArg,
 }
 
 #[derive(Debug, Args)]
 pub struct ExpireSnapshotsArgs {
-    table: String,
+    pub table: String,
     /// Expire only snapshots older than this (e.g. 5d, 12h, 30m, 0s).
     #[arg(long, value_name = "AGE", default_value = "5d", value_parser = medallion_jobs::parse_age)]
     older_than: std::time::Duration,
@@ -39,7 +39,7 @@ pub struct ExpireSnapshotsArgs {
 
 #[derive(Debug, Args)]
 pub struct RemoveOrphanFilesArgs {
-    table: String,
+    pub table: String,
     /// Safety age (e.g. 3d, 36h); younger files stay. At least 1d.
     #[arg(long, value_name = "AGE", default_value = "3d", value_parser = medallion_jobs::parse_age)]
     older_than: std::time::Duration,

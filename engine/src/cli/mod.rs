@@ -4,25 +4,32 @@
 //!
 //! Handlers are grouped by what they act on: `run.rs` (pipelines and raw
 //! data), `sql.rs`, `tables.rs` (listing, history, deleting rows,
-//! rollback), `maintain.rs` (one maintenance task now), `check.rs` and
-//! `deploy.rs`.
+//! rollback), `maintain.rs` (one maintenance task now), `check.rs`,
+//! `deploy.rs` and `listen.rs` (with its runners in `batch_runners.rs`).
 
+mod batch_runners;
 mod check;
 mod deploy;
+mod ingest;
 mod job_id;
+mod listen;
 mod maintain;
 mod output;
 mod run;
 mod sql;
 mod tables;
+mod watch;
 
 use std::path::Path;
+use std::time::Instant;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
+use medallion_deploy::layout::LAYERS;
 use medallion_jobs::Pipeline;
 
 use self::output::Output;
+use self::watch::Watch;
 use crate::config::{Config, Overrides};
 use crate::engine::Engine;
 use crate::progress::Progress;
@@ -94,6 +101,15 @@ pub enum Command {
         after_help = "Examples:\n  medallion run jobs/reference --job-id 2026-11-29\n  medallion run jobs/reference --job silver_orders --job-id 2026-11-29\n  medallion run jobs/reference/gold/sales_dashboard.yaml"
     )]
     Run(run::RunArgs),
+    /// Ingest an upload of a dataset: read the sources (files, folders,
+    /// http(s) URLs, s3:// prefixes; CSV, JSON, NDJSON, Parquet, optionally
+    /// .gz or .zst), check every row against the dataset's columns, land
+    /// one Parquet object under the raw root, quarantine the bad rows, and
+    /// record the upload (the same bytes twice are ingested once).
+    #[command(
+        after_help = "Examples:\n  medallion ingest orders orders.csv\n  medallion ingest orders exports/ --pipeline jobs/reference\n  medallion ingest customer https://example.com/customer.ndjson.gz\n  medallion ingest orders s3://incoming/orders/ --format csv --csv-delimiter ';'\n\nThen load it: medallion run jobs/reference --input raw_orders=<landed key>"
+    )]
+    Ingest(ingest::IngestArgs),
     /// Check job specs and SQL without running them: references, types, and
     /// that every query plans against the tables it reads.
     Validate(run::ValidateArgs),
@@ -149,10 +165,18 @@ pub enum Command {
     /// the Job manifests, submit them, watch a run, prune old ones.
     #[command(subcommand)]
     Deploy(medallion_deploy::DeployCommand),
+    /// Run the pipeline for `raw-data-ready` events from Kafka: batches of
+    /// events, one run each under a job id derived from their upload ids;
+    /// offsets committed only after the run succeeded. Stops cleanly on SIGTERM.
+    #[command(
+        after_help = "Examples:\n  medallion --kafka-brokers 127.0.0.1:9092 listen\n  medallion listen --batch-window 30s --max-batch 200 --pipeline jobs/reference\n  medallion listen --mode gitops --repo https://git.example.com/data-platform/gitops.git"
+    )]
+    Listen(listen::ListenArgs),
 }
 
 /// Runs one command; the error, if any, is for `main` to print on one line.
-pub async fn run(cli: Cli) -> Result<()> {
+/// `trace_id` is the command's, in its logs and its run report.
+pub async fn run(cli: Cli, trace_id: String) -> Result<()> {
     let Cli { global, command } = cli;
     // Deploying needs no lakehouse configuration, only the pipeline.
     if let Command::Deploy(command) = command {
@@ -165,18 +189,59 @@ pub async fn run(cli: Cli) -> Result<()> {
         // too, and `check` connects step by step to say which step fails.
         Command::Generate(args) => out.print(run::generate(&config, args).await?),
         Command::Check => out.print(check::check(&config).await),
+        // It opens the engine only to run batches in this process.
+        Command::Listen(args) => out.print(listen::listen(config, args).await?),
         command => {
             // A pipeline that does not load fails before the catalog is
             // reached, or created in a fresh folder.
             let pipeline = command.pipeline_dir().map(Pipeline::load).transpose()?;
-            let engine = Engine::open(config).await?;
-            let progress = Progress::new(!global.quiet && !global.json);
-            on_engine(command, pipeline, &engine, &progress, &out).await
+            let instance = command.metrics_instance(pipeline.as_ref());
+            let settings = config.metrics.clone();
+            let watch = Watch::new(trace_id);
+            let result = match Engine::open(config).await {
+                Ok(engine) => {
+                    let progress = Progress::new(!global.quiet && !global.json);
+                    on_engine(command, pipeline, &engine, &progress, &out, &watch).await
+                }
+                Err(e) => {
+                    if let Some(pipeline) = &pipeline {
+                        watch.none_ran(pipeline);
+                    }
+                    Err(e)
+                }
+            };
+            // At the end, on failure too: a failed run is what alerts fire on.
+            crate::metrics::publish(&watch.registry, &settings, &instance).await;
+            result
         }
     }
 }
 
 impl Command {
+    /// The Pushgateway `instance` of the command's metrics: the pipeline's
+    /// name (its folder's; a job spec's folder named for a layer stands
+    /// for the folder above it), or the table a command works on.
+    fn metrics_instance(&self, pipeline: Option<&Pipeline>) -> String {
+        let name = |dir: &Path| {
+            dir.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "medallion".into())
+        };
+        match (self, pipeline) {
+            (Command::Demo(_), _) => "reference".into(),
+            (_, Some(pipeline)) if LAYERS.contains(&name(&pipeline.dir).as_str()) => pipeline
+                .dir
+                .parent()
+                .map_or_else(|| "medallion".into(), name),
+            (_, Some(pipeline)) => name(&pipeline.dir),
+            (Command::Compact(args), _) => args.table.clone(),
+            (Command::RewriteManifests(args), _) => args.table.clone(),
+            (Command::ExpireSnapshots(args), _) => args.table.clone(),
+            (Command::RemoveOrphanFiles(args), _) => args.table.clone(),
+            _ => "medallion".into(),
+        }
+    }
+
     /// The pipeline folder or job spec the command runs or checks.
     fn pipeline_dir(&self) -> Option<&Path> {
         match self {
@@ -194,29 +259,78 @@ async fn on_engine(
     engine: &Engine,
     progress: &Progress,
     out: &Output,
+    watch: &Watch,
 ) -> Result<()> {
     let loaded = || pipeline.expect("run and validate load their pipeline before the engine opens");
+    let trace_id = &watch.trace_id;
     match command {
-        Command::Demo(args) => out.print(run::demo(engine, args, progress, out).await?),
-        Command::Run(args) => out.print(run::run(engine, loaded(), args, progress).await?),
+        Command::Demo(args) => {
+            let run = run::demo(engine, args, progress, out, trace_id).await?;
+            watch.run(engine, run.report()).await;
+            out.print(run)
+        }
+        Command::Run(args) => {
+            let run = run::run(engine, loaded(), args, progress, trace_id).await?;
+            watch.run(engine, run.report()).await;
+            out.print(run)
+        }
+        Command::Ingest(args) => out.print(ingest::ingest(engine, args, progress).await?),
         Command::Validate(_) => out.print(run::validate(engine, &loaded()).await?),
         Command::Sql(args) => sql::query(engine, args).await,
         Command::Tables => out.print(tables::list(engine).await?),
         Command::History(args) => out.print(tables::history(engine, args).await?),
         Command::Delete(args) => out.print(tables::delete(engine, args).await?),
         Command::Rollback(args) => out.print(tables::rollback(engine, args, out).await?),
-        Command::Compact(args) => out.print(maintain::compact(engine, args).await?),
+        command => maintenance(command, engine, out, watch).await,
+    }
+}
+
+/// The maintenance commands, each recorded under its name.
+async fn maintenance(command: Command, engine: &Engine, out: &Output, watch: &Watch) -> Result<()> {
+    let started = Instant::now();
+    match command {
+        Command::Compact(args) => {
+            let table = args.table.clone();
+            let result = maintain::compact(engine, args).await;
+            watch.task(engine, "compact", &table, started, &result, |r| {
+                r.snapshot_id.map(|_| (r.rows, r.files_written))
+            });
+            out.print(result?)
+        }
         Command::RewriteManifests(args) => {
-            out.print(maintain::rewrite_manifests(engine, args).await?)
+            let table = args.table.clone();
+            let result = maintain::rewrite_manifests(engine, args).await;
+            watch.task(
+                engine,
+                "rewrite_manifests",
+                &table,
+                started,
+                &result,
+                |_| None,
+            );
+            out.print(result?)
         }
         Command::ExpireSnapshots(args) => {
-            out.print(maintain::expire_snapshots(engine, args).await?)
+            let table = args.table.clone();
+            let result = maintain::expire_snapshots(engine, args).await;
+            watch.task(engine, "expire_snapshots", &table, started, &result, |_| {
+                None
+            });
+            out.print(result?)
         }
         Command::RemoveOrphanFiles(args) => {
-            out.print(maintain::remove_orphan_files(engine, args).await?)
+            let table = args.table.clone();
+            let result = maintain::remove_orphan_files(engine, args).await;
+            watch.task(
+                engine,
+                "remove_orphan_files",
+                &table,
+                started,
+                &result,
+                |_| None,
+            );
+            out.print(result?)
         }
-        Command::Generate(_) | Command::Check | Command::Deploy(_) => {
-            unreachable!("commands without an engine return before it opens")
-        }
+        _ => unreachable!("commands without an engine return before it opens"),
     }
 }

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::{Result, bail};
 use clap::Args;
-use medallion_jobs::{Pipeline, RunParameters, reference_pipeline_dir};
+use medallion_jobs::{InputSpec, JobSpec, Pipeline, RunParameters, reference_pipeline_dir};
 use serde::Serialize;
 
 use super::job_id::new_job_id;
@@ -41,10 +41,50 @@ pub struct RunArgs {
     /// Job id of the run; re-running the same id never duplicates data.
     /// Default: a new id, printed with the summary.
     #[arg(long, value_parser = medallion_jobs::parse_job_id)]
-    job_id: Option<String>,
+    pub job_id: Option<String>,
     /// Run only these jobs (by name), in pipeline order.
     #[arg(long = "job", value_name = "NAME")]
-    jobs: Vec<String>,
+    pub jobs: Vec<String>,
+    /// Read raw input NAME from exactly these files (relative to the raw
+    /// root, or full URIs) instead of its path. With any --input, jobs
+    /// whose raw inputs get none are skipped: a run fed by uploads loads
+    /// only what was uploaded.
+    #[arg(long = "input", value_name = "NAME=URI[,URI...]")]
+    pub inputs: Vec<InputOverride>,
+}
+
+/// `--input NAME=URI,URI`: the files that replace a raw input's path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputOverride {
+    pub name: String,
+    pub uris: Vec<String>,
+}
+
+impl std::str::FromStr for InputOverride {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let (name, uris) = text.split_once('=').ok_or_else(|| {
+            format!(
+                "`{text}` is not NAME=URI[,URI...], e.g. raw_orders=orders/2026/12/01/u-1.parquet"
+            )
+        })?;
+        let uris: Vec<String> = uris
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(String::from)
+            .collect();
+        if name.trim().is_empty() || uris.is_empty() {
+            return Err(format!(
+                "`{text}` needs a raw input name and at least one file: NAME=URI[,URI...]"
+            ));
+        }
+        Ok(Self {
+            name: name.trim().to_string(),
+            uris,
+        })
+    }
 }
 
 #[derive(Debug, Args)]
@@ -83,6 +123,12 @@ pub struct PipelineRun {
     error: Option<anyhow::Error>,
 }
 
+impl PipelineRun {
+    pub fn report(&self) -> &RunReport {
+        &self.report
+    }
+}
+
 impl Report for PipelineRun {
     fn text(&self) -> String {
         self.report.render()
@@ -116,13 +162,15 @@ pub async fn demo(
     args: DemoArgs,
     progress: &Progress,
     out: &Output,
+    trace_id: &str,
 ) -> Result<PipelineRun> {
     out.note(&generate_raw(&engine.config, args.scale).await?);
     let dir = reference_pipeline_dir(&engine.config.lakehouse.join("pipelines").join("reference"))?;
     let job_id = args
         .job_id
         .unwrap_or_else(|| format!("demo-sf{}", args.scale));
-    run_pipeline(engine, &Pipeline::load(&dir)?, &[], job_id, progress).await
+    let pipeline = Pipeline::load(&dir)?;
+    run_pipeline(engine, &pipeline, &[], &[], job_id, progress, trace_id).await
 }
 
 pub async fn generate(config: &Config, args: GenerateArgs) -> Result<RawReport> {
@@ -134,9 +182,19 @@ pub async fn run(
     pipeline: Pipeline,
     args: RunArgs,
     progress: &Progress,
+    trace_id: &str,
 ) -> Result<PipelineRun> {
     let job_id = args.job_id.unwrap_or_else(new_job_id);
-    run_pipeline(engine, &pipeline, &args.jobs, job_id, progress).await
+    run_pipeline(
+        engine,
+        &pipeline,
+        &args.jobs,
+        &args.inputs,
+        job_id,
+        progress,
+        trace_id,
+    )
+    .await
 }
 
 pub async fn validate(engine: &Engine, pipeline: &Pipeline) -> Result<Validated> {
@@ -175,21 +233,87 @@ async fn run_pipeline(
     engine: &Engine,
     pipeline: &Pipeline,
     only: &[String],
+    inputs: &[InputOverride],
     job_id: String,
     progress: &Progress,
+    trace_id: &str,
 ) -> Result<PipelineRun> {
-    let jobs = pipeline.select(only)?;
+    let jobs = fed_jobs(pipeline.select(only)?, inputs)?;
     let started = Instant::now();
     let run = RunParameters {
         job_id: job_id.clone(),
         loaded_at_micros: chrono::Utc::now().timestamp_micros(),
+        raw_inputs: inputs
+            .iter()
+            .map(|i| (i.name.clone(), i.uris.clone()))
+            .collect(),
     };
     let (jobs, error) = engine.run_jobs(&jobs, &run, progress).await;
     let report = RunReport {
         job_id,
+        trace_id: trace_id.to_string(),
         jobs,
         seconds: started.elapsed().as_secs_f64(),
         error: error.as_ref().map(crate::errors::one_line),
     };
     Ok(PipelineRun { report, error })
+}
+
+/// The jobs a run with `--input` runs: those with no raw inputs, and those
+/// with at least one raw input given files; the others would load their
+/// whole path again. Every `--input` must name a raw input of a job here.
+fn fed_jobs<'a>(jobs: Vec<&'a JobSpec>, inputs: &[InputOverride]) -> Result<Vec<&'a JobSpec>> {
+    if inputs.is_empty() {
+        return Ok(jobs);
+    }
+    let raw_of = |job: &'a JobSpec| {
+        job.inputs.iter().filter_map(|i| match i {
+            InputSpec::Raw { name, .. } => Some(name.as_str()),
+            InputSpec::Table { .. } => None,
+        })
+    };
+    for input in inputs {
+        if !jobs.iter().any(|j| raw_of(j).any(|n| n == input.name)) {
+            let known: Vec<&str> = jobs.iter().flat_map(|j| raw_of(j)).collect();
+            bail!(
+                "--input {}: no job of this run has a raw input of that name; raw inputs: {}",
+                input.name,
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            );
+        }
+    }
+    Ok(jobs
+        .into_iter()
+        .filter(|job| {
+            let mut raw = raw_of(job).peekable();
+            let runs = raw.peek().is_none() || raw.any(|n| inputs.iter().any(|i| i.name == n));
+            if !runs {
+                tracing::info!(job = %job.name, "skipped: none of its raw inputs is given by --input");
+            }
+            runs
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_input_override_is_a_name_and_its_files() {
+        let parsed: InputOverride = "raw_orders=a.parquet, s3://raw/b.parquet".parse().unwrap();
+        assert_eq!(parsed.name, "raw_orders");
+        assert_eq!(parsed.uris, ["a.parquet", "s3://raw/b.parquet"]);
+        assert!(
+            "raw_orders"
+                .parse::<InputOverride>()
+                .unwrap_err()
+                .contains("NAME=URI")
+        );
+        assert!("raw_orders=".parse::<InputOverride>().is_err());
+    }
 }

@@ -10,8 +10,16 @@
 //! The message key is the upload id, so every event of one upload goes to
 //! one partition, in order.
 
+pub mod kafka;
+pub mod listen;
+pub mod outbox;
+
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
 
 pub const FILE_UPLOADED: &str = "file-uploaded";
 pub const RAW_DATA_READY: &str = "raw-data-ready";
@@ -66,4 +74,16 @@ pub trait EventSink: Send + Sync {
     /// Returns once the event is durable: acknowledged by the broker, or
     /// written to the outbox.
     async fn publish(&self, topic: &str, key: &str, payload: &[u8]) -> anyhow::Result<()>;
+}
+
+/// The sink commands publish through: the durable outbox in front of the
+/// Kafka producer, or `None` when no brokers are configured (events off).
+/// Starts the outbox's drainer, so it needs a Tokio runtime.
+pub fn sink(config: &Config) -> anyhow::Result<Option<Arc<dyn EventSink>>> {
+    let Some(brokers) = &config.events.brokers else {
+        return Ok(None);
+    };
+    let producer = Arc::new(kafka::KafkaProducer::new(brokers)?);
+    let outbox = outbox::Outbox::open(&config.events.outbox, producer)?;
+    Ok(Some(Arc::new(outbox)))
 }
