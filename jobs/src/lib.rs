@@ -4,6 +4,7 @@
 //! engine's work.
 
 mod bronze;
+mod csv_lines;
 mod dedup;
 mod error;
 mod exact_cast;

@@ -402,10 +402,74 @@ fn a_csv_value_that_does_not_parse_after_the_first_thousand_rows_names_file_line
     );
     let error = lakehouse.fails(&["run", &spec, "--job-id", "x"]);
     assert!(
-        error.contains("big/values.csv")
-            && error.contains("'many'")
-            && error.contains("Int64")
-            && error.contains("at line 150"),
+        error.contains("big/values.csv line 1502: column qty: cannot parse \"many\" as int64"),
+        "{error}"
+    );
+    assert!(lakehouse.snapshots().is_empty());
+}
+
+#[test]
+fn a_csv_value_that_does_not_parse_is_named_by_the_files_line_its_column_and_declared_type() {
+    let lakehouse = Lakehouse::new();
+    // The column reads as dates (each value looks like one), and the
+    // fourth has no such day.
+    lakehouse.raw_file(
+        "days/orders.csv",
+        "o_orderkey,o_orderdate\n1,2026-01-31\n2,2026-02-01\n3,2026-02-28\n4,2026-02-30\n5,2026-03-01\n",
+    );
+    let spec = lakehouse.bronze_spec(
+        "days",
+        "csv",
+        "days",
+        &[
+            "{ name: key, from: o_orderkey, type: int64 }",
+            "{ name: day, from: o_orderdate, type: date }",
+        ],
+    );
+    let error = lakehouse.fails(&["run", &spec, "--job-id", "x"]);
+    assert!(
+        error.contains(
+            "days/orders.csv line 5: column o_orderdate: cannot parse \"2026-02-30\" as date; fix the value"
+        ) && !error.contains("Date32"),
+        "{error}"
+    );
+    assert!(lakehouse.snapshots().is_empty());
+}
+
+#[test]
+fn a_csv_value_that_does_not_parse_far_into_a_file_read_in_byte_ranges_is_named_by_the_files_line()
+{
+    let lakehouse = Lakehouse::new();
+    // Over 10 MB, DataFusion reads the file in byte ranges, one per
+    // partition, and Arrow counts rows from each range's start.
+    let mut csv = String::from("id,qty\n");
+    for row in 1..=900_000 {
+        let qty = if row == 850_000 {
+            "many".to_string()
+        } else {
+            row.to_string()
+        };
+        csv.push_str(&format!("{row},{qty}\n"));
+    }
+    assert!(csv.len() > 10 * 1024 * 1024, "{} bytes", csv.len());
+    lakehouse.raw_file("huge/values.csv", csv);
+    let spec = lakehouse.bronze_spec(
+        "huge",
+        "csv",
+        "huge",
+        &["{ name: qty, from: qty, type: int64 }"],
+    );
+    let out = lakehouse
+        .command(&["run", &spec, "--job-id", "x"])
+        .env("MEDALLION_TARGET_PARTITIONS", "4")
+        .output()
+        .unwrap();
+    let error = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && error.contains(
+                "huge/values.csv line 850001: column qty: cannot parse \"many\" as int64"
+            ),
         "{error}"
     );
     assert!(lakehouse.snapshots().is_empty());
