@@ -10,6 +10,7 @@ mod error;
 mod exact_cast;
 mod job_id;
 mod json_lines;
+mod parquet_columns;
 mod pipeline;
 mod plan;
 mod query;

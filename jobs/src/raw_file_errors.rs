@@ -2,8 +2,9 @@
 //! `raw_scan`), and what Parquet, CSV and JSON readers say (a corrupt page,
 //! `Error while parsing value 'x' ... at line 1501`) names no file; each
 //! file's reader here wraps its errors in the file's URI. A CSV value that
-//! does not parse is restated at its line and column, re-reading the file
-//! only once its read has failed.
+//! does not parse is restated at its line and column, and a Parquet file
+//! that does not decode names the column that does not; both re-read the
+//! file, only once its read has failed.
 
 use std::any::Any;
 use std::collections::HashMap;
@@ -11,7 +12,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use datafusion::common::config::ConfigOptions;
-use datafusion::common::{DataFusionError, Result, ScalarValue};
+use datafusion::common::{DataFusionError, Result, ScalarValue, exec_datafusion_err};
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::{
     CsvSource, FileOpenFuture, FileOpener, FileScanConfig, FileScanConfigBuilder, FileSource,
@@ -28,6 +29,7 @@ use datafusion::physical_plan::{DisplayFormatType, ExecutionPlan, SortOrderPushd
 use futures::{StreamExt, TryStreamExt};
 
 use crate::csv_lines::CsvFiles;
+use crate::parquet_columns::{failing_column, is_decoding};
 
 /// The declared type of each raw column a step declares, by raw name.
 pub(crate) type DeclaredTypes = Arc<HashMap<String, String>>;
@@ -70,6 +72,7 @@ fn uri_of(file: &PartitionedFile) -> String {
 /// How a format's failed read is looked into again.
 enum Diagnosis {
     Csv(CsvFiles),
+    Parquet,
     None,
 }
 
@@ -93,7 +96,18 @@ impl NamedOpener {
                 Some(restated) => restated,
                 None => in_file(uri, error),
             },
-            Diagnosis::None => in_file(uri, error),
+            Diagnosis::Parquet if is_decoding(&error) => {
+                match failing_column(store, &file.object_meta).await {
+                    Some(column) => in_file(
+                        uri,
+                        exec_datafusion_err!(
+                            "column {column} does not decode ({error}); replace the file with a readable copy"
+                        ),
+                    ),
+                    None => in_file(uri, error),
+                }
+            }
+            Diagnosis::Parquet | Diagnosis::None => in_file(uri, error),
         }
     }
 }
@@ -146,7 +160,10 @@ impl Named {
                 compression: config.file_compression_type,
             });
         }
-        Diagnosis::None
+        match self.inner.file_type() {
+            "parquet" => Diagnosis::Parquet,
+            _ => Diagnosis::None,
+        }
     }
 }
 

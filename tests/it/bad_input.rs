@@ -382,6 +382,69 @@ fn a_parquet_file_corrupt_in_its_middle_is_named_and_changes_nothing() {
     assert!(lakehouse.snapshots().is_empty());
 }
 
+/// A Parquet file of columns `a`, `b` and `c` whose first row group has
+/// the middle of `b`'s pages flipped (found from the footer).
+fn parquet_with_one_corrupt_column(path: &Path) {
+    let column = |seed: i64| -> Arc<dyn arrow::array::Array> {
+        Arc::new(Int64Array::from_iter_values(
+            (0..200_000).map(|i| i * seed % 1_000_003),
+        ))
+    };
+    let schema = Arc::new(Schema::new(
+        ["a", "b", "c"]
+            .map(|name| Field::new(name, DataType::Int64, false))
+            .to_vec(),
+    ));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![column(7919), column(104_729), column(31)],
+    )
+    .unwrap();
+    let properties = parquet::file::properties::WriterProperties::builder()
+        .set_compression(parquet::basic::Compression::SNAPPY)
+        .set_dictionary_enabled(false)
+        .build();
+    let mut bytes = Vec::new();
+    let mut writer = ArrowWriter::try_new(&mut bytes, schema, Some(properties)).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    let footer = parquet::file::metadata::ParquetMetaDataReader::new()
+        .parse_and_finish(&bytes::Bytes::from(bytes.clone()))
+        .unwrap();
+    let (start, length) = footer.row_group(0).column(1).byte_range();
+    let (start, length) = (start as usize, length as usize);
+    for byte in &mut bytes[start + length / 4..start + length * 3 / 4] {
+        *byte ^= 0x5a;
+    }
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn a_parquet_file_with_one_corrupt_column_names_the_file_and_that_column() {
+    let lakehouse = Lakehouse::new();
+    parquet_with_one_corrupt_column(&lakehouse.path().join("raw/pq/flipped.parquet"));
+    let spec = lakehouse.bronze_spec(
+        "pq",
+        "parquet",
+        "pq",
+        &[
+            "{ name: a, from: a, type: int64 }",
+            "{ name: b, from: b, type: int64 }",
+            "{ name: c, from: c, type: int64 }",
+        ],
+    );
+    let error = lakehouse.fails(&["run", &spec, "--job-id", "x"]);
+    assert!(
+        error.contains("cannot read raw file")
+            && error.contains("pq/flipped.parquet")
+            && error.contains("column b does not decode")
+            && error.contains("replace the file"),
+        "{error}"
+    );
+    assert!(lakehouse.snapshots().is_empty());
+}
+
 #[test]
 fn a_csv_value_that_does_not_parse_after_the_first_thousand_rows_names_file_line_and_value() {
     let lakehouse = Lakehouse::new();
