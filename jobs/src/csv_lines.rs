@@ -176,3 +176,43 @@ impl RecordCounter {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::datatypes::Schema;
+
+    /// The line on which `record` of the range from `start` begins.
+    fn line(csv: &str, start: u64, record: usize) -> Option<usize> {
+        let files = CsvFiles {
+            columns: Arc::new(Schema::empty()),
+            declared: Arc::default(),
+            quote: b'"',
+            terminator: None,
+            compression: FileCompressionType::UNCOMPRESSED,
+        };
+        let mut counter = RecordCounter::new(&files, start, record);
+        csv.bytes().find_map(|b| counter.feed(b))
+    }
+
+    #[test]
+    fn a_record_is_found_on_its_line_past_quoted_line_breaks_and_blank_lines() {
+        let csv = "a,b\r\n1,\"x\ny\"\r\n\r\n\n2,z\r\n";
+        assert_eq!(line(csv, 0, 0), Some(1));
+        assert_eq!(line(csv, 0, 1), Some(2));
+        assert_eq!(line(csv, 0, 2), Some(6));
+        assert_eq!(line(csv, 0, 3), None);
+    }
+
+    #[test]
+    fn a_range_counts_its_records_from_the_line_after_its_start() {
+        let csv = "a\n10\n20\n30\n";
+        // Byte 3 is inside `10`: the range begins at `20`.
+        assert_eq!(line(csv, 3, 0), Some(3));
+        // Byte 5 follows the line break before `20`, which begins it.
+        assert_eq!(line(csv, 5, 0), Some(3));
+        // Byte 6 is inside `20`: the range begins at `30`.
+        assert_eq!(line(csv, 6, 0), Some(4));
+        assert_eq!(line(csv, 5, 1), Some(4));
+    }
+}
