@@ -27,25 +27,36 @@ pub(crate) struct CsvFiles {
 }
 
 /// A value Arrow's CSV reader could not parse, as its message gives it.
-struct BadValue<'a> {
-    value: &'a str,
-    arrow_type: &'a str,
+struct BadValue {
+    /// What could not be parsed: `"v"`, or Arrow's reason where its
+    /// message names no value (timestamps).
+    what: String,
     column: usize,
     /// The record's number among those the reader was given, from 0.
     record: usize,
 }
 
 /// Reads `Error while parsing value 'v' as type 't' for column c at line
-/// l. Row data: ...`, the one message that names the value.
-fn bad_value(message: &str) -> Option<BadValue<'_>> {
-    let rest = message.strip_prefix("Error while parsing value '")?;
-    let (value, rest) = rest.split_once("' as type '")?;
-    let (arrow_type, rest) = rest.split_once("' for column ")?;
+/// l. Row data: ...` (most types) or `Error parsing column c at line l:
+/// reason` (timestamps).
+fn bad_value(message: &str) -> Option<BadValue> {
+    if let Some(rest) = message.strip_prefix("Error while parsing value '") {
+        let (value, rest) = rest.split_once("' as type '")?;
+        let (_, rest) = rest.split_once("' for column ")?;
+        let (column, rest) = rest.split_once(" at line ")?;
+        let (record, _) = rest.split_once(". Row data: ")?;
+        return bad(format!("{value:?}"), column, record);
+    }
+    let rest = message.strip_prefix("Error parsing column ")?;
     let (column, rest) = rest.split_once(" at line ")?;
-    let (record, _) = rest.split_once(". Row data: ")?;
+    let (record, reason) = rest.split_once(": ")?;
+    let reason = reason.strip_prefix("Parser error: ").unwrap_or(reason);
+    bad(format!("a value ({reason})"), column, record)
+}
+
+fn bad(what: String, column: &str, record: &str) -> Option<BadValue> {
     Some(BadValue {
-        value,
-        arrow_type,
+        what,
         column: column.parse().ok()?,
         record: record.parse().ok()?,
     })
@@ -73,16 +84,18 @@ impl CsvFiles {
         error: &DataFusionError,
     ) -> Option<DataFusionError> {
         let bad = bad_value(parse_message(error)?)?;
-        let name = self.columns.fields().get(bad.column)?.name();
-        let type_name = self
-            .declared
-            .get(name)
-            .map_or(bad.arrow_type, String::as_str);
+        let field = self.columns.fields().get(bad.column)?;
+        let name = field.name();
+        // An unlisted column keeps the type the file's values suggested.
+        let type_name = match self.declared.get(name) {
+            Some(declared) => declared.clone(),
+            None => field.data_type().to_string(),
+        };
         let start = file.range.as_ref().map_or(0, |range| range.start as u64);
         let line = self.line_of(store, file, start, bad.record).await?;
         Some(exec_datafusion_err!(
-            "{uri} line {line}: column {name}: cannot parse {:?} as {type_name}; fix the value in the file",
-            bad.value
+            "{uri} line {line}: column {name}: cannot parse {} as {type_name}; fix the value in the file",
+            bad.what
         ))
     }
 

@@ -500,6 +500,28 @@ fn a_csv_value_that_does_not_parse_is_named_by_the_files_line_its_column_and_dec
 }
 
 #[test]
+fn a_csv_timestamp_that_does_not_parse_is_named_by_the_files_line_its_column_and_declared_type() {
+    let lakehouse = Lakehouse::new();
+    lakehouse.raw_file(
+        "times/events.csv",
+        "id,at\n1,2026-01-31 10:00:00\n2,2026-02-01 11:00:00\n3,2026-02-30 12:00:00\n",
+    );
+    let spec = lakehouse.bronze_spec(
+        "times",
+        "csv",
+        "times",
+        &["{ name: at, from: at, type: timestamp }"],
+    );
+    let error = lakehouse.fails(&["run", &spec, "--job-id", "x"]);
+    assert!(
+        error.contains("times/events.csv line 4: column at: cannot parse a value (Error parsing timestamp from '2026-02-30 12:00:00'")
+            && error.contains(") as timestamp; fix the value"),
+        "{error}"
+    );
+    assert!(lakehouse.snapshots().is_empty());
+}
+
+#[test]
 fn a_csv_value_that_does_not_parse_far_into_a_file_read_in_byte_ranges_is_named_by_the_files_line()
 {
     let lakehouse = Lakehouse::new();
