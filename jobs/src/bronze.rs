@@ -7,7 +7,6 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::common::ScalarValue;
 use datafusion::datasource::empty::EmptyTable;
-use datafusion::execution::SessionState;
 use datafusion::functions::string::expr_fn::btrim;
 use datafusion::logical_expr::{LogicalPlan, Union};
 use datafusion::prelude::{DataFrame, Expr, SessionContext, ident, lit};
@@ -70,9 +69,16 @@ pub async fn bronze_frame(
             ),
         ),
     })?;
+    let declared: HashMap<String, String> = step
+        .columns
+        .iter()
+        .map(|c| (c.from.clone(), c.data_type.clone()))
+        .collect();
+    let declared = Arc::new(declared);
     let mut plans = Vec::with_capacity(groups.len());
     for group in &groups {
-        let frame = standardised(ctx, &state, job, step, &columns, group, run)?;
+        let scan = RawScan::new(&state, group, declared.clone());
+        let frame = standardised(ctx, job, step, &columns, group, scan, run)?;
         plans.push(Arc::new(frame.into_unoptimized_plan()));
     }
     if plans.len() == 1 {
@@ -112,11 +118,11 @@ fn spec_error(job: &JobSpec, message: String) -> JobError {
 /// One group of raw files, standardised: see [`bronze_frame`].
 fn standardised(
     ctx: &SessionContext,
-    state: &SessionState,
     job: &JobSpec,
     step: &BronzeStep,
     columns: &[(&ColumnSpec, DataType)],
     group: &RawGroup,
+    scan: datafusion::error::Result<RawScan>,
     run: &RunParameters,
 ) -> Result<DataFrame> {
     let files = match group.files.len() {
@@ -132,7 +138,7 @@ fn standardised(
         context: format!("job `{}`: cannot read raw file {files}", job.name),
         source,
     };
-    let scan = RawScan::new(state, group).map_err(plan_error)?;
+    let scan = scan.map_err(plan_error)?;
     let raw = ctx.read_table(Arc::new(scan)).map_err(plan_error)?;
     let available = &group.columns;
     let mut exprs: Vec<Expr> = Vec::with_capacity(available.fields().len() + 3);

@@ -4,12 +4,14 @@
 //! engine's work.
 
 mod bronze;
+mod csv_lines;
 mod dataset;
 mod dedup;
 mod error;
 mod exact_cast;
 mod job_id;
 mod json_lines;
+mod parquet_columns;
 mod pipeline;
 mod plan;
 mod query;

@@ -32,6 +32,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use futures::{StreamExt, TryStreamExt};
 
 use crate::raw::RawFile;
+use crate::raw_file_errors::DeclaredTypes;
 use crate::spec::RawFormat;
 
 /// The column of a scan that holds each row's file URI.
@@ -211,10 +212,12 @@ pub(crate) struct RawScan {
     schema: SchemaRef,
     store: ObjectStoreUrl,
     files: Vec<PartitionedFile>,
+    /// Named in an error about a value that does not parse.
+    declared: DeclaredTypes,
 }
 
 impl RawScan {
-    pub fn new(state: &SessionState, group: &RawGroup) -> Result<Self> {
+    pub fn new(state: &SessionState, group: &RawGroup, declared: DeclaredTypes) -> Result<Self> {
         let first = group.files[0];
         let mut fields: Vec<Arc<Field>> = group.columns.fields().iter().cloned().collect();
         fields.push(file_field());
@@ -232,6 +235,7 @@ impl RawScan {
             schema: Arc::new(Schema::new(fields)),
             store: store_url(first)?,
             files,
+            declared,
         })
     }
 }
@@ -274,6 +278,9 @@ impl TableProvider for RawScan {
             .with_limit(limit)
             .build();
         let plan = self.format.create_physical_plan(state, config).await?;
-        Ok(crate::raw_file_errors::naming_files(plan))
+        Ok(crate::raw_file_errors::naming_files(
+            plan,
+            self.declared.clone(),
+        ))
     }
 }

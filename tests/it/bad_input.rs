@@ -382,6 +382,69 @@ fn a_parquet_file_corrupt_in_its_middle_is_named_and_changes_nothing() {
     assert!(lakehouse.snapshots().is_empty());
 }
 
+/// A Parquet file of columns `a`, `b` and `c` whose first row group has
+/// the middle of `b`'s pages flipped (found from the footer).
+fn parquet_with_one_corrupt_column(path: &Path) {
+    let column = |seed: i64| -> Arc<dyn arrow::array::Array> {
+        Arc::new(Int64Array::from_iter_values(
+            (0..200_000).map(|i| i * seed % 1_000_003),
+        ))
+    };
+    let schema = Arc::new(Schema::new(
+        ["a", "b", "c"]
+            .map(|name| Field::new(name, DataType::Int64, false))
+            .to_vec(),
+    ));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![column(7919), column(104_729), column(31)],
+    )
+    .unwrap();
+    let properties = parquet::file::properties::WriterProperties::builder()
+        .set_compression(parquet::basic::Compression::SNAPPY)
+        .set_dictionary_enabled(false)
+        .build();
+    let mut bytes = Vec::new();
+    let mut writer = ArrowWriter::try_new(&mut bytes, schema, Some(properties)).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    let footer = parquet::file::metadata::ParquetMetaDataReader::new()
+        .parse_and_finish(&bytes::Bytes::from(bytes.clone()))
+        .unwrap();
+    let (start, length) = footer.row_group(0).column(1).byte_range();
+    let (start, length) = (start as usize, length as usize);
+    for byte in &mut bytes[start + length / 4..start + length * 3 / 4] {
+        *byte ^= 0x5a;
+    }
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn a_parquet_file_with_one_corrupt_column_names_the_file_and_that_column() {
+    let lakehouse = Lakehouse::new();
+    parquet_with_one_corrupt_column(&lakehouse.path().join("raw/pq/flipped.parquet"));
+    let spec = lakehouse.bronze_spec(
+        "pq",
+        "parquet",
+        "pq",
+        &[
+            "{ name: a, from: a, type: int64 }",
+            "{ name: b, from: b, type: int64 }",
+            "{ name: c, from: c, type: int64 }",
+        ],
+    );
+    let error = lakehouse.fails(&["run", &spec, "--job-id", "x"]);
+    assert!(
+        error.contains("cannot read raw file")
+            && error.contains("pq/flipped.parquet")
+            && error.contains("column b does not decode")
+            && error.contains("replace the file"),
+        "{error}"
+    );
+    assert!(lakehouse.snapshots().is_empty());
+}
+
 #[test]
 fn a_csv_value_that_does_not_parse_after_the_first_thousand_rows_names_file_line_and_value() {
     let lakehouse = Lakehouse::new();
@@ -402,10 +465,96 @@ fn a_csv_value_that_does_not_parse_after_the_first_thousand_rows_names_file_line
     );
     let error = lakehouse.fails(&["run", &spec, "--job-id", "x"]);
     assert!(
-        error.contains("big/values.csv")
-            && error.contains("'many'")
-            && error.contains("Int64")
-            && error.contains("at line 150"),
+        error.contains("big/values.csv line 1502: column qty: cannot parse \"many\" as int64"),
+        "{error}"
+    );
+    assert!(lakehouse.snapshots().is_empty());
+}
+
+#[test]
+fn a_csv_value_that_does_not_parse_is_named_by_the_files_line_its_column_and_declared_type() {
+    let lakehouse = Lakehouse::new();
+    // The column reads as dates (each value looks like one), and the
+    // fourth has no such day.
+    lakehouse.raw_file(
+        "days/orders.csv",
+        "o_orderkey,o_orderdate\n1,2026-01-31\n2,2026-02-01\n3,2026-02-28\n4,2026-02-30\n5,2026-03-01\n",
+    );
+    let spec = lakehouse.bronze_spec(
+        "days",
+        "csv",
+        "days",
+        &[
+            "{ name: key, from: o_orderkey, type: int64 }",
+            "{ name: day, from: o_orderdate, type: date }",
+        ],
+    );
+    let error = lakehouse.fails(&["run", &spec, "--job-id", "x"]);
+    assert!(
+        error.contains(
+            "days/orders.csv line 5: column o_orderdate: cannot parse \"2026-02-30\" as date; fix the value"
+        ) && !error.contains("Date32"),
+        "{error}"
+    );
+    assert!(lakehouse.snapshots().is_empty());
+}
+
+#[test]
+fn a_csv_timestamp_that_does_not_parse_is_named_by_the_files_line_its_column_and_declared_type() {
+    let lakehouse = Lakehouse::new();
+    lakehouse.raw_file(
+        "times/events.csv",
+        "id,at\n1,2026-01-31 10:00:00\n2,2026-02-01 11:00:00\n3,2026-02-30 12:00:00\n",
+    );
+    let spec = lakehouse.bronze_spec(
+        "times",
+        "csv",
+        "times",
+        &["{ name: at, from: at, type: timestamp }"],
+    );
+    let error = lakehouse.fails(&["run", &spec, "--job-id", "x"]);
+    assert!(
+        error.contains("times/events.csv line 4: column at: cannot parse a value (Error parsing timestamp from '2026-02-30 12:00:00'")
+            && error.contains(") as timestamp; fix the value"),
+        "{error}"
+    );
+    assert!(lakehouse.snapshots().is_empty());
+}
+
+#[test]
+fn a_csv_value_that_does_not_parse_far_into_a_file_read_in_byte_ranges_is_named_by_the_files_line()
+{
+    let lakehouse = Lakehouse::new();
+    // Over 10 MB, DataFusion reads the file in byte ranges, one per
+    // partition, and Arrow counts rows from each range's start.
+    let mut csv = String::from("id,qty\n");
+    for row in 1..=900_000 {
+        let qty = if row == 850_000 {
+            "many".to_string()
+        } else {
+            row.to_string()
+        };
+        csv.push_str(&format!("{row},{qty}\n"));
+    }
+    assert!(csv.len() > 10 * 1024 * 1024, "{} bytes", csv.len());
+    lakehouse.raw_file("huge/values.csv", csv);
+    let spec = lakehouse.bronze_spec(
+        "huge",
+        "csv",
+        "huge",
+        &["{ name: qty, from: qty, type: int64 }"],
+    );
+    let out = lakehouse
+        .command(&["run", &spec, "--job-id", "x"])
+        .env("MEDALLION_TARGET_PARTITIONS", "4")
+        .output()
+        .unwrap();
+    let error = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && error.contains(
+                "huge/values.csv line 850001: column qty: cannot parse \"many\" as int64"
+            ),
         "{error}"
     );
     assert!(lakehouse.snapshots().is_empty());
