@@ -34,7 +34,14 @@ impl BatchRunner for InProcess {
         let pipeline = Pipeline::load(&self.pipeline)?;
         let args = batch_run_args(&pipeline, job_id, events)?;
         let trace_id = crate::logging::new_trace_id();
-        let report = run(&self.engine, pipeline, args, &Progress::new(false), &trace_id).await?;
+        let report = run(
+            &self.engine,
+            pipeline,
+            args,
+            &Progress::new(false),
+            &trace_id,
+        )
+        .await?;
         tracing::info!("run {job_id}:\n{}", report.text());
         report.outcome()
     }
