@@ -8,7 +8,6 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
-use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::prelude::SessionContext;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
@@ -18,6 +17,7 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
 use super::quarantine::{BadRow, QuarantineWriter};
+use super::store::store_of;
 use crate::events::RawDataReady;
 
 /// The raw root as a store and the prefix of its keys.
@@ -31,16 +31,7 @@ impl RawRoot {
     /// The store of `raw_root` (`file:///…/raw`, `s3://raw`), with the
     /// credentials the engine reads raw files with.
     pub fn open(ctx: &SessionContext, raw_root: &str) -> Result<Self> {
-        let url = url::Url::parse(raw_root).with_context(|| format!("bad raw root {raw_root}"))?;
-        let store_url = ObjectStoreUrl::parse(format!(
-            "{}://{}",
-            url.scheme(),
-            url.host_str().unwrap_or_default()
-        ))?;
-        let store = ctx
-            .runtime_env()
-            .object_store(&store_url)
-            .with_context(|| format!("no storage is configured for the raw root {raw_root}"))?;
+        let (store, _, url) = store_of(ctx, raw_root).context("the raw root")?;
         Ok(Self {
             store,
             base: url.path().trim_matches('/').to_string(),

@@ -17,6 +17,7 @@ mod quarantine;
 mod read;
 mod row;
 mod source;
+mod store;
 mod validate;
 
 use std::sync::Arc;

@@ -9,13 +9,14 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use bytes::Bytes;
-use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::prelude::SessionContext;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
+
+use super::store::store_of;
 
 /// One source of an upload.
 pub enum Source {
@@ -189,16 +190,7 @@ fn local_files(path: &Path, sources: &mut Vec<Source>) -> Result<()> {
 
 /// The object `uri` names, or every object under it as a prefix.
 async fn objects(ctx: &SessionContext, uri: &str) -> Result<Vec<Source>> {
-    let url = url::Url::parse(uri).with_context(|| format!("bad URI {uri}"))?;
-    let store_url = ObjectStoreUrl::parse(format!(
-        "{}://{}",
-        url.scheme(),
-        url.host_str().unwrap_or_default()
-    ))?;
-    let store = ctx
-        .runtime_env()
-        .object_store(&store_url)
-        .with_context(|| format!("no storage is configured for {uri}"))?;
+    let (store, store_url, url) = store_of(ctx, uri)?;
     let prefix = ObjectPath::from(url.path().trim_matches('/'));
     let base = uri.trim_end_matches('/');
     let object = |location: ObjectPath| {
