@@ -3,11 +3,13 @@
 //! bounded: job names, tables, layers, statuses, phases, checks; never a
 //! job id, a file name or a snapshot id.
 
-/// A counter only goes up; a gauge is set.
+/// A counter only goes up; a gauge is set; a histogram counts
+/// observations into buckets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Counter,
     Gauge,
+    Histogram,
 }
 
 impl Kind {
@@ -15,6 +17,7 @@ impl Kind {
         match self {
             Kind::Counter => "counter",
             Kind::Gauge => "gauge",
+            Kind::Histogram => "histogram",
         }
     }
 }
@@ -25,6 +28,8 @@ pub struct Metric {
     pub kind: Kind,
     pub help: &'static str,
     pub labels: &'static [&'static str],
+    /// A histogram's bucket bounds, ascending (`+Inf` is implied).
+    pub buckets: &'static [f64],
 }
 
 const JOB: &[&str] = &["job", "table", "layer"];
@@ -39,6 +44,7 @@ const fn counter(
         kind: Kind::Counter,
         help,
         labels,
+        buckets: &[],
     }
 }
 
@@ -48,8 +54,27 @@ const fn gauge(name: &'static str, help: &'static str, labels: &'static [&'stati
         kind: Kind::Gauge,
         help,
         labels,
+        buckets: &[],
     }
 }
+
+const fn histogram(
+    name: &'static str,
+    help: &'static str,
+    labels: &'static [&'static str],
+    buckets: &'static [f64],
+) -> Metric {
+    Metric {
+        name,
+        kind: Kind::Histogram,
+        help,
+        labels,
+        buckets,
+    }
+}
+
+/// Request latencies, from a status lookup to a multi-GiB upload.
+const LATENCY_BUCKETS: &[f64] = &[0.005, 0.025, 0.1, 0.25, 1.0, 2.5, 10.0, 30.0, 120.0, 600.0];
 
 pub static JOB_RUNS: Metric = counter(
     "medallion_job_runs_total",
@@ -120,4 +145,53 @@ pub static DQ_REJECTED: Metric = gauge(
     "medallion_dq_rejected_rows",
     "Rows a data-quality check rejected, as the dq_report table the job wrote says (table is the report's table_name).",
     &["job", "table", "check"],
+);
+
+// The long-running processes: `serve` and `listen`, on `/metrics`.
+
+pub static HTTP_REQUESTS: Metric = counter(
+    "medallion_http_requests_total",
+    "HTTP requests answered, by route template, method and status code.",
+    &["route", "method", "status"],
+);
+pub static HTTP_DURATION: Metric = histogram(
+    "medallion_http_request_duration_seconds",
+    "Time from a request's arrival to its answer, by route template and method.",
+    &["route", "method"],
+    LATENCY_BUCKETS,
+);
+pub static UPLOADS: Metric = counter(
+    "medallion_uploads_total",
+    "Uploads by outcome: ingested, already_ingested (the same bytes before), refused (too large, not what its name says, bad rows of a reject_file dataset) or failed (storage).",
+    &["dataset", "status"],
+);
+pub static UPLOAD_BYTES: Metric = counter(
+    "medallion_upload_received_bytes_total",
+    "Bytes of uploads stored.",
+    &["dataset"],
+);
+pub static INGESTED_ROWS: Metric = counter(
+    "medallion_ingested_rows_total",
+    "Rows of uploads ingested: accepted (landed as Parquet) or quarantined.",
+    &["dataset", "outcome"],
+);
+pub static OUTBOX_EVENTS: Metric = gauge(
+    "medallion_outbox_events",
+    "Events in the outbox not yet acknowledged by the broker, as of the scrape.",
+    &[],
+);
+pub static LISTEN_BATCHES: Metric = counter(
+    "medallion_listen_batches_total",
+    "Batches of raw-data-ready events the listener ran, by outcome: succeeded or failed (retried).",
+    &["status"],
+);
+pub static LISTEN_EVENTS: Metric = counter(
+    "medallion_listen_events_total",
+    "raw-data-ready events the listener consumed, by outcome: loaded (their run succeeded) or refused (unreadable or unknown schema version).",
+    &["status"],
+);
+pub static CONSUMER_LAG: Metric = gauge(
+    "medallion_consumer_lag_messages",
+    "Messages of the topic's partitions the listener's group has not committed, as of the last batch.",
+    &["topic"],
 );

@@ -6,7 +6,8 @@
 
 use std::fmt::Write;
 
-use super::registry::{Family, Registry};
+use super::names::Metric;
+use super::registry::{Family, Histogram, Labels, Registry};
 
 impl Registry {
     /// Every series, as a `/metrics` route or a `.prom` file serves them.
@@ -39,31 +40,66 @@ impl Registry {
     }
 }
 
-fn render_families(families: &[Family], keep: impl Fn(&super::registry::Labels) -> bool) -> String {
+fn render_families(families: &[Family], keep: impl Fn(&Labels) -> bool) -> String {
     let mut out = String::new();
     for family in families {
         let series: Vec<_> = family.series.iter().filter(|(l, _)| keep(l)).collect();
-        if series.is_empty() {
+        let histograms: Vec<_> = family.histograms.iter().filter(|(l, _)| keep(l)).collect();
+        if series.is_empty() && histograms.is_empty() {
             continue;
         }
         let metric = family.metric;
         let _ = writeln!(out, "# HELP {} {}", metric.name, escape_help(metric.help));
         let _ = writeln!(out, "# TYPE {} {}", metric.name, metric.kind.as_str());
         for (labels, value) in series {
-            let labels: Vec<String> = labels
-                .iter()
-                .map(|(name, value)| format!("{name}=\"{}\"", escape_value(value)))
-                .collect();
-            let _ = writeln!(
-                out,
-                "{}{{{}}} {}",
-                metric.name,
-                labels.join(","),
-                number(*value)
-            );
+            line(&mut out, metric.name, &label_text(labels, None), *value);
+        }
+        for (labels, histogram) in histograms {
+            render_histogram(&mut out, metric, labels, histogram);
         }
     }
     out
+}
+
+/// `_bucket` lines with cumulative counts up to `+Inf`, then `_sum` and `_count`.
+fn render_histogram(out: &mut String, metric: &Metric, labels: &Labels, histogram: &Histogram) {
+    let bounds = metric.buckets.iter().copied().chain([f64::INFINITY]);
+    let mut cumulative = 0;
+    for (bound, count) in bounds.zip(&histogram.counts) {
+        cumulative += count;
+        let name = format!("{}_bucket", metric.name);
+        line(
+            out,
+            &name,
+            &label_text(labels, Some(&number(bound))),
+            cumulative as f64,
+        );
+    }
+    let plain = label_text(labels, None);
+    line(out, &format!("{}_sum", metric.name), &plain, histogram.sum);
+    line(
+        out,
+        &format!("{}_count", metric.name),
+        &plain,
+        histogram.count() as f64,
+    );
+}
+
+fn label_text(labels: &Labels, le: Option<&str>) -> String {
+    let pairs = labels.iter().map(|(name, value)| (*name, value.as_str()));
+    let shown: Vec<String> = pairs
+        .chain(le.map(|le| ("le", le)))
+        .map(|(name, value)| format!("{name}=\"{}\"", escape_value(value)))
+        .collect();
+    if shown.is_empty() {
+        String::new()
+    } else {
+        format!("{{{}}}", shown.join(","))
+    }
+}
+
+fn line(out: &mut String, name: &str, labels: &str, value: f64) {
+    let _ = writeln!(out, "{name}{labels} {}", number(value));
 }
 
 fn escape_help(text: &str) -> String {
@@ -87,7 +123,7 @@ fn number(value: f64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::names::{DQ_REJECTED, ROWS_WRITTEN};
+    use super::super::names::{DQ_REJECTED, HTTP_DURATION, ROWS_WRITTEN};
     use super::*;
 
     #[test]
@@ -115,5 +151,28 @@ mod tests {
             registry.render()
         );
         assert_eq!(registry.jobs(), ["a", "b"]);
+    }
+
+    #[test]
+    fn a_histogram_renders_cumulative_buckets_sum_and_count() {
+        let registry = Registry::default();
+        let labels = [("route", "/api/v1/health"), ("method", "GET")];
+        // Binary fractions, so the sum is exact.
+        for seconds in [0.00390625, 0.015625, 0.015625, 700.0] {
+            registry.observe(&HTTP_DURATION, &labels, seconds);
+        }
+        let text = registry.render();
+        let route = "route=\"/api/v1/health\",method=\"GET\"";
+        for expected in [
+            format!("medallion_http_request_duration_seconds_bucket{{{route},le=\"0.005\"}} 1\n"),
+            format!("medallion_http_request_duration_seconds_bucket{{{route},le=\"0.025\"}} 3\n"),
+            format!("medallion_http_request_duration_seconds_bucket{{{route},le=\"600\"}} 3\n"),
+            format!("medallion_http_request_duration_seconds_bucket{{{route},le=\"+Inf\"}} 4\n"),
+            format!("medallion_http_request_duration_seconds_sum{{{route}}} 700.03515625\n"),
+            format!("medallion_http_request_duration_seconds_count{{{route}}} 4\n"),
+        ] {
+            assert!(text.contains(&expected), "{expected} not in\n{text}");
+        }
+        assert!(text.contains("# TYPE medallion_http_request_duration_seconds histogram\n"));
     }
 }
