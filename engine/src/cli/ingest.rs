@@ -9,6 +9,7 @@ use medallion_jobs::{Pipeline, SourceFormat, reference_pipeline_dir};
 
 use super::output::{Report, pretty};
 use crate::engine::Engine;
+use crate::ingest::format::parse_format;
 use crate::ingest::{CsvOptions, IngestOptions, IngestReport, ingest as ingest_upload};
 use crate::progress::Progress;
 use crate::report::human_bytes;
@@ -41,18 +42,6 @@ pub struct IngestArgs {
     /// CSV files have no header: fields are the declared columns in order.
     #[arg(long)]
     pub csv_no_header: bool,
-}
-
-fn parse_format(text: &str) -> Result<SourceFormat, String> {
-    match text.to_ascii_lowercase().as_str() {
-        "csv" => Ok(SourceFormat::Csv),
-        "json" => Ok(SourceFormat::Json),
-        "ndjson" | "jsonl" => Ok(SourceFormat::Ndjson),
-        "parquet" => Ok(SourceFormat::Parquet),
-        _ => Err(format!(
-            "`{text}`: use csv, json (an array), ndjson or parquet"
-        )),
-    }
 }
 
 fn parse_byte(text: &str) -> Result<u8, String> {

@@ -52,6 +52,19 @@ pub fn detect(name: &str, forced: Option<SourceFormat>) -> Result<(SourceFormat,
     Ok((format, compression))
 }
 
+/// A format as a user names it: `--format` and the upload API's `format`.
+pub fn parse_format(text: &str) -> Result<SourceFormat, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "csv" => Ok(SourceFormat::Csv),
+        "json" => Ok(SourceFormat::Json),
+        "ndjson" | "jsonl" => Ok(SourceFormat::Ndjson),
+        "parquet" => Ok(SourceFormat::Parquet),
+        _ => Err(format!(
+            "`{text}`: use csv, json (an array), ndjson or parquet"
+        )),
+    }
+}
+
 /// The bytes of `reader` with its compression undone, as they are read.
 pub fn decompress<'a>(
     reader: impl Read + Send + 'a,

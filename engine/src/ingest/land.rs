@@ -15,6 +15,8 @@ use parquet::arrow::AsyncArrowWriter;
 use parquet::arrow::async_writer::ParquetObjectWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use super::quarantine::{BadRow, QuarantineWriter};
 use super::store::store_of;
@@ -39,7 +41,17 @@ impl RawRoot {
         })
     }
 
-    fn path(&self, key: &str) -> Path {
+    /// The full URI of a key under the root.
+    pub fn uri(&self, key: &str) -> String {
+        format!("{}/{key}", self.uri)
+    }
+
+    /// The store and the location of a key under the root.
+    pub fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+
+    pub fn path(&self, key: &str) -> Path {
         if self.base.is_empty() {
             Path::from(key)
         } else {
@@ -47,24 +59,34 @@ impl RawRoot {
         }
     }
 
-    /// The full URI of a key under the root.
-    pub fn uri(&self, key: &str) -> String {
-        format!("{}/{key}", self.uri)
+    /// The JSON record at `key`, if there is one.
+    pub async fn read_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
+        match self.store.get(&self.path(key)).await {
+            Ok(found) => {
+                let bytes = found.bytes().await?;
+                let record = serde_json::from_slice(&bytes).with_context(|| {
+                    format!("{} is not a record medallion wrote", self.uri(key))
+                })?;
+                Ok(Some(record))
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("cannot read {}", self.uri(key))),
+        }
+    }
+
+    /// Writes a JSON record at `key` in one put: readers see all or nothing.
+    pub async fn write_json<T: Serialize>(&self, key: &str, record: &T) -> Result<String> {
+        let payload = PutPayload::from(serde_json::to_vec_pretty(record)?);
+        self.store
+            .put(&self.path(key), payload)
+            .await
+            .with_context(|| format!("cannot write {}", self.uri(key)))?;
+        Ok(self.uri(key))
     }
 
     /// The completed ingest of this upload id, if there is one.
     pub async fn marker(&self, upload_id: &str) -> Result<Option<RawDataReady>> {
-        let key = marker_key(upload_id);
-        match self.store.get(&self.path(&key)).await {
-            Ok(found) => {
-                let bytes = found.bytes().await?;
-                let event = serde_json::from_slice(&bytes)
-                    .with_context(|| format!("{} is not an ingest record", self.uri(&key)))?;
-                Ok(Some(event))
-            }
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("cannot read {}", self.uri(&key))),
-        }
+        self.read_json(&marker_key(upload_id)).await
     }
 
     pub fn marker_uri(&self, upload_id: &str) -> String {
@@ -73,13 +95,7 @@ impl RawRoot {
 
     /// Records the ingest: from now on its upload id is taken.
     pub async fn write_marker(&self, event: &RawDataReady) -> Result<String> {
-        let key = marker_key(&event.upload_id);
-        let payload = PutPayload::from(serde_json::to_vec_pretty(event)?);
-        self.store
-            .put(&self.path(&key), payload)
-            .await
-            .with_context(|| format!("cannot write {}", self.uri(&key)))?;
-        Ok(self.uri(&key))
+        self.write_json(&marker_key(&event.upload_id), event).await
     }
 }
 

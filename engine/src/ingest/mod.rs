@@ -7,7 +7,7 @@
 //! time; writing runs here, so memory is bounded by the batch size.
 
 mod csv;
-mod format;
+pub mod format;
 mod json;
 mod land;
 mod options;
@@ -30,7 +30,8 @@ use serde::Serialize;
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
-use self::land::{RawRoot, Staged};
+pub use self::land::RawRoot;
+use self::land::Staged;
 pub use self::options::{CsvOptions, IngestOptions};
 use self::read::{Piece, ReadSummary, read_sources};
 use crate::engine::Engine;
@@ -97,7 +98,7 @@ pub async fn ingest(
     let upload_id = options
         .upload_id
         .clone()
-        .unwrap_or_else(|| format!("u-{}", &read.sha256[..24]));
+        .unwrap_or_else(|| upload_id(&read.sha256));
     if let Some(done) = root.marker(&upload_id).await? {
         staged.discard(&root).await;
         job.done(&format!(
@@ -193,6 +194,12 @@ async fn stage(
     read
 }
 
+/// The upload id of bytes whose SHA-256 is `sha256` (hex): the same
+/// bytes, ingested from a file or uploaded to the API, get the same id.
+pub fn upload_id(sha256: &str) -> String {
+    format!("u-{}", &sha256[..24])
+}
+
 /// The report of an upload id ingested before.
 fn already(
     done: RawDataReady,
@@ -220,7 +227,7 @@ fn already(
 }
 
 /// An upload id becomes an object key: letters, digits, `-`, `_`, `.`.
-fn check_upload_id(id: &str) -> Result<()> {
+pub fn check_upload_id(id: &str) -> Result<()> {
     let ok = !id.is_empty()
         && id.len() <= 128
         && !id.starts_with('.')
