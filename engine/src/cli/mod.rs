@@ -5,7 +5,8 @@
 //! Handlers are grouped by what they act on: `run.rs` (pipelines and raw
 //! data), `sql.rs`, `tables.rs` (listing, history, deleting rows,
 //! rollback), `maintain.rs` (one maintenance task now), `check.rs`,
-//! `deploy.rs` and `listen.rs` (with its runners in `batch_runners.rs`).
+//! `deploy.rs`, `listen.rs` (with its runners in `batch_runners.rs`) and
+//! `serve.rs`.
 
 mod batch_runners;
 mod check;
@@ -16,6 +17,7 @@ mod listen;
 mod maintain;
 mod output;
 mod run;
+mod serve;
 mod sql;
 mod tables;
 mod watch;
@@ -172,6 +174,15 @@ pub enum Command {
         after_help = "Examples:\n  medallion --kafka-brokers 127.0.0.1:9092 listen\n  medallion listen --batch-window 30s --max-batch 200 --pipeline jobs/reference\n  medallion listen --mode gitops --repo https://git.example.com/data-platform/gitops.git"
     )]
     Listen(listen::ListenArgs),
+    /// The upload API: `POST /api/v1/upload?dataset=orders` streams a file
+    /// into the raw bucket, ingests it as `medallion ingest` does and
+    /// answers with its upload id, objects and row counts; `GET
+    /// /api/v1/uploads/{id}` says where it is. Bearer JWTs of the OpenID
+    /// Connect provider; `/metrics` for Prometheus. Stops cleanly on SIGTERM.
+    #[command(
+        after_help = "Examples:\n  medallion serve --oidc-issuer https://keycloak.example.com/realms/data --oidc-audience medallion-upload\n  medallion serve --no-auth --listen 127.0.0.1:8080   # a laptop only\n  curl -H \"Authorization: Bearer $TOKEN\" -F file=@orders.csv 'http://127.0.0.1:8080/api/v1/upload?dataset=orders'\n\nA token needs the scope (or Keycloak role) upload:<dataset>."
+    )]
+    Serve(serve::ServeArgs),
 }
 
 /// Runs one command; the error, if any, is for `main` to print on one line.
@@ -191,6 +202,8 @@ pub async fn run(cli: Cli, trace_id: String) -> Result<()> {
         Command::Check => out.print(check::check(&config).await),
         // It opens the engine only to run batches in this process.
         Command::Listen(args) => out.print(listen::listen(config, args).await?),
+        // It holds its engine for as long as it serves.
+        Command::Serve(args) => out.print(serve::serve(config, args).await?),
         command => {
             // A pipeline that does not load fails before the catalog is
             // reached, or created in a fresh folder.

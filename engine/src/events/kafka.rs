@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::StreamConsumer;
+use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::types::RDKafkaErrorCode;
 
@@ -123,6 +123,21 @@ pub async fn ensure_topics(brokers: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether a broker of `brokers` answers a metadata request within `timeout`.
+pub async fn reachable(brokers: String, timeout: Duration) -> Result<()> {
+    tokio::task::spawn_blocking(move || {
+        let client: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &brokers)
+            .create()
+            .with_context(|| format!("cannot create a Kafka client for {brokers}"))?;
+        client
+            .fetch_metadata(None, timeout)
+            .with_context(|| format!("Kafka at {brokers} does not answer"))?;
+        Ok(())
+    })
+    .await?
 }
 
 /// A consumer in `group` that commits only when told to: `listen` commits

@@ -40,7 +40,7 @@ pub struct FileUploaded {
     pub timestamp: String,
     pub upload_id: String,
     pub dataset: String,
-    /// The stored upload, as a URI (`s3://raw/_uploads/...`).
+    /// The stored upload, as a URI (`s3://raw/_received/<dataset>/<upload_id>/<filename>`).
     pub object_key: String,
     /// Hex SHA-256 of the bytes received.
     pub sha256: String,

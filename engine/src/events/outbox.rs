@@ -118,13 +118,7 @@ impl Inner {
     }
 
     fn pending(&self) -> Result<Vec<PathBuf>> {
-        let mut names: Vec<PathBuf> = std::fs::read_dir(&self.dir)
-            .with_context(|| format!("cannot list the outbox {}", self.dir.display()))?
-            .filter_map(|entry| entry.ok().map(|e| e.path()))
-            .filter(|path| path.to_string_lossy().ends_with(SUFFIX) && !is_hidden(path))
-            .collect();
-        names.sort();
-        Ok(names)
+        pending(&self.dir)
     }
 
     /// Sends everything waiting, oldest first. `Ok(false)`: another drainer
@@ -193,6 +187,23 @@ async fn drain_forever(inner: Arc<Inner>) {
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(RETRY_MAX);
     }
+}
+
+/// The events waiting in `dir`, oldest first.
+fn pending(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot list the outbox {}", dir.display()))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.to_string_lossy().ends_with(SUFFIX) && !is_hidden(path))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// How many events wait in the outbox `dir` (0 when it cannot be read):
+/// the depth operators alert on when the broker stays away.
+pub fn waiting(dir: &Path) -> usize {
+    pending(dir).map_or(0, |names| names.len())
 }
 
 fn is_hidden(path: &Path) -> bool {

@@ -6,8 +6,9 @@
 mod batch;
 mod commits;
 mod dq;
+mod endpoint;
 mod file;
-mod names;
+pub mod names;
 mod push;
 mod registry;
 mod text;
@@ -15,6 +16,7 @@ mod text;
 pub use batch::{layer_of, record_job, record_run};
 pub use commits::CommitCounts;
 pub use dq::record_dq;
+pub use endpoint::serve_metrics;
 pub use registry::Registry;
 
 use crate::config::MetricsSettings;
