@@ -2,6 +2,7 @@
 //! consumer group, in this process or through GitOps (`--mode gitops`).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -14,6 +15,7 @@ use super::output::{Report, pretty};
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::events::listen::{BatchRunner, ListenOptions, ListenSummary, listen as consume};
+use crate::metrics::{Registry, serve_metrics};
 
 #[derive(Debug, Args)]
 pub struct ListenArgs {
@@ -44,6 +46,10 @@ pub struct ListenArgs {
     /// gitops: container image to run instead of the template's.
     #[arg(long)]
     image: Option<String>,
+    /// Serve Prometheus metrics on this address at /metrics (batches,
+    /// events, consumer lag), e.g. 0.0.0.0:9464 in a pod.
+    #[arg(long, env = "MEDALLION_METRICS_LISTEN", value_name = "ADDR")]
+    metrics_listen: Option<std::net::SocketAddr>,
     /// Kafka consumer session timeout; a listener silent this long leaves the group.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     session_timeout: Duration,
@@ -105,5 +111,11 @@ pub async fn listen(config: Config, args: ListenArgs) -> Result<ListenSummary> {
         max_batch: args.max_batch,
         session_timeout: args.session_timeout,
     };
-    consume(&options, runner.as_ref()).await
+    let metrics = Arc::new(Registry::default());
+    if let Some(address) = args.metrics_listen {
+        let bound = serve_metrics(address, metrics.clone()).await?;
+        // Scripts and tests wait for this line; with port 0 it says which.
+        eprintln!("metrics on http://{bound}/metrics");
+    }
+    consume(&options, runner.as_ref(), &metrics).await
 }

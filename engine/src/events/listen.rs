@@ -28,9 +28,12 @@ use tokio::time::{Instant, sleep, sleep_until};
 use super::kafka::{consumer, ensure_topics};
 use super::{RAW_DATA_READY, RawDataReady, SCHEMA_VERSION};
 use crate::errors::one_line;
+use crate::metrics::Registry;
+use crate::metrics::names::{CONSUMER_LAG, LISTEN_BATCHES, LISTEN_EVENTS};
 
 const RETRY_MIN: Duration = Duration::from_secs(1);
 const RETRY_MAX: Duration = Duration::from_secs(60);
+const LAG_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Runs the pipeline for one batch: in this process, or through GitOps.
 /// Not `Send`: a listener runs one batch at a time, on its own task.
@@ -62,12 +65,49 @@ pub struct ListenSummary {
     pub job_ids: Vec<String>,
 }
 
-/// Listens until SIGTERM or SIGINT.
-pub async fn listen(options: &ListenOptions, runner: &dyn BatchRunner) -> Result<ListenSummary> {
+/// The summary, mirrored into the listener's metrics as it grows.
+struct Tally<'a> {
+    summary: ListenSummary,
+    metrics: &'a Registry,
+}
+
+impl Tally<'_> {
+    fn refused(&mut self) {
+        self.summary.refused += 1;
+        let labels = [("status", "refused")];
+        self.metrics.add(&LISTEN_EVENTS, &labels, 1.0);
+    }
+
+    fn failed_run(&mut self) {
+        self.summary.failed_runs += 1;
+        self.metrics
+            .add(&LISTEN_BATCHES, &[("status", "failed")], 1.0);
+    }
+
+    fn ran(&mut self, job_id: String, events: usize) {
+        self.summary.runs += 1;
+        self.summary.events += events as u64;
+        self.summary.job_ids.push(job_id);
+        self.metrics
+            .add(&LISTEN_BATCHES, &[("status", "succeeded")], 1.0);
+        let labels = [("status", "loaded")];
+        self.metrics.add(&LISTEN_EVENTS, &labels, events as f64);
+    }
+}
+
+/// Listens until SIGTERM or SIGINT, counting into `metrics`.
+pub async fn listen(
+    options: &ListenOptions,
+    runner: &dyn BatchRunner,
+    metrics: &Registry,
+) -> Result<ListenSummary> {
     let mut stop = stop_on_signal()?;
-    let mut summary = ListenSummary::default();
+    let mut tally = Tally {
+        summary: ListenSummary::default(),
+        metrics,
+    };
     if !topics_exist(&options.brokers, &mut stop).await {
-        return Ok(summary);
+        return Ok(tally.summary);
     }
     let consumer = consumer(&options.brokers, &options.group, options.session_timeout)?;
     consumer.subscribe(&[RAW_DATA_READY])?;
@@ -77,29 +117,28 @@ pub async fn listen(options: &ListenOptions, runner: &dyn BatchRunner) -> Result
         options.group
     );
     while let Some(batch) = gather(&consumer, options, &mut stop).await {
-        let events = decode(&batch, &mut summary);
+        let events = decode(&batch, &mut tally);
         if !events.is_empty() {
             let job_id = job_id(&events);
             // Nothing is fetched while the batch runs (back-pressure).
             let assigned = consumer.assignment()?;
             consumer.pause(&assigned)?;
-            let done = run_until_done(runner, &job_id, &events, &mut summary, &mut stop).await;
+            let done = run_until_done(runner, &job_id, &events, &mut tally, &mut stop).await;
             consumer.resume(&assigned)?;
             if !done {
                 break;
             }
-            summary.runs += 1;
-            summary.events += events.len() as u64;
-            summary.job_ids.push(job_id);
+            tally.ran(job_id, events.len());
         }
         commit(&consumer, &batch);
+        record_lag(&consumer, metrics);
         if *stop.borrow() {
             break;
         }
     }
     consumer.unsubscribe();
     tracing::info!("stopped: left group {}", options.group);
-    Ok(summary)
+    Ok(tally.summary)
 }
 
 /// Turns SIGTERM and SIGINT into a flag the loop looks at between steps.
@@ -168,7 +207,7 @@ async fn gather(
 }
 
 /// The batch's events, one per upload id; refused ones are counted.
-fn decode(batch: &[OwnedMessage], summary: &mut ListenSummary) -> Vec<RawDataReady> {
+fn decode(batch: &[OwnedMessage], tally: &mut Tally) -> Vec<RawDataReady> {
     let mut seen = BTreeSet::new();
     let mut events = Vec::new();
     for message in batch {
@@ -185,7 +224,7 @@ fn decode(batch: &[OwnedMessage], summary: &mut ListenSummary) -> Vec<RawDataRea
                 }
             }
             Err(reason) => {
-                summary.refused += 1;
+                tally.refused();
                 tracing::warn!("event {at} skipped: {reason}");
             }
         }
@@ -231,7 +270,7 @@ async fn run_until_done(
     runner: &dyn BatchRunner,
     job_id: &str,
     events: &[RawDataReady],
-    summary: &mut ListenSummary,
+    tally: &mut Tally<'_>,
     stop: &mut watch::Receiver<bool>,
 ) -> bool {
     let mut pause = RETRY_MIN;
@@ -244,7 +283,7 @@ async fn run_until_done(
         match runner.run(job_id, events).await {
             Ok(()) => return true,
             Err(e) => {
-                summary.failed_runs += 1;
+                tally.failed_run();
                 tracing::error!(
                     "run {job_id} failed, its events stay uncommitted: {}; retrying in {pause:?}",
                     one_line(&e)
@@ -295,6 +334,30 @@ fn commit(consumer: &StreamConsumer, batch: &[OwnedMessage]) {
     match tokio::task::block_in_place(|| consumer.commit(&offsets, CommitMode::Sync)) {
         Ok(()) => tracing::info!("committed {}", describe(&offsets)),
         Err(e) => tracing::warn!("committing {} failed: {e}", describe(&offsets)),
+    }
+}
+
+/// Sets the consumer lag: the messages of each assigned partition after
+/// the group's committed offset. A broker that does not answer leaves the
+/// last value.
+fn record_lag(consumer: &StreamConsumer, metrics: &Registry) {
+    let lag = tokio::task::block_in_place(|| -> Result<i64> {
+        let committed = consumer.committed(LAG_TIMEOUT)?;
+        let mut lag = 0;
+        for element in committed.elements() {
+            let (low, high) =
+                consumer.fetch_watermarks(element.topic(), element.partition(), LAG_TIMEOUT)?;
+            let at = match element.offset() {
+                Offset::Offset(at) => at,
+                _ => low,
+            };
+            lag += (high - at).max(0);
+        }
+        Ok(lag)
+    });
+    match lag {
+        Ok(lag) => metrics.set(&CONSUMER_LAG, &[("topic", RAW_DATA_READY)], lag as f64),
+        Err(e) => tracing::debug!("consumer lag not measured: {}", one_line(&e)),
     }
 }
 
