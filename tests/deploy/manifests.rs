@@ -147,6 +147,7 @@ fn every_kustomization_in_deploy_builds_and_matches_the_schemas() {
         deploy.join("config"),
         deploy.join("job/base"),
         deploy.join("gitops/jobs"),
+        deploy.join("servers"),
     ];
     for layer in LAYERS {
         dirs.push(deploy.join("job/overlays").join(layer));
@@ -222,7 +223,12 @@ fn the_gitops_skeleton_is_what_submit_bootstraps() {
 
 #[test]
 fn config_and_argocd_manifests_hold_no_secrets() {
-    for relative in ["config/medallion.yaml", "argocd/applications.yaml"] {
+    for relative in [
+        "config/medallion.yaml",
+        "argocd/applications.yaml",
+        "servers/serve.yaml",
+        "servers/listen.yaml",
+    ] {
         let text = std::fs::read_to_string(deploy_dir().join(relative)).unwrap();
         for word in [
             "secret_access_key:",
@@ -236,7 +242,7 @@ fn config_and_argocd_manifests_hold_no_secrets() {
     }
     let apps =
         documents(&std::fs::read_to_string(deploy_dir().join("argocd/applications.yaml")).unwrap());
-    assert_eq!(apps.len(), 2);
+    assert_eq!(apps.len(), 3);
     for app in &apps {
         let sync = &app["spec"]["syncPolicy"];
         assert_eq!(sync["automated"]["prune"], true);

@@ -11,6 +11,7 @@ mod support {
     mod local;
     mod pipeline_copy;
     mod prometheus;
+    mod promtool;
     mod pyiceberg;
     mod raw_facts;
     mod runtime;
@@ -20,6 +21,7 @@ mod support {
     pub use listener::*;
     pub use local::*;
     pub use prometheus::*;
+    pub use promtool::*;
     pub use pyiceberg::*;
     pub use raw_facts::*;
     pub use runtime::*;

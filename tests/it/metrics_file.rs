@@ -2,31 +2,7 @@
 //! collector passes Prometheus's own parser and linter, and no label holds
 //! a value without bound (a job id, a path, a snapshot id, a trace id).
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
-use crate::support::{Lakehouse, required};
-
-/// `promtool check metrics` on `text`: its verdict, and what it said.
-fn promtool_check_metrics(text: &str) -> (bool, String) {
-    let mut child = Command::new(required("promtool"))
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let said =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), said)
-}
+use crate::support::{Lakehouse, promtool_check_metrics};
 
 /// Every label value of every sample line.
 fn label_values(text: &str) -> Vec<String> {

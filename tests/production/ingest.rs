@@ -17,7 +17,7 @@ use crate::backend::Backend;
 const ORDERS_HEADER: &str = "o_orderkey,o_custkey,o_orderstatus,o_totalprice,o_orderdate,o_orderpriority,o_clerk,o_shippriority,o_comment";
 
 /// The raw bucket, as the test's own client sees it.
-fn raw_bucket(backend: &Backend) -> Arc<dyn ObjectStore> {
+pub(crate) fn raw_bucket(backend: &Backend) -> Arc<dyn ObjectStore> {
     Arc::new(
         AmazonS3Builder::new()
             .with_bucket_name("raw")

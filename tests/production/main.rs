@@ -8,13 +8,23 @@
 #[path = "../support"]
 mod support {
     mod lakehouse;
+    mod listener;
     mod pipeline_copy;
+    mod promtool;
     mod pyiceberg;
     mod raw_facts;
+    mod runtime;
+    mod served;
+    mod tansu;
 
     pub use lakehouse::*;
+    pub use listener::*;
+    pub use promtool::*;
     pub use pyiceberg::*;
     pub use raw_facts::*;
+    pub use runtime::*;
+    pub use served::*;
+    pub use tansu::*;
 }
 
 mod auth;
@@ -27,5 +37,7 @@ mod oidc;
 mod pipeline;
 mod proxy;
 mod tcp_proxy;
+mod upload_api;
+mod upload_to_gold;
 mod vended;
 mod vending;

@@ -2,6 +2,11 @@
 //! `oidc-provider` (installed by `tests/run.sh` from `tests/oidc/`), run by
 //! node on 127.0.0.1, issuing client-credentials tokens with a short life.
 //! A test stops and restarts it as Kubernetes restarts a Keycloak pod.
+//!
+//! Tokens are opaque (checked by introspection) unless the request names a
+//! `resource`: then they are RS256 JWTs for that audience, as the upload
+//! API (`medallion serve`) takes them. Each start signs with a new key, so
+//! a restart is also a key rotation.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -12,9 +17,19 @@ pub const CLIENT_ID: &str = "medallion-nightly";
 pub const CLIENT_SECRET: &str = "oidc-client-secret-1337";
 pub const CATALOG_ID: &str = "catalog";
 pub const CATALOG_SECRET: &str = "oidc-catalog-secret-4242";
+/// The client that uploads: it may ask for `upload:orders` and
+/// `upload:customer`.
+pub const UPLOADER_ID: &str = "medallion-uploader";
+pub const UPLOADER_SECRET: &str = "oidc-uploader-secret-7070";
+/// The upload API's resource indicator, and so the `aud` of its tokens.
+pub const API_RESOURCE: &str = "urn:medallion:upload-api";
+/// Another API the provider issues JWTs for: its tokens must not upload.
+pub const OTHER_RESOURCE: &str = "urn:other:api";
 
 pub struct Oidc {
     dir: tempfile::TempDir,
+    /// Another server's signing key, to sign with instead of a new one.
+    key_of: Option<PathBuf>,
     port: u16,
     token_life: Duration,
     child: Option<Child>,
@@ -55,6 +70,13 @@ fn port(offset: u16) -> u16 {
 impl Oidc {
     /// Starts the server, or `None` when node is absent.
     pub fn start(port_offset: u16, token_life: Duration) -> Option<Oidc> {
+        let mut oidc = Self::start_stopped(port_offset, token_life)?;
+        oidc.resume();
+        Some(oidc)
+    }
+
+    /// Its folder and port, not started yet.
+    fn start_stopped(port_offset: u16, token_life: Duration) -> Option<Oidc> {
         let modules = modules()?;
         let dir = tempfile::tempdir().unwrap();
         // ES modules resolve packages next to the script.
@@ -64,22 +86,70 @@ impl Oidc {
         )
         .unwrap();
         std::os::unix::fs::symlink(&modules, dir.path().join("node_modules")).unwrap();
-        let mut oidc = Oidc {
+        Some(Oidc {
             dir,
+            key_of: None,
             port: port(port_offset),
             token_life,
             child: None,
-        };
+        })
+    }
+
+    /// The `iss` of its tokens; discovery is under it.
+    pub fn issuer(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// A second server (another issuer) signing with `other`'s key: its
+    /// tokens verify against `other`'s JWKS but name another `iss`.
+    pub fn start_with_key_of(port_offset: u16, other: &Oidc) -> Option<Oidc> {
+        let mut oidc = Self::start_stopped(port_offset, other.token_life)?;
+        oidc.key_of = Some(other.key_file());
         oidc.resume();
         Some(oidc)
     }
 
+    fn key_file(&self) -> PathBuf {
+        self.dir.path().join("signing-key.json")
+    }
+
     pub fn token_endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}/token", self.port)
+        format!("{}/token", self.issuer())
     }
 
     pub fn introspection_endpoint(&self) -> String {
         format!("{}/introspection", self.token_endpoint())
+    }
+
+    /// A JWT access token for `resource` (its `aud`) granting `scope`
+    /// (space-separated), issued to the uploader client. Scopes the
+    /// resource does not know are left out of the token, not refused.
+    pub async fn jwt(&self, resource: &str, scope: &str) -> String {
+        let response = reqwest::Client::new()
+            .post(self.token_endpoint())
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", UPLOADER_ID),
+                ("client_secret", UPLOADER_SECRET),
+                ("resource", resource),
+                ("scope", scope),
+            ])
+            .send()
+            .await
+            .expect("the OpenID Connect server answers a token request");
+        let status = response.status();
+        let answer: serde_json::Value = response
+            .json()
+            .await
+            .expect("the token endpoint answers JSON");
+        assert!(
+            status.is_success(),
+            "the OpenID Connect server refused a token for {resource} with scope {scope:?}: {status} {answer}"
+        );
+        answer["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no access_token in the token response: {answer}"))
+            .to_string()
     }
 
     /// Stops the server as a crash or a pod eviction would.
@@ -101,6 +171,12 @@ impl Oidc {
             .env("OIDC_CLIENT_SECRET", CLIENT_SECRET)
             .env("OIDC_CATALOG_ID", CATALOG_ID)
             .env("OIDC_CATALOG_SECRET", CATALOG_SECRET)
+            .env("OIDC_UPLOADER_ID", UPLOADER_ID)
+            .env("OIDC_UPLOADER_SECRET", UPLOADER_SECRET)
+            .env("OIDC_API_RESOURCE", API_RESOURCE)
+            .env("OIDC_OTHER_RESOURCE", OTHER_RESOURCE)
+            .env("OIDC_KEY_OUT", self.key_file())
+            .envs(self.key_of.iter().map(|file| ("OIDC_KEY_IN", file)))
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

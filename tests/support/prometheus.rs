@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use super::required;
+
 /// How long a service may take to answer `/-/ready`, and a query its series.
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -26,18 +28,6 @@ impl Drop for Service {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// The path of a program the monitoring tests need; CI installs it.
-pub fn required(program: &str) -> String {
-    let found = std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
-        .unwrap_or(false);
-    assert!(
-        found,
-        "`{program}` is not installed: apt-get install prometheus prometheus-pushgateway (.ci/run does)"
-    );
-    program.to_string()
 }
 
 /// A Pushgateway on a free port.
