@@ -7,7 +7,9 @@ use std::io::{BufRead, BufReader, Read};
 
 use anyhow::{Context, Result};
 use medallion_jobs::DatasetColumn;
-use serde_json::{Map, Value};
+use std::collections::HashMap;
+
+use serde_json::value::RawValue;
 
 use super::row::{Emit, Row};
 
@@ -58,21 +60,18 @@ pub fn read_json_array(
     Ok(())
 }
 
-/// One object's values, in declared order: numbers and booleans as their
-/// JSON text, a missing key or `null` as null.
+/// One object's values, in declared order: numbers exactly as written
+/// (never through a float, so a decimal(38, 10) keeps every digit) and
+/// booleans as their JSON text, a missing key or `null` as null.
 fn object_row(line: u64, text: &str, columns: &[DatasetColumn], emit: &mut Emit<'_>) -> Result<()> {
-    let values = match serde_json::from_str::<Map<String, Value>>(text) {
+    let values = match serde_json::from_str::<HashMap<String, &RawValue>>(text) {
         Ok(object) => columns
             .iter()
             .map(|column| match object.get(&column.name) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) => Ok(Some(Cow::Owned(s.clone()))),
-                Some(Value::Number(n)) => Ok(Some(Cow::Owned(n.to_string()))),
-                Some(Value::Bool(b)) => Ok(Some(Cow::Owned(b.to_string()))),
-                Some(_) => Err(format!(
-                    "column `{}`: a nested array or object is not a value",
-                    column.name
-                )),
+                None => Ok(None),
+                Some(raw) => {
+                    scalar(raw.get()).map_err(|e| format!("column `{}`: {e}", column.name))
+                }
             })
             .collect(),
         Err(e) => Err(format!("not a JSON object: {e}")),
@@ -83,6 +82,19 @@ fn object_row(line: u64, text: &str, columns: &[DatasetColumn], emit: &mut Emit<
         values,
         raw: &raw,
     })
+}
+
+/// A JSON value as the text a column parses: a string unescaped, a number
+/// or a boolean as written, `null` as null.
+fn scalar(json: &str) -> Result<Option<Cow<'static, str>>, String> {
+    match json.as_bytes().first() {
+        Some(b'"') => serde_json::from_str::<String>(json)
+            .map(|s| Some(Cow::Owned(s)))
+            .map_err(|e| e.to_string()),
+        Some(b'[' | b'{') => Err("a nested array or object is not a value".into()),
+        _ if json == "null" => Ok(None),
+        _ => Ok(Some(Cow::Owned(json.to_string()))),
+    }
 }
 
 /// The elements of a JSON array as their text, each with the line it
@@ -204,6 +216,21 @@ mod tests {
             found.push((line, String::from_utf8(text).unwrap()));
         }
         found
+    }
+
+    #[test]
+    fn numbers_keep_every_digit_they_were_written_with() {
+        let text = r#"{"big": 12345678901234567890.1234567891, "n": 9007199254740993, "s": "a\"b", "none": null}"#;
+        let object: HashMap<String, &RawValue> = serde_json::from_str(text).unwrap();
+        let value = |key: &str| scalar(object[key].get()).unwrap().map(|v| v.into_owned());
+        assert_eq!(
+            value("big").as_deref(),
+            Some("12345678901234567890.1234567891")
+        );
+        assert_eq!(value("n").as_deref(), Some("9007199254740993"));
+        assert_eq!(value("s").as_deref(), Some("a\"b"));
+        assert_eq!(value("none"), None);
+        assert!(scalar("[1]").is_err() && scalar("{}").is_err());
     }
 
     #[test]
