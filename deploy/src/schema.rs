@@ -4,8 +4,9 @@
 //! field that did not survive the round trip is not in the schema.
 
 use anyhow::{Result, bail};
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use serde::de::DeserializeOwned;
@@ -21,6 +22,8 @@ pub fn check_object(value: &Value) -> Result<()> {
     let kind = value.get("kind").and_then(Value::as_str).unwrap_or("");
     match (api, kind) {
         ("batch/v1", "Job") => round_trip::<Job>(value),
+        ("apps/v1", "Deployment") => round_trip::<Deployment>(value),
+        ("v1", "Service") => round_trip::<Service>(value),
         ("v1", "ServiceAccount") => round_trip::<ServiceAccount>(value),
         ("v1", "ConfigMap") => round_trip::<ConfigMap>(value),
         ("v1", "Secret") => round_trip::<Secret>(value),
