@@ -2,12 +2,18 @@
 //! `s3://bucket` alone, but a bucket holds tables whose files are signed
 //! with the keys the catalog vended for each: every request is therefore
 //! routed by its path through [`ObjectStores::resolve`], which decides the
-//! credentials of every S3 path medallion touches.
+//! credentials of every S3 path medallion touches. Each request is counted
+//! and timed (`medallion_storage_requests_total`), for the servers' `/metrics`.
 
 use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use crate::metrics::Registry;
+use crate::metrics::names::{STORAGE_DURATION, STORAGE_REQUESTS};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::stream::{self, BoxStream, StreamExt};
@@ -23,14 +29,33 @@ pub struct BucketStore {
     stores: Arc<ObjectStores>,
     /// `s3://bucket`
     root: String,
+    metrics: Arc<Registry>,
 }
 
 impl BucketStore {
-    pub fn new(stores: Arc<ObjectStores>, scheme: &str, bucket: &str) -> Self {
+    pub fn new(
+        stores: Arc<ObjectStores>,
+        scheme: &str,
+        bucket: &str,
+        metrics: Arc<Registry>,
+    ) -> Self {
         Self {
             stores,
             root: format!("{scheme}://{bucket}"),
+            metrics,
         }
+    }
+
+    /// Runs one request, counting it by operation and outcome and timing it.
+    async fn timed<T>(
+        &self,
+        operation: &'static str,
+        request: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let started = Instant::now();
+        let result = request.await;
+        record(&self.metrics, operation, &result, started);
+        result
     }
 
     /// The store that serves `path` of this bucket (the path stays the same:
@@ -42,6 +67,22 @@ impl BucketStore {
         };
         Ok(self.stores.resolve(&location)?.0)
     }
+}
+
+fn record<T>(metrics: &Registry, operation: &'static str, result: &Result<T>, started: Instant) {
+    let outcome = match result {
+        Ok(_) => "ok",
+        Err(object_store::Error::NotFound { .. }) => "not_found",
+        Err(_) => "error",
+    };
+    count(metrics, operation, outcome, started);
+}
+
+fn count(metrics: &Registry, operation: &'static str, outcome: &'static str, started: Instant) {
+    let labels = [("operation", operation), ("outcome", outcome)];
+    metrics.add(&STORAGE_REQUESTS, &labels, 1.0);
+    let seconds = started.elapsed().as_secs_f64();
+    metrics.observe(&STORAGE_DURATION, &[("operation", operation)], seconds);
 }
 
 impl fmt::Display for BucketStore {
@@ -58,8 +99,8 @@ impl ObjectStore for BucketStore {
         payload: PutPayload,
         opts: PutOptions,
     ) -> Result<PutResult> {
-        self.store(Some(location))?
-            .put_opts(location, payload, opts)
+        let store = self.store(Some(location))?;
+        self.timed("put", store.put_opts(location, payload, opts))
             .await
     }
 
@@ -68,20 +109,21 @@ impl ObjectStore for BucketStore {
         location: &Path,
         opts: PutMultipartOptions,
     ) -> Result<Box<dyn MultipartUpload>> {
-        self.store(Some(location))?
-            .put_multipart_opts(location, opts)
+        let store = self.store(Some(location))?;
+        self.timed("multipart", store.put_multipart_opts(location, opts))
             .await
     }
 
     async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
-        self.store(Some(location))?
-            .get_opts(location, options)
+        let store = self.store(Some(location))?;
+        let operation = if options.head { "head" } else { "get" };
+        self.timed(operation, store.get_opts(location, options))
             .await
     }
 
     async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
-        self.store(Some(location))?
-            .get_ranges(location, ranges)
+        let store = self.store(Some(location))?;
+        self.timed("get_ranges", store.get_ranges(location, ranges))
             .await
     }
 
@@ -91,37 +133,65 @@ impl ObjectStore for BucketStore {
     ) -> BoxStream<'static, Result<Path>> {
         let stores = self.stores.clone();
         let root = self.root.clone();
+        let metrics = self.metrics.clone();
         locations
             .then(move |location| {
                 let bucket = BucketStore {
                     stores: stores.clone(),
                     root: root.clone(),
+                    metrics: metrics.clone(),
                 };
                 async move {
                     let location = location?;
                     let store = bucket.store(Some(&location))?;
                     let mut deleted = store.delete_stream(stream::iter([Ok(location)]).boxed());
-                    deleted
-                        .next()
-                        .await
-                        .expect("one result for one deleted path")
+                    let one = async {
+                        deleted
+                            .next()
+                            .await
+                            .expect("one result for one deleted path")
+                    };
+                    bucket.timed("delete", one).await
                 }
             })
             .boxed()
     }
 
+    /// Counted once, when the listing ends (a listing is several pages).
     fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
-        match self.store(prefix) {
+        let listing = match self.store(prefix) {
             Ok(store) => store.list(prefix),
-            Err(e) => stream::once(async { Err(e) }).boxed(),
-        }
+            Err(e) => return stream::once(async { Err(e) }).boxed(),
+        };
+        let (metrics, started) = (self.metrics.clone(), Instant::now());
+        let failed = Arc::new(AtomicBool::new(false));
+        let seen = failed.clone();
+        let end = stream::once(async move {
+            let outcome = if failed.load(Ordering::Relaxed) {
+                "error"
+            } else {
+                "ok"
+            };
+            count(&metrics, "list", outcome, started);
+        })
+        .filter_map(|()| async { None });
+        listing
+            .inspect(move |item| {
+                if item.is_err() {
+                    seen.store(true, Ordering::Relaxed);
+                }
+            })
+            .chain(end)
+            .boxed()
     }
 
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
-        self.store(prefix)?.list_with_delimiter(prefix).await
+        let store = self.store(prefix)?;
+        self.timed("list", store.list_with_delimiter(prefix)).await
     }
 
     async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> Result<()> {
-        self.store(Some(to))?.copy_opts(from, to, options).await
+        let store = self.store(Some(to))?;
+        self.timed("copy", store.copy_opts(from, to, options)).await
     }
 }

@@ -9,7 +9,7 @@ use datafusion::prelude::SessionContext;
 use medallion_catalog::{Lakehouse, ObjectStores};
 
 use crate::config::Config;
-use crate::metrics::CommitCounts;
+use crate::metrics::{CommitCounts, Registry};
 pub use crate::query_tables::AsOf;
 use crate::query_tables::register_query_tables;
 use crate::session::{Pool, runtime, session};
@@ -23,6 +23,8 @@ pub struct Engine {
     pub commits: Arc<CommitCounts>,
     /// The memory pool, whose peak each job reports.
     pub pool: Arc<Pool>,
+    /// Requests to S3 through the engine's stores; the servers serve them.
+    pub storage_metrics: Arc<Registry>,
     runtime: Arc<RuntimeEnv>,
 }
 
@@ -33,13 +35,15 @@ impl Engine {
         let lakehouse = Lakehouse::connect(&config.catalog, stores.clone())
             .await?
             .with_commit_observer(commits.clone());
-        let (runtime, pool) = runtime(&config, stores.clone())?;
+        let storage_metrics = Arc::new(Registry::default());
+        let (runtime, pool) = runtime(&config, stores.clone(), storage_metrics.clone())?;
         Ok(Self {
             config,
             lakehouse,
             stores,
             commits,
             pool,
+            storage_metrics,
             runtime,
         })
     }

@@ -11,6 +11,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use iceberg::TableIdent;
 
 use crate::config::Config;
+use crate::metrics::Registry;
 use crate::peak_memory::PeakMemory;
 use crate::storage::StoreRegistry;
 use crate::tables::table_provider;
@@ -21,14 +22,19 @@ use medallion_catalog::ObjectStores;
 /// it runs out, and remembering its peak for the metrics.
 pub type Pool = PeakMemory<TrackConsumersPool<FairSpillPool>>;
 
-pub fn runtime(config: &Config, stores: Arc<ObjectStores>) -> Result<(Arc<RuntimeEnv>, Arc<Pool>)> {
+/// The runtime, its pool, and its S3 stores counting requests into `metrics`.
+pub fn runtime(
+    config: &Config,
+    stores: Arc<ObjectStores>,
+    metrics: Arc<Registry>,
+) -> Result<(Arc<RuntimeEnv>, Arc<Pool>)> {
     let pool = Arc::new(PeakMemory::new(TrackConsumersPool::new(
         FairSpillPool::new(config.memory_limit as usize),
         std::num::NonZeroUsize::new(5).expect("non-zero"),
     )));
     let mut builder = RuntimeEnvBuilder::new()
         .with_memory_pool(pool.clone())
-        .with_object_store_registry(Arc::new(StoreRegistry::new(stores)));
+        .with_object_store_registry(Arc::new(StoreRegistry::new(stores, metrics)));
     if let Some(dir) = &config.spill_dir {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create the spill folder {}", dir.display()))?;

@@ -14,6 +14,7 @@ use object_store::ObjectStore;
 use url::Url;
 
 use crate::bucket_store::BucketStore;
+use crate::metrics::Registry;
 
 /// DataFusion's object stores: each S3 bucket is a [`BucketStore`] over
 /// the same [`ObjectStores`] that Iceberg's file IO uses, so a table's
@@ -22,13 +23,16 @@ use crate::bucket_store::BucketStore;
 pub struct StoreRegistry {
     stores: Arc<ObjectStores>,
     registered: DefaultObjectStoreRegistry,
+    /// Where the S3 stores count their requests.
+    metrics: Arc<Registry>,
 }
 
 impl StoreRegistry {
-    pub fn new(stores: Arc<ObjectStores>) -> Self {
+    pub fn new(stores: Arc<ObjectStores>, metrics: Arc<Registry>) -> Self {
         Self {
             stores,
             registered: DefaultObjectStoreRegistry::new(),
+            metrics,
         }
     }
 }
@@ -48,6 +52,7 @@ impl ObjectStoreRegistry for StoreRegistry {
                 self.stores.clone(),
                 scheme,
                 url.host_str().unwrap_or_default(),
+                self.metrics.clone(),
             ))),
             _ => self.registered.get_store(url),
         }

@@ -86,11 +86,15 @@ pub async fn listen(config: Config, args: ListenArgs) -> Result<ListenSummary> {
     };
     // A pipeline that does not load fails now, not at the first event.
     medallion_jobs::Pipeline::load(&pipeline)?;
+    let metrics = Arc::new(Registry::default());
+    let mut registries = vec![metrics.clone()];
     let runner: Box<dyn BatchRunner> = match args.mode {
-        Mode::Inprocess => Box::new(InProcess {
-            engine: Engine::open(config).await?,
-            pipeline,
-        }),
+        Mode::Inprocess => {
+            let engine = Engine::open(config).await?;
+            // Its S3 requests are served beside the listener's own series.
+            registries.push(engine.storage_metrics.clone());
+            Box::new(InProcess { engine, pipeline })
+        }
         Mode::Gitops => Box::new(GitOps {
             pipeline,
             repo: RepoArgs {
@@ -111,9 +115,8 @@ pub async fn listen(config: Config, args: ListenArgs) -> Result<ListenSummary> {
         max_batch: args.max_batch,
         session_timeout: args.session_timeout,
     };
-    let metrics = Arc::new(Registry::default());
     if let Some(address) = args.metrics_listen {
-        let bound = serve_metrics(address, metrics.clone()).await?;
+        let bound = serve_metrics(address, registries).await?;
         // Scripts and tests wait for this line; with port 0 it says which.
         eprintln!("metrics on http://{bound}/metrics");
     }

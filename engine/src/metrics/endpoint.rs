@@ -11,9 +11,12 @@ use axum::routing::get;
 
 use super::Registry;
 
-/// Serves `registry` on `address` from a task of its own; returns the
-/// bound address (port 0 picks one).
-pub async fn serve_metrics(address: SocketAddr, registry: Arc<Registry>) -> Result<SocketAddr> {
+/// Serves the `registries` (their names do not overlap) on `address` from
+/// a task of its own; returns the bound address (port 0 picks one).
+pub async fn serve_metrics(
+    address: SocketAddr,
+    registries: Vec<Arc<Registry>>,
+) -> Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .with_context(|| format!("cannot serve /metrics on {address}; is the port taken?"))?;
@@ -21,7 +24,7 @@ pub async fn serve_metrics(address: SocketAddr, registry: Arc<Registry>) -> Resu
     let app = Router::new().route(
         "/metrics",
         get(move || {
-            let text = registry.render();
+            let text: String = registries.iter().map(|r| r.render()).collect();
             async move { ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text) }
         }),
     );

@@ -195,3 +195,14 @@ pub static CONSUMER_LAG: Metric = gauge(
     "Messages of the topic's partitions the listener's group has not committed, as of the last batch.",
     &["topic"],
 );
+pub static STORAGE_REQUESTS: Metric = counter(
+    "medallion_storage_requests_total",
+    "Object-store requests to S3 buckets through the engine's stores, by operation (get, get_ranges, put, multipart, head, list, copy, delete) and outcome (ok, not_found, error); the client's own retries are inside one request.",
+    &["operation", "outcome"],
+);
+pub static STORAGE_DURATION: Metric = histogram(
+    "medallion_storage_request_duration_seconds",
+    "Time an object-store request to S3 took to answer (for a get, until its body starts), retries included.",
+    &["operation"],
+    LATENCY_BUCKETS,
+);

@@ -114,6 +114,6 @@ async fn metrics(State(server): State<Arc<Server>>) -> impl IntoResponse {
         let waiting = crate::events::outbox::waiting(outbox);
         server.metrics.set(&OUTBOX_EVENTS, &[], waiting as f64);
     }
-    let text = server.metrics.render();
+    let text = server.metrics.render() + &server.engine.storage_metrics.render();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
