@@ -207,6 +207,29 @@ async fn an_upload_with_a_valid_token_is_stored_ingested_once_and_says_where_it_
         "the CLI sees the API's upload id: {bronze}"
     );
     assert!(!served.log().contains(&token), "the token is never logged");
+
+    // What the upload cost in requests to S3, by operation.
+    let metrics = get(&served, "/metrics", None).await;
+    let text = metrics.body.as_str().expect("the exposition is text");
+    for series in [
+        "medallion_storage_requests_total{operation=\"put\",outcome=\"ok\"}",
+        "medallion_storage_requests_total{operation=\"copy\",outcome=\"ok\"}",
+        "medallion_storage_requests_total{operation=\"get\",outcome=\"not_found\"}",
+        "medallion_storage_request_duration_seconds_bucket{operation=\"put\",le=\"+Inf\"}",
+    ] {
+        assert!(text.contains(series), "{series} not in\n{text}");
+    }
+}
+
+/// The answer has `status`, and its detail names the check that failed.
+fn assert_refused(answer: &Answer, status: u16, check: &str) {
+    assert_eq!(answer.status, status, "{}", answer.body);
+    let detail = answer.body["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains(check),
+        "the detail names {check:?}: {}",
+        answer.body
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -217,76 +240,33 @@ async fn each_refusal_says_which_check_failed_and_stores_nothing() {
     let backend = Backend::seaweedfs();
     let lakehouse = backend.lakehouse();
     let pipeline = lakehouse.pipeline_copy();
-    let served = serve_with_auth(&lakehouse, &oidc, &pipeline, &["--max-upload-size", "4KiB"]);
+    let limit = ["--max-upload-size", "4KiB"];
+    let served = serve_with_auth(&lakehouse, &oidc, &pipeline, &limit);
     let orders = ORDERS_CSV.as_bytes();
+    let token = oidc.jwt(API_RESOURCE, "upload:orders").await;
+    // Another issuer signing with the same key: the signature verifies, the issuer does not.
+    let impostor = Oidc::start_with_key_of(5, &oidc).expect("node runs");
+    let elsewhere = impostor.jwt(API_RESOURCE, "upload:orders").await;
+    let foreign = oidc.jwt(OTHER_RESOURCE, "upload:orders").await;
+    let customers_only = oidc.jwt(API_RESOURCE, "upload:customer").await;
 
     let none = upload(&served, None, "orders", "orders.csv", orders).await;
-    assert_eq!(none.status, 401, "{}", none.body);
-    assert!(
-        none.body["detail"]
-            .as_str()
-            .unwrap()
-            .contains("no Authorization header"),
-        "{}",
-        none.body
-    );
+    assert_refused(&none, 401, "no Authorization header");
     assert!(
         none.challenge.starts_with("Bearer error=\"invalid_token\""),
         "{}",
         none.challenge
     );
-
-    let garbage = upload(&served, Some("not-a-jwt"), "orders", "orders.csv", orders).await;
-    assert_eq!(garbage.status, 401);
-    assert!(
-        garbage.body["detail"]
-            .as_str()
-            .unwrap()
-            .contains("not a JWT"),
-        "{}",
-        garbage.body
-    );
-
-    let token = oidc.jwt(API_RESOURCE, "upload:orders").await;
     let tampered = tamper_signature(&token);
-    let bad_signature = upload(&served, Some(&tampered), "orders", "orders.csv", orders).await;
-    assert_eq!(bad_signature.status, 401);
-    assert!(
-        bad_signature.body["detail"]
-            .as_str()
-            .unwrap()
-            .contains("signature does not verify"),
-        "{}",
-        bad_signature.body
-    );
-
-    // Another issuer signing with the same key: the signature verifies, the issuer does not.
-    let impostor = Oidc::start_with_key_of(5, &oidc).expect("node runs");
-    let elsewhere = impostor.jwt(API_RESOURCE, "upload:orders").await;
-    let wrong_issuer = upload(&served, Some(&elsewhere), "orders", "orders.csv", orders).await;
-    assert_eq!(wrong_issuer.status, 401);
-    assert!(
-        wrong_issuer.body["detail"]
-            .as_str()
-            .unwrap()
-            .contains("not issued by"),
-        "{}",
-        wrong_issuer.body
-    );
-
-    let foreign = oidc.jwt(OTHER_RESOURCE, "upload:orders").await;
-    let wrong_audience = upload(&served, Some(&foreign), "orders", "orders.csv", orders).await;
-    assert_eq!(wrong_audience.status, 401);
-    assert!(
-        wrong_audience.body["detail"]
-            .as_str()
-            .unwrap()
-            .contains("audience"),
-        "{}",
-        wrong_audience.body
-    );
-
-    let customers_only = oidc.jwt(API_RESOURCE, "upload:customer").await;
+    for (bearer, check) in [
+        ("not-a-jwt", "not a JWT"),
+        (tampered.as_str(), "signature does not verify"),
+        (elsewhere.as_str(), "not issued by"),
+        (foreign.as_str(), "audience"),
+    ] {
+        let answer = upload(&served, Some(bearer), "orders", "orders.csv", orders).await;
+        assert_refused(&answer, 401, check);
+    }
     let forbidden = upload(
         &served,
         Some(&customers_only),
@@ -295,40 +275,17 @@ async fn each_refusal_says_which_check_failed_and_stores_nothing() {
         orders,
     )
     .await;
-    assert_eq!(forbidden.status, 403, "{}", forbidden.body);
-    assert!(
-        forbidden.body["detail"]
-            .as_str()
-            .unwrap()
-            .contains("upload:orders"),
-        "{}",
-        forbidden.body
-    );
+    assert_refused(&forbidden, 403, "upload:orders");
     assert!(
         forbidden.challenge.contains("insufficient_scope"),
         "{}",
         forbidden.challenge
     );
-
     let unknown = upload(&served, Some(&token), "invoices", "invoices.csv", orders).await;
-    assert_eq!(unknown.status, 404, "{}", unknown.body);
-
-    let parquet_named_csv = upload(
-        &served,
-        Some(&token),
-        "orders",
-        "orders.csv",
-        b"PAR1\x15\x04\x15\x00",
-    )
-    .await;
-    assert_eq!(parquet_named_csv.status, 415, "{}", parquet_named_csv.body);
-    assert!(
-        parquet_named_csv.body["detail"]
-            .as_str()
-            .unwrap()
-            .contains("Parquet")
-    );
-
+    assert_refused(&unknown, 404, "no dataset named `invoices`");
+    let parquet = b"PAR1\x15\x04\x15\x00";
+    let named_csv = upload(&served, Some(&token), "orders", "orders.csv", parquet).await;
+    assert_refused(&named_csv, 415, "Parquet");
     let big = ORDERS_CSV.repeat(40);
     let too_large = upload(
         &served,
@@ -338,25 +295,23 @@ async fn each_refusal_says_which_check_failed_and_stores_nothing() {
         big.as_bytes(),
     )
     .await;
-    assert_eq!(too_large.status, 413, "{}", too_large.body);
+    assert_refused(&too_large, 413, "over the limit of 4.0 KiB");
 
     let bucket = raw_bucket(&backend);
-    assert_eq!(
-        keys_under(bucket.as_ref(), "_received").await,
-        Vec::<String>::new(),
-        "nothing stored"
-    );
-    assert_eq!(
-        keys_under(bucket.as_ref(), "_uploads").await,
-        Vec::<String>::new()
-    );
+    for prefix in ["_received", "_uploads", "orders"] {
+        let stored = keys_under(bucket.as_ref(), prefix).await;
+        assert_eq!(
+            stored,
+            Vec::<String>::new(),
+            "nothing stored under {prefix}/"
+        );
+    }
     for secret in [&token, &foreign, &customers_only, &elsewhere] {
         assert!(
             !served.log().contains(secret.as_str()),
             "a token is never logged"
         );
     }
-
     let metrics = get(&served, "/metrics", None).await;
     let text = metrics
         .body

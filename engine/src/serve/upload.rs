@@ -138,10 +138,19 @@ impl Server {
     /// The dataset, if the request's token may upload to it.
     async fn authorize(&self, headers: &HeaderMap, name: &str) -> Result<&Dataset, Failure> {
         let claims = self.authenticate(headers).await?;
-        let dataset = self
-            .pipeline
-            .dataset(name)
-            .map_err(|e| Failure::not_found(e.to_string()))?;
+        // Not the pipeline's error: that names a folder of this server.
+        let dataset = self.pipeline.dataset(name).map_err(|_| {
+            let known: Vec<&str> = self
+                .pipeline
+                .datasets
+                .iter()
+                .map(|d| d.dataset.as_str())
+                .collect();
+            Failure::not_found(format!(
+                "no dataset named `{name}`; datasets: {}",
+                known.join(", ")
+            ))
+        })?;
         match claims {
             Some(claims) if !claims.grants(&upload_scope(name)) => Err(forbidden(name).into()),
             _ => Ok(dataset),
