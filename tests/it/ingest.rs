@@ -153,6 +153,30 @@ fn a_reject_file_dataset_refuses_the_whole_file_naming_its_first_bad_line_and_wr
 }
 
 #[test]
+fn a_quote_never_closed_refuses_the_file_naming_its_line_instead_of_swallowing_the_rest() {
+    let lakehouse = Lakehouse::new();
+    let pipeline = lakehouse.pipeline_copy();
+    // In the last column: the rows after it would have been one comment.
+    let csv = format!(
+        "{HEADER}\n\
+         1,10,F,12.50,1996-01-02,1-URGENT,Clerk#1,0,first\n\
+         2,11,O,3.00,1996-01-03,2-HIGH,Clerk#2,0,\"never closed\n\
+         3,12,P,4.25,1996-01-04,2-HIGH,Clerk#3,0,third\n\
+         4,13,O,5.00,1996-01-05,3-MEDIUM,Clerk#4,0,fourth\n"
+    );
+    let source = upload(&lakehouse, "orders.csv", csv);
+    let pipeline = pipeline.to_str().unwrap();
+
+    let error = lakehouse.fails(&["ingest", "orders", &source, "--pipeline", pipeline]);
+    assert!(
+        error.contains("line 3: a quoted field opens here and is never closed"),
+        "{error}"
+    );
+    let raw = lakehouse.path().join("raw");
+    assert_eq!(files_under(&raw), Vec::<PathBuf>::new(), "nothing landed");
+}
+
+#[test]
 fn the_same_bytes_ingested_twice_are_one_upload_and_load_bronze_once() {
     let lakehouse = Lakehouse::new();
     let pipeline = lakehouse.pipeline_copy();

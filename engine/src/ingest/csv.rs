@@ -9,6 +9,7 @@ use anyhow::{Result, bail};
 
 use medallion_jobs::DatasetColumn;
 
+use super::csv_quotes::QuoteWatch;
 use super::options::CsvOptions;
 use super::row::{Emit, Row};
 
@@ -27,7 +28,7 @@ pub fn read_csv(
         .quote(options.quote)
         // Field counts are checked per record, so one short line is one bad row.
         .flexible(true)
-        .from_reader(reader);
+        .from_reader(QuoteWatch::new(reader, options.quote, options.delimiter));
     let (positions, width) = if options.header {
         let header = csv.headers()?.clone();
         (positions(&header, name, columns)?, header.len())
@@ -38,7 +39,7 @@ pub fn read_csv(
     loop {
         let line = csv.position().line();
         match csv.read_record(&mut record) {
-            Ok(false) => return Ok(()),
+            Ok(false) => return no_open_quote(csv.get_ref(), name, options),
             Ok(true) => {
                 let line = record.position().map_or(line, |p| p.line());
                 let values = if record.len() == width {
@@ -73,6 +74,19 @@ pub fn read_csv(
                 _ => bail!("{name}: line {line}: {e}"),
             },
         }
+    }
+}
+
+/// The whole file is refused when a quote is never closed: every line
+/// after it would have been one value, so no row after it can be trusted.
+fn no_open_quote(watch: &QuoteWatch<impl Read>, name: &str, options: CsvOptions) -> Result<()> {
+    match watch.unclosed_quote() {
+        None => Ok(()),
+        Some(line) => bail!(
+            "{name}: line {line}: a quoted field opens here and is never closed, so the rest of the file \
+             would be one value; close the quote, or pass --csv-quote if `{}` is not the quote character",
+            options.quote as char
+        ),
     }
 }
 

@@ -7,6 +7,7 @@
 //! time; writing runs here, so memory is bounded by the batch size.
 
 mod csv;
+mod csv_quotes;
 pub mod format;
 mod json;
 mod land;
