@@ -162,7 +162,7 @@ pub static HTTP_DURATION: Metric = histogram(
 );
 pub static UPLOADS: Metric = counter(
     "medallion_uploads_total",
-    "Uploads by outcome: ingested, already_ingested (the same bytes before), refused (too large, not what its name says, bad rows of a reject_file dataset) or failed (storage).",
+    "Uploads by outcome: ingested, already_ingested (the same bytes before), refused (too large, not what its name says, bad rows of a reject_file dataset) or failed (the store failed during the ingest).",
     &["dataset", "status"],
 );
 pub static UPLOAD_BYTES: Metric = counter(

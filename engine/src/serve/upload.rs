@@ -247,16 +247,29 @@ impl Server {
             }
             Err(e) => {
                 let reason = crate::errors::one_line(&e);
-                self.count(name, "refused");
-                let failure = Failure::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "ingest_failed",
-                    format!(
-                        "upload {} was stored but not ingested: {reason}",
-                        received.upload_id
-                    ),
+                // The store failing is the server's problem, and worth a retry;
+                // anything else is what the file holds.
+                let storage = e
+                    .chain()
+                    .any(|c| c.downcast_ref::<object_store::Error>().is_some());
+                let (code, outcome, error) = if storage {
+                    (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "failed",
+                        "storage_unavailable",
+                    )
+                } else {
+                    (StatusCode::UNPROCESSABLE_ENTITY, "refused", "ingest_failed")
+                };
+                self.count(name, outcome);
+                let detail = format!(
+                    "upload {} was stored but not ingested: {reason}",
+                    received.upload_id
                 );
-                (status.now_failed(reason), Some(failure))
+                (
+                    status.now_failed(reason),
+                    Some(Failure::new(code, error, detail)),
+                )
             }
         };
         upload_status::write(&self.root, &status)
