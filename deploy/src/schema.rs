@@ -4,7 +4,7 @@
 //! field that did not survive the round trip is not in the schema.
 
 use anyhow::{Result, bail};
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
@@ -23,6 +23,7 @@ pub fn check_object(value: &Value) -> Result<()> {
     match (api, kind) {
         ("batch/v1", "Job") => round_trip::<Job>(value),
         ("apps/v1", "Deployment") => round_trip::<Deployment>(value),
+        ("apps/v1", "StatefulSet") => round_trip::<StatefulSet>(value),
         ("v1", "Service") => round_trip::<Service>(value),
         ("v1", "ServiceAccount") => round_trip::<ServiceAccount>(value),
         ("v1", "ConfigMap") => round_trip::<ConfigMap>(value),
