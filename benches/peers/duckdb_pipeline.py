@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """The reference medallion pipeline (shared/pipeline-v1.md) in DuckDB, writing
 Parquet (zstd). The benchmark harness (medallion-bench) runs one layer per
-process and then asks for the answers to its check queries:
+process, or the whole pipeline in one process (`--layer all`: one
+connection, bronze then silver then gold), and then asks for the answers to
+its check queries:
 
-  duckdb_pipeline.py run --layer bronze|silver|gold --raw RAW --out OUT --job-id ID --pipeline DIR
+  duckdb_pipeline.py run --layer bronze|silver|gold|all --raw RAW --out OUT --job-id ID --pipeline DIR
   duckdb_pipeline.py dump --out OUT --queries queries.json --results DIR
   duckdb_pipeline.py version
 
 Tables are OUT/<layer>/<table>.parquet; each layer reads the previous layer's
-files back. The SQL files of the pipeline (DIR: jobs/reference) are run as
+files back, also with `--layer all`, so both ways write the same files. The SQL files of the pipeline (DIR: jobs/reference) are run as
 they are; what medallion does with bronze and dedup steps is written here.
 DuckDB runs with its defaults (all cores, 80% of memory).
 """
@@ -125,6 +127,15 @@ def gold(con, out, pipeline):
         copy_to(con, reference_sql(pipeline, f"gold/{table}.sql"), table_path(out, "gold", table))
 
 
+def run_layer(con, layer, args):
+    if layer == "bronze":
+        bronze(con, args.raw, args.out, args.job_id)
+    elif layer == "silver":
+        silver(con, args.out, args.pipeline)
+    else:
+        gold(con, args.out, args.pipeline)
+
+
 def dump(con, out, queries_file, results):
     register_tables(con, out, list(TABLES))
     os.makedirs(results, exist_ok=True)
@@ -139,7 +150,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run")
-    run.add_argument("--layer", choices=list(TABLES), required=True)
+    # `all` is how users run a pipeline: one process, one connection.
+    run.add_argument("--layer", choices=[*TABLES, "all"], required=True)
     run.add_argument("--raw", required=True)
     run.add_argument("--out", required=True)
     run.add_argument("--job-id", required=True)
@@ -157,12 +169,9 @@ def main():
     con = duckdb.connect()
     if args.command == "dump":
         dump(con, args.out, args.queries, args.results)
-    elif args.layer == "bronze":
-        bronze(con, args.raw, args.out, args.job_id)
-    elif args.layer == "silver":
-        silver(con, args.out, args.pipeline)
     else:
-        gold(con, args.out, args.pipeline)
+        for layer in TABLES if args.layer == "all" else [args.layer]:
+            run_layer(con, layer, args)
 
 
 if __name__ == "__main__":

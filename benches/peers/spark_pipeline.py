@@ -2,15 +2,17 @@
 """The reference medallion pipeline (shared/pipeline-v1.md) in PySpark,
 local[2], writing Parquet (zstd): the way the pipeline runs today as Spark
 jobs, one SparkApplication per layer. The benchmark harness
-(medallion-bench) runs one layer per process and then asks for the answers
-to its check queries:
+(medallion-bench) runs one layer per process, or the whole pipeline in one
+process (`--layer all`: one SparkSession, bronze then silver then gold), and
+then asks for the answers to its check queries:
 
-  spark_pipeline.py run --layer bronze|silver|gold --raw RAW --out OUT --job-id ID --pipeline DIR
+  spark_pipeline.py run --layer bronze|silver|gold|all --raw RAW --out OUT --job-id ID --pipeline DIR
   spark_pipeline.py dump --out OUT --queries queries.json --results DIR
   spark_pipeline.py version
 
 Tables are OUT/<layer>/<table>/ folders of Parquet parts; each layer reads
-the previous layer's files back. The SQL files of the pipeline (DIR:
+the previous layer's files back, also with `--layer all`, so both ways write
+the same files. The SQL files of the pipeline (DIR:
 jobs/reference) are run as they are; what medallion does with bronze and
 dedup steps is written here. Needs pyspark 3.5 and Java 17.
 """
@@ -150,6 +152,15 @@ def gold(spark, out, pipeline):
         write(spark.sql(reference_sql(pipeline, f"gold/{table}.sql")), out, "gold", table)
 
 
+def run_layer(spark, layer, args):
+    if layer == "bronze":
+        bronze(spark, args.raw, args.out, args.job_id)
+    elif layer == "silver":
+        silver(spark, args.out, args.pipeline)
+    else:
+        gold(spark, args.out, args.pipeline)
+
+
 def text(value):
     if value is None:
         return ""
@@ -178,7 +189,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run")
-    run.add_argument("--layer", choices=list(TABLES), required=True)
+    # `all` is how users run a pipeline: one process, one SparkSession.
+    run.add_argument("--layer", choices=[*TABLES, "all"], required=True)
     run.add_argument("--raw", required=True)
     run.add_argument("--out", required=True)
     run.add_argument("--job-id", required=True)
@@ -199,12 +211,9 @@ def main():
     try:
         if args.command == "dump":
             dump(spark, args.out, args.queries, args.results)
-        elif args.layer == "bronze":
-            bronze(spark, args.raw, args.out, args.job_id)
-        elif args.layer == "silver":
-            silver(spark, args.out, args.pipeline)
         else:
-            gold(spark, args.out, args.pipeline)
+            for layer in TABLES if args.layer == "all" else [args.layer]:
+                run_layer(spark, layer, args)
     finally:
         spark.stop()
 

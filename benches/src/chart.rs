@@ -1,5 +1,6 @@
-//! `chart.png`: wall time per layer (stacked, so the bar is end to end) and
-//! peak memory per layer, per engine, from the medians of the report. Drawn
+//! `chart.png`: wall time per layer (stacked, so the bar is end to end)
+//! beside the one-process run's, and peak memory per layer and in one
+//! process, per engine, from the medians of the report. Drawn
 //! with plotters' bitmap backend and a TrueType font read from a file, so
 //! no system C library (fontconfig, freetype) is needed.
 
@@ -10,7 +11,7 @@ use plotters::prelude::*;
 use plotters::style::FontStyle;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::engines::LAYERS;
+use crate::engines::{LAYERS, Mode};
 use crate::report::{EngineReport, Report};
 
 const FONT: &str = "sans-serif";
@@ -26,6 +27,8 @@ const LAYER_COLORS: [RGBColor; 3] = [
     RGBColor(150, 156, 168), // silver
     RGBColor(214, 170, 40),  // gold
 ];
+const ONE_PROCESS_COLOR: RGBColor = RGBColor(52, 92, 150);
+const ONE_PROCESS: &str = "one process";
 
 /// Makes a TrueType font available to plotters, from MEDALLION_BENCH_FONT
 /// or one of Debian's font packages.
@@ -128,12 +131,23 @@ fn draw_time(area: &Area, engines: &[&EngineReport]) -> Result<()> {
                 .collect()
         })
         .collect();
+    let one_process: Vec<f64> = engines
+        .iter()
+        .map(|e| {
+            e.total(Mode::OneProcess)
+                .map_or(0.0, |s| s.wall_seconds.median)
+        })
+        .collect();
     let highest = medians
         .iter()
         .map(|m| m.iter().sum::<f64>())
+        .chain(one_process.iter().copied())
         .fold(0.0, f64::max);
     let mut chart = ChartBuilder::on(area)
-        .caption("Wall time per layer (s)", (FONT, 22))
+        .caption(
+            "Wall time: per layer (stacked) and one process (s)",
+            (FONT, 22),
+        )
         .margin(15)
         .x_label_area_size(40)
         .y_label_area_size(60)
@@ -147,24 +161,48 @@ fn draw_time(area: &Area, engines: &[&EngineReport]) -> Result<()> {
         .label_style((FONT, 16))
         .axis_desc_style((FONT, 16))
         .draw()?;
+    // Per layer left of the engine's tick, one process right of it.
+    const LEFT: f64 = -0.19;
+    const RIGHT: f64 = 0.19;
+    const HALF: f64 = 0.17;
     for (index, layer) in LAYERS.iter().enumerate() {
         let color = LAYER_COLORS[index];
         chart
             .draw_series(medians.iter().enumerate().map(|(i, m)| {
                 let below: f64 = m[..index].iter().sum();
-                let x = i as f64;
+                let x = i as f64 + LEFT;
                 Rectangle::new(
-                    [(x - 0.3, below), (x + 0.3, below + m[index])],
+                    [(x - HALF, below), (x + HALF, below + m[index])],
                     color.filled(),
                 )
             }))?
             .label(*layer)
             .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled()));
     }
-    chart.draw_series(medians.iter().enumerate().map(|(i, m)| {
-        let total: f64 = m.iter().sum();
-        value_label(format!("{total:.2} s"), i as f64, total)
-    }))?;
+    chart
+        .draw_series(one_process.iter().enumerate().map(|(i, &wall)| {
+            let x = i as f64 + RIGHT;
+            Rectangle::new(
+                [(x - HALF, 0.0), (x + HALF, wall)],
+                ONE_PROCESS_COLOR.filled(),
+            )
+        }))?
+        .label(ONE_PROCESS)
+        .legend(|(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], ONE_PROCESS_COLOR.filled()));
+    let totals = medians.iter().map(|m| m.iter().sum::<f64>());
+    let labels = totals
+        .enumerate()
+        .map(|(i, total)| (i as f64 + LEFT, total))
+        .chain(
+            one_process
+                .iter()
+                .enumerate()
+                .map(|(i, &wall)| (i as f64 + RIGHT, wall)),
+        )
+        // A mode that was not run has no bar, so no label either.
+        .filter(|&(_, seconds)| seconds > 0.0)
+        .map(|(x, seconds)| value_label(format!("{seconds:.2} s"), x, seconds));
+    chart.draw_series(labels)?;
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::UpperLeft)
@@ -181,23 +219,23 @@ fn draw_memory(area: &Area, engines: &[&EngineReport]) -> Result<()> {
         .map(|e| {
             LAYERS
                 .iter()
-                .map(|l| {
-                    e.layer(l)
-                        .map_or(0.0, |s| s.peak_rss_bytes.median / 1048576.0)
-                })
+                .map(|l| e.layer(l))
+                .chain([e.total(Mode::OneProcess)])
+                .map(|s| s.map_or(0.0, |s| s.peak_rss_bytes.median / 1048576.0))
                 .collect()
         })
         .collect();
     let highest = medians.iter().flatten().copied().fold(0.0, f64::max);
     let mut chart = ChartBuilder::on(area)
         .caption(
-            "Peak memory of the process tree per layer (MiB)",
+            "Peak memory of the process tree: per layer, one process (MiB)",
             (FONT, 22),
         )
         .margin(15)
         .x_label_area_size(40)
         .y_label_area_size(60)
-        .build_cartesian_2d(engine_axis(engines), 0.0..highest.max(1.0) * 1.2)?;
+        // Headroom above the bars for the four-entry legend.
+        .build_cartesian_2d(engine_axis(engines), 0.0..highest.max(1.0) * 1.6)?;
     chart
         .configure_mesh()
         .disable_x_mesh()
@@ -208,10 +246,11 @@ fn draw_memory(area: &Area, engines: &[&EngineReport]) -> Result<()> {
         .label_style((FONT, 16))
         .axis_desc_style((FONT, 16))
         .draw()?;
-    const WIDTH: f64 = 0.26;
-    for (index, layer) in LAYERS.iter().enumerate() {
-        let color = LAYER_COLORS[index];
-        let offset = (index as f64 - 1.0) * WIDTH;
+    const WIDTH: f64 = 0.22;
+    let steps = LAYERS.iter().copied().chain([ONE_PROCESS]);
+    let colors = LAYER_COLORS.iter().copied().chain([ONE_PROCESS_COLOR]);
+    for (index, (step, color)) in steps.zip(colors).enumerate() {
+        let offset = (index as f64 - 1.5) * WIDTH;
         chart
             .draw_series(medians.iter().enumerate().map(|(i, m)| {
                 let x = i as f64 + offset;
@@ -223,12 +262,13 @@ fn draw_memory(area: &Area, engines: &[&EngineReport]) -> Result<()> {
                     color.filled(),
                 )
             }))?
-            .label(*layer)
+            .label(step)
             .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled()));
         chart.draw_series(
             medians
                 .iter()
                 .enumerate()
+                .filter(|(_, m)| m[index] > 0.0)
                 .map(|(i, m)| value_label(format!("{:.0}", m[index]), i as f64 + offset, m[index])),
         )?;
     }
@@ -246,15 +286,23 @@ fn draw_memory(area: &Area, engines: &[&EngineReport]) -> Result<()> {
 mod tests {
     use super::*;
     use crate::report::Verdict;
-    use crate::report::tests::{engine, report};
+    use crate::report::tests::{engine, report, with_one_process};
 
     #[test]
     fn draws_a_png_of_the_engines_that_match() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("chart.png");
         let report = report(vec![
-            engine("medallion", Verdict::Reference, &[2.0, 2.2], 400),
-            engine("duckdb", Verdict::Same, &[3.0, 3.1], 600),
+            with_one_process(
+                engine("medallion", Verdict::Reference, &[2.0, 2.2], 400),
+                &[1.8, 1.9],
+                380,
+            ),
+            with_one_process(
+                engine("duckdb", Verdict::Same, &[3.0, 3.1], 600),
+                &[2.0, 2.1],
+                650,
+            ),
         ]);
         draw(&report, &path).unwrap();
         let png = std::fs::read(&path).unwrap();

@@ -369,7 +369,7 @@ pub fn digest(rows: &[Vec<String>], columns: &[(&str, Kind)]) -> Result<TableDig
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     const COLUMNS: &[(&str, Kind)] = &[
@@ -446,7 +446,7 @@ mod tests {
         assert_ne!(one.hash, other.hash);
     }
 
-    fn sample_results() -> Results {
+    pub(crate) fn sample_results() -> Results {
         let digest = |hash: &str| TableDigest {
             rows: 2,
             sums: BTreeMap::from([("revenue".to_string(), "10.00".to_string())]),

@@ -11,9 +11,39 @@ use serde::{Deserialize, Serialize};
 
 use crate::checks::check_queries;
 
-/// Layers run in this order, each as its own process that reads the
-/// previous layer's tables back from storage.
+/// Layers run in this order; in per-layer mode each as its own process that
+/// reads the previous layer's tables back from storage.
 pub const LAYERS: [&str; 3] = ["bronze", "silver", "gold"];
+
+/// How an engine's pipeline is started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// The whole pipeline in one process, as users run it: the headline.
+    OneProcess,
+    /// Each layer in its own process, to see what each layer costs; it also
+    /// charges every layer a start-up (Python, a JVM, a connection).
+    PerLayer,
+}
+
+impl Mode {
+    /// The `--mode` values: `one-process`, `per-layer` or `both`.
+    pub fn parse_list(mode: &str) -> Result<Vec<Mode>> {
+        Ok(match mode.trim() {
+            "one-process" => vec![Mode::OneProcess],
+            "per-layer" => vec![Mode::PerLayer],
+            "both" => vec![Mode::OneProcess, Mode::PerLayer],
+            other => bail!("unknown mode `{other}`; modes: one-process, per-layer, both"),
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::OneProcess => "one process",
+            Mode::PerLayer => "per layer",
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -122,13 +152,36 @@ impl Setup {
         work_dir: &Path,
         job_id: &str,
     ) -> Command {
+        self.run_command(engine, Some(layer), work_dir, job_id)
+    }
+
+    /// The command that runs the whole pipeline in one process, the way
+    /// users run it, writing the same tables as the three layer commands.
+    pub fn pipeline_command(&self, engine: Engine, work_dir: &Path, job_id: &str) -> Command {
+        self.run_command(engine, None, work_dir, job_id)
+    }
+
+    /// One layer, or with `None` every layer in one process.
+    fn run_command(
+        &self,
+        engine: Engine,
+        layer: Option<&str>,
+        work_dir: &Path,
+        job_id: &str,
+    ) -> Command {
         match engine {
             Engine::Medallion => {
+                // medallion runs a folder's jobs in dependency order, so the
+                // pipeline folder is the whole pipeline and a subfolder one layer.
+                let target = match layer {
+                    Some(layer) => self.pipeline_dir.join(layer),
+                    None => self.pipeline_dir.clone(),
+                };
                 let mut command = self.medallion(work_dir);
                 command
                     .arg("--json")
                     .arg("run")
-                    .arg(self.pipeline_dir.join(layer))
+                    .arg(target)
                     .arg("--job-id")
                     .arg(job_id);
                 command
@@ -138,7 +191,7 @@ impl Setup {
                 command
                     .arg("run")
                     .arg("--layer")
-                    .arg(layer)
+                    .arg(layer.unwrap_or("all"))
                     .arg("--raw")
                     .arg(&self.raw_dir)
                     .arg("--out")
@@ -270,6 +323,67 @@ mod tests {
         );
         assert!(Engine::parse_list("polars").is_err());
         assert!(Engine::parse_list(",").is_err());
+    }
+
+    #[test]
+    fn both_modes_are_the_default_and_one_process_comes_first() {
+        assert_eq!(
+            Mode::parse_list("both").unwrap(),
+            vec![Mode::OneProcess, Mode::PerLayer]
+        );
+        assert_eq!(Mode::parse_list("per-layer").unwrap(), vec![Mode::PerLayer]);
+        let error = Mode::parse_list("all").unwrap_err().to_string();
+        assert!(error.contains("one-process, per-layer, both"), "{error}");
+    }
+
+    fn setup() -> Setup {
+        Setup {
+            medallion_bin: "/bin/medallion".into(),
+            python: "python3".into(),
+            peers_dir: "/peers".into(),
+            pipeline_dir: "/jobs/reference".into(),
+            raw_dir: "/raw".into(),
+            memory_limit: None,
+        }
+    }
+
+    fn args(command: &Command) -> Vec<String> {
+        command
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn one_process_runs_the_whole_pipeline_folder_with_medallion() {
+        let setup = setup();
+        let command = setup.pipeline_command(Engine::Medallion, Path::new("/w"), "id");
+        assert_eq!(
+            args(&command),
+            [
+                "--quiet",
+                "--json",
+                "run",
+                "/jobs/reference",
+                "--job-id",
+                "id"
+            ]
+        );
+        let layer = setup.layer_command(Engine::Medallion, "silver", Path::new("/w"), "id");
+        assert!(args(&layer).contains(&"/jobs/reference/silver".to_string()));
+    }
+
+    #[test]
+    fn one_process_asks_the_peers_for_every_layer() {
+        let setup = setup();
+        for engine in [Engine::Duckdb, Engine::Spark] {
+            let command = args(&setup.pipeline_command(engine, Path::new("/w"), "id"));
+            let layer = command.iter().position(|a| a == "--layer").unwrap();
+            assert_eq!(command[layer + 1], "all");
+            let command = args(&setup.layer_command(engine, "gold", Path::new("/w"), "id"));
+            let layer = command.iter().position(|a| a == "--layer").unwrap();
+            assert_eq!(command[layer + 1], "gold");
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Parser;
 
-use crate::engines::{Engine, Setup};
+use crate::engines::{Engine, Mode, Setup};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -25,7 +25,8 @@ use crate::engines::{Engine, Setup};
     after_help = "Examples:\n  \
         cargo build --release -p medallion-engine -p medallion-bench\n  \
         target/release/medallion-bench --scale 1 --engines medallion,duckdb --runs 3\n  \
-        target/release/medallion-bench --scale 10 --memory-limit 1GiB --engines medallion\n\n\
+        target/release/medallion-bench --scale 10 --memory-limit 1GiB --engines medallion\n  \
+        target/release/medallion-bench --scale 1 --mode one-process\n\n\
         Peers: pip install -r benches/requirements.txt (DuckDB); \
         pip install -r benches/requirements-spark.txt (Spark, needs Java 17).\n\
         Exits with 1 when an engine's results differ or an engine fails."
@@ -37,7 +38,12 @@ struct Args {
     /// Engines to run, comma-separated: medallion, duckdb, spark.
     #[arg(long, default_value = "medallion,duckdb")]
     engines: String,
-    /// Measured runs per engine; the report gives the median and the range.
+    /// How each engine's pipeline is started: one-process (the whole
+    /// pipeline in one process, as users run it: the headline), per-layer
+    /// (one process per layer, to see each layer's cost) or both.
+    #[arg(long, default_value = "both", value_name = "MODE")]
+    mode: String,
+    /// Measured runs per engine and mode; the report gives the median and the range.
     #[arg(long, default_value_t = 3)]
     runs: usize,
     /// Folder for report.md, report.json and chart.png (default: bench-results/sf<scale>).
@@ -88,6 +94,7 @@ fn run(args: Args) -> Result<bool> {
         anyhow::bail!("--runs must be at least 1");
     }
     let engines = Engine::parse_list(&args.engines)?;
+    let modes = Mode::parse_list(&args.mode)?;
     let work_dir = args
         .work_dir
         .unwrap_or_else(|| std::env::temp_dir().join("medallion-bench"));
@@ -117,7 +124,7 @@ fn run(args: Args) -> Result<bool> {
         raw_dir: work_dir.join("raw").join(format!("sf{}", args.scale)),
         memory_limit: args.memory_limit,
     };
-    let report = runner::benchmark(&setup, &engines, args.scale, args.runs, &work_dir)?;
+    let report = runner::benchmark(&setup, &engines, &modes, args.scale, args.runs, &work_dir)?;
 
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     let json_path = out.join("report.json");

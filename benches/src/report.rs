@@ -1,12 +1,14 @@
 //! What a benchmark found: the data kept in `report.json`, and `report.md`,
-//! the tables people read (medians with their spread, ratios against
-//! medallion, the results check and the issue's targets).
+//! the tables people read (the headline ratio, medians with their spread in
+//! both modes, ratios against medallion, the results check and the issue's
+//! targets).
 
 use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
 use crate::checks::Results;
+use crate::engines::Mode;
 use crate::machine::Machine;
 use crate::measure::Usage;
 
@@ -26,6 +28,20 @@ pub struct Report {
     /// The engine the others' results are compared with.
     pub reference: String,
     pub engines: Vec<EngineReport>,
+    /// medallion against DuckDB in the headline mode; None without both.
+    /// Derived from `engines`, kept for readers of report.json.
+    #[serde(default)]
+    pub headline: Option<Headline>,
+}
+
+/// medallion's medians divided by DuckDB's: below 1, medallion is faster
+/// or smaller.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Headline {
+    pub mode: Mode,
+    pub wall: f64,
+    pub cpu: f64,
+    pub peak_memory: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -34,7 +50,11 @@ pub struct EngineReport {
     pub output: String,
     pub version: String,
     pub verdict: Verdict,
+    /// Per-layer runs. The name predates the modes; report.json keeps it.
     pub runs: Vec<RunRecord>,
+    /// One-process runs: the whole pipeline in one process.
+    #[serde(default)]
+    pub one_process_runs: Vec<PipelineRun>,
     pub results: Option<Results>,
 }
 
@@ -82,6 +102,14 @@ impl RunRecord {
     pub fn total(&self) -> Usage {
         Usage::sequence(&self.layers.iter().map(|l| l.usage).collect::<Vec<_>>())
     }
+}
+
+/// One run of the whole pipeline in one process.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PipelineRun {
+    pub usage: Usage,
+    /// Seconds per job as medallion reported them (`--json`), if medallion.
+    pub job_seconds: Vec<(String, f64)>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -143,12 +171,29 @@ impl Summary {
 }
 
 impl EngineReport {
-    /// End to end over the runs; None when the engine's numbers are not reported.
-    pub fn total(&self) -> Option<Summary> {
+    /// End to end over the runs of `mode`; None when the engine's numbers
+    /// are not reported or it has no such runs.
+    pub fn total(&self, mode: Mode) -> Option<Summary> {
         if !self.verdict.reportable() {
             return None;
         }
-        Summary::of(&self.runs.iter().map(RunRecord::total).collect::<Vec<_>>())
+        let usages: Vec<Usage> = match mode {
+            Mode::OneProcess => self.one_process_runs.iter().map(|r| r.usage).collect(),
+            Mode::PerLayer => self.runs.iter().map(RunRecord::total).collect(),
+        };
+        Summary::of(&usages)
+    }
+
+    /// medallion's own timing of its jobs, one list per run of `mode`.
+    fn job_seconds(&self, mode: Mode) -> Vec<&[(String, f64)]> {
+        match mode {
+            Mode::OneProcess => self
+                .one_process_runs
+                .iter()
+                .map(|r| r.job_seconds.as_slice())
+                .collect(),
+            Mode::PerLayer => self.runs.iter().map(|r| r.job_seconds.as_slice()).collect(),
+        }
     }
 
     /// One layer over the runs; None when not reported.
@@ -195,15 +240,47 @@ impl Report {
         self.engines.iter().find(|e| e.engine == name)
     }
 
+    /// The modes that were run, one process first.
+    pub fn modes(&self) -> Vec<Mode> {
+        let ran = |mode: Mode| match mode {
+            Mode::OneProcess => self.engines.iter().any(|e| !e.one_process_runs.is_empty()),
+            Mode::PerLayer => self.engines.iter().any(|e| !e.runs.is_empty()),
+        };
+        [Mode::OneProcess, Mode::PerLayer]
+            .into_iter()
+            .filter(|&m| ran(m))
+            .collect()
+    }
+
+    /// One process is how users run a pipeline, so it is the headline when
+    /// it was run; per layer otherwise (`--mode per-layer`).
+    pub fn headline_mode(&self) -> Mode {
+        self.modes().first().copied().unwrap_or(Mode::OneProcess)
+    }
+
+    /// medallion / DuckDB in the headline mode, when both are reported.
+    pub fn compute_headline(&self) -> Option<Headline> {
+        let mode = self.headline_mode();
+        let medallion = self.engine("medallion")?.total(mode)?;
+        let duckdb = self.engine("duckdb")?.total(mode)?;
+        let divide = |ours: Spread, theirs: Spread| ours.median / theirs.median;
+        Some(Headline {
+            mode,
+            wall: divide(medallion.wall_seconds, duckdb.wall_seconds),
+            cpu: divide(medallion.cpu_seconds, duckdb.cpu_seconds),
+            peak_memory: divide(medallion.peak_rss_bytes, duckdb.peak_rss_bytes),
+        })
+    }
+
     pub fn render_markdown(&self) -> String {
         let mut md = String::new();
         self.render_header(&mut md);
-        let reference_total = self.engine("medallion").and_then(EngineReport::total);
-        self.render_end_to_end(&mut md, reference_total);
+        self.render_headline(&mut md);
+        self.render_end_to_end(&mut md);
         self.render_layers(&mut md);
         self.render_jobs(&mut md);
         self.render_results(&mut md);
-        self.render_targets(&mut md, reference_total);
+        self.render_targets(&mut md);
         md
     }
 
@@ -243,54 +320,81 @@ impl Report {
         let _ = writeln!(md, "{}\n", self.method);
     }
 
-    /// Each engine's whole pipeline, against medallion's.
-    fn render_end_to_end(&self, md: &mut String, reference_total: Option<Summary>) {
+    /// The one sentence to quote: medallion against DuckDB.
+    fn render_headline(&self, md: &mut String) {
+        let Some(h) = self.compute_headline() else {
+            return;
+        };
+        let _ = writeln!(
+            md,
+            "## Headline ({})\n\nmedallion / DuckDB, medians: wall time {:.2}x, CPU time {:.2}x, \
+             peak memory {:.2}x (below 1.00x, medallion is faster or smaller).\n",
+            h.mode.name(),
+            h.wall,
+            h.cpu,
+            h.peak_memory
+        );
+    }
+
+    /// Each engine's whole pipeline in each mode, against medallion's in
+    /// the same mode.
+    fn render_end_to_end(&self, md: &mut String) {
         md.push_str("## End to end\n\n");
         md.push_str(
-            "| engine | writes | wall s | time vs medallion | CPU s | peak memory | memory vs medallion | read | written | results |\n",
+            "| engine | mode | writes | wall s | time vs medallion | CPU s | peak memory | memory vs medallion | read | written | results |\n",
         );
-        md.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
+        md.push_str("|---|---|---|---|---|---|---|---|---|---|---|\n");
+        let medallion = self.engine("medallion");
         for engine in &self.engines {
             let verdict = engine.verdict.describe();
-            match engine.total() {
-                Some(total) => {
-                    let _ = writeln!(
-                        md,
-                        "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {verdict} |",
-                        engine.engine,
-                        engine.output,
-                        seconds(total.wall_seconds),
-                        ratio(
-                            total.wall_seconds.median,
-                            reference_total.map(|r| r.wall_seconds.median)
-                        ),
-                        seconds(total.cpu_seconds),
-                        memory(total.peak_rss_bytes),
-                        ratio(
-                            total.peak_rss_bytes.median,
-                            reference_total.map(|r| r.peak_rss_bytes.median)
-                        ),
-                        mib(total.read_bytes.median),
-                        mib(total.written_bytes.median),
-                    );
-                }
-                None => {
-                    let _ = writeln!(
-                        md,
-                        "| {} | {} | not reported | | | | | | | {verdict} |",
-                        engine.engine, engine.output
-                    );
+            for mode in self.modes() {
+                let reference = medallion.and_then(|m| m.total(mode));
+                match engine.total(mode) {
+                    Some(total) => {
+                        let _ = writeln!(
+                            md,
+                            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {verdict} |",
+                            engine.engine,
+                            mode.name(),
+                            engine.output,
+                            seconds(total.wall_seconds),
+                            ratio(
+                                total.wall_seconds.median,
+                                reference.map(|r| r.wall_seconds.median)
+                            ),
+                            seconds(total.cpu_seconds),
+                            memory(total.peak_rss_bytes),
+                            ratio(
+                                total.peak_rss_bytes.median,
+                                reference.map(|r| r.peak_rss_bytes.median)
+                            ),
+                            mib(total.read_bytes.median),
+                            mib(total.written_bytes.median),
+                        );
+                    }
+                    None => {
+                        let _ = writeln!(
+                            md,
+                            "| {} | {} | {} | not reported | | | | | | | {verdict} |",
+                            engine.engine,
+                            mode.name(),
+                            engine.output
+                        );
+                    }
                 }
             }
         }
         md.push_str(
-            "\nRatios are the engine's median divided by medallion's: above 1.00x, medallion is faster or smaller.\n\n",
+            "\nRatios are the engine's median divided by medallion's in the same mode: above 1.00x, medallion is faster or smaller.\n\n",
         );
     }
 
     /// Each engine's layers (bronze, silver, gold).
     fn render_layers(&self, md: &mut String) {
-        md.push_str("## Per layer\n\n");
+        if !self.modes().contains(&Mode::PerLayer) {
+            return;
+        }
+        md.push_str("## Per layer (per-layer mode)\n\n");
         md.push_str("| engine | layer | wall s | CPU s | peak memory | read | written |\n");
         md.push_str("|---|---|---|---|---|---|---|\n");
         for engine in &self.engines {
@@ -311,19 +415,26 @@ impl Report {
         }
     }
 
-    /// medallion's own timing of each job.
+    /// medallion's own timing of each job, in the headline mode.
     fn render_jobs(&self, md: &mut String) {
-        if let Some(medallion) = self.engine("medallion")
-            && let Some(first) = medallion.runs.first()
-            && !first.job_seconds.is_empty()
+        let mode = self.headline_mode();
+        let runs = self
+            .engine("medallion")
+            .map(|m| m.job_seconds(mode))
+            .unwrap_or_default();
+        if let Some(first) = runs.first()
+            && !first.is_empty()
         {
-            md.push_str("\n## medallion jobs (seconds as medallion reports them, median)\n\n");
+            let _ = writeln!(
+                md,
+                "\n## medallion jobs ({}; seconds as medallion reports them, median)\n",
+                mode.name()
+            );
             md.push_str("| job | seconds |\n|---|---|\n");
-            for (job, _) in &first.job_seconds {
-                let values: Vec<f64> = medallion
-                    .runs
+            for (job, _) in first.iter() {
+                let values: Vec<f64> = runs
                     .iter()
-                    .flat_map(|r| r.job_seconds.iter())
+                    .flat_map(|r| r.iter())
                     .filter(|(j, _)| j == job)
                     .map(|(_, s)| *s)
                     .collect();
@@ -410,13 +521,16 @@ impl Report {
         }
     }
 
-    fn render_targets(&self, md: &mut String, medallion: Option<Summary>) {
-        let Some(medallion) = medallion else {
+    /// The issue's targets, judged in the headline mode.
+    fn render_targets(&self, md: &mut String) {
+        let mode = self.headline_mode();
+        let total = |name: &str| self.engine(name).and_then(|e| e.total(mode));
+        let Some(medallion) = total("medallion") else {
             return;
         };
-        md.push_str("\n## Targets (issue 6)\n\n");
+        let _ = writeln!(md, "\n## Targets (issue 6; {})\n", mode.name());
         let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
-        if let Some(duckdb) = self.engine("duckdb").and_then(EngineReport::total) {
+        if let Some(duckdb) = total("duckdb") {
             let ok = medallion.wall_seconds.median < duckdb.wall_seconds.median;
             let _ = writeln!(
                 md,
@@ -434,7 +548,7 @@ impl Report {
                 mib(duckdb.peak_rss_bytes.median)
             );
         }
-        if let Some(spark) = self.engine("spark").and_then(EngineReport::total) {
+        if let Some(spark) = total("spark") {
             let speedup = spark.wall_seconds.median / medallion.wall_seconds.median;
             let _ = writeln!(
                 md,
@@ -504,8 +618,25 @@ pub(crate) mod tests {
                     job_seconds: vec![("bronze_orders".into(), w / 3.0)],
                 })
                 .collect(),
+            one_process_runs: Vec::new(),
             results: None,
         }
+    }
+
+    /// Adds one-process runs of these wall times and this peak memory.
+    pub(crate) fn with_one_process(
+        mut engine: EngineReport,
+        walls: &[f64],
+        mib: u64,
+    ) -> EngineReport {
+        engine.one_process_runs = walls
+            .iter()
+            .map(|&w| PipelineRun {
+                usage: usage(w, mib),
+                job_seconds: vec![("bronze_orders".into(), w / 4.0)],
+            })
+            .collect();
+        engine
     }
 
     pub(crate) fn report(engines: Vec<EngineReport>) -> Report {
@@ -528,6 +659,7 @@ pub(crate) mod tests {
             memory_limit: None,
             reference: "medallion".into(),
             engines,
+            headline: None,
         }
     }
 
@@ -553,11 +685,11 @@ pub(crate) mod tests {
         ])
         .render_markdown();
         assert!(
-            md.contains("| medallion | Parquet | 2.00 (1.80–2.20) | 1.00x |"),
+            md.contains("| medallion | per layer | Parquet | 2.00 (1.80–2.20) | 1.00x |"),
             "{md}"
         );
         assert!(
-            md.contains("| duckdb | Parquet | 3.00 (2.90–3.10) | 1.50x |"),
+            md.contains("| duckdb | per layer | Parquet | 3.00 (2.90–3.10) | 1.50x |"),
             "{md}"
         );
         // Peak memory is the largest layer's, and its ratio to medallion's.
@@ -585,7 +717,11 @@ pub(crate) mod tests {
             engine("duckdb", differs, &[1.0], 100),
         ])
         .render_markdown();
-        assert!(md.contains("| duckdb | Parquet | not reported |"), "{md}");
+        assert!(
+            md.contains("| duckdb | per layer | Parquet | not reported |"),
+            "{md}"
+        );
+        assert!(!md.contains("## Headline"), "{md}");
         assert!(!md.contains("| duckdb | bronze |"), "{md}");
         assert!(
             md.contains("- gold.sales_dashboard: content hash cc"),
@@ -596,5 +732,87 @@ pub(crate) mod tests {
             md.contains("(every run): MISSED (largest run 700 MiB)"),
             "{md}"
         );
+    }
+
+    #[test]
+    fn the_headline_ratio_comes_from_the_one_process_runs() {
+        // Per layer medallion looks 2x faster; in one process only 1.25x.
+        let report = report(vec![
+            with_one_process(
+                engine("medallion", Verdict::Reference, &[2.0], 400),
+                &[1.6],
+                300,
+            ),
+            with_one_process(engine("duckdb", Verdict::Same, &[4.0], 600), &[2.0], 600),
+        ]);
+        let headline = report.compute_headline().unwrap();
+        assert_eq!(headline.mode, Mode::OneProcess);
+        assert!((headline.wall - 0.8).abs() < 1e-9, "{headline:?}");
+        assert!((headline.cpu - 0.8).abs() < 1e-9, "{headline:?}");
+        assert!((headline.peak_memory - 0.5).abs() < 1e-9, "{headline:?}");
+        let md = report.render_markdown();
+        assert!(
+            md.contains(
+                "## Headline (one process)\n\nmedallion / DuckDB, medians: wall time 0.80x, \
+                 CPU time 0.80x, peak memory 0.50x"
+            ),
+            "{md}"
+        );
+        assert!(md.contains("## Targets (issue 6; one process)"), "{md}");
+        assert!(md.contains("(medallion 1.60 s, DuckDB 2.00 s)"), "{md}");
+    }
+
+    #[test]
+    fn both_modes_stand_side_by_side_per_engine() {
+        let md = report(vec![
+            with_one_process(
+                engine("medallion", Verdict::Reference, &[2.0], 400),
+                &[1.6],
+                300,
+            ),
+            with_one_process(engine("duckdb", Verdict::Same, &[4.0], 600), &[2.0], 600),
+        ])
+        .render_markdown();
+        let rows: Vec<&str> = md
+            .lines()
+            .filter(|l| l.contains(" | one process | ") || l.contains(" | per layer | "))
+            .collect();
+        assert_eq!(rows.len(), 4, "{md}");
+        assert!(rows[0].starts_with("| medallion | one process | Parquet | 1.60"));
+        assert!(rows[1].starts_with("| medallion | per layer | Parquet | 2.00"));
+        assert!(rows[2].starts_with("| duckdb | one process | Parquet | 2.00 (2.00–2.00) | 1.25x"));
+        assert!(rows[3].starts_with("| duckdb | per layer | Parquet | 4.00 (4.00–4.00) | 2.00x"));
+        assert!(md.contains("## Per layer (per-layer mode)"), "{md}");
+        assert!(md.contains("## medallion jobs (one process;"), "{md}");
+    }
+
+    #[test]
+    fn without_one_process_runs_the_headline_is_per_layer() {
+        let md = report(vec![
+            engine("medallion", Verdict::Reference, &[2.0], 400),
+            engine("duckdb", Verdict::Same, &[4.0], 800),
+        ])
+        .render_markdown();
+        assert!(md.contains("## Headline (per layer)"), "{md}");
+        assert!(md.contains("wall time 0.50x"), "{md}");
+        assert!(!md.contains("| one process |"), "{md}");
+    }
+
+    #[test]
+    fn a_report_json_from_before_the_modes_still_reads() {
+        let mut json = serde_json::to_value(report(vec![engine(
+            "medallion",
+            Verdict::Reference,
+            &[2.0],
+            400,
+        )]))
+        .unwrap();
+        json.as_object_mut().unwrap().remove("headline");
+        json["engines"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("one_process_runs");
+        let old: Report = serde_json::from_value(json).unwrap();
+        assert_eq!(old.modes(), vec![Mode::PerLayer]);
     }
 }

@@ -1,24 +1,28 @@
-//! One benchmark: raw data, then every run of every engine (engines take
-//! turns, so a slow drift of the machine affects all of them alike), each
-//! followed by the results check.
+//! One benchmark: raw data, then every run of every engine in every mode
+//! (engines take turns, so a slow drift of the machine affects all of them
+//! alike), each followed by the results check.
 
 use std::path::Path;
 
 use anyhow::{Context, Result};
 
 use crate::checks::Results;
-use crate::engines::{Engine, LAYERS, Setup, medallion_job_seconds};
+use crate::engines::{Engine, LAYERS, Mode, Setup, medallion_job_seconds};
 use crate::machine::{Machine, load_average};
-use crate::measure::run_measured;
-use crate::report::{EngineReport, LayerUsage, Report, RunRecord, Verdict};
+use crate::measure::{Usage, run_measured};
+use crate::report::{EngineReport, LayerUsage, PipelineRun, Report, RunRecord, Verdict};
 
-const METHOD: &str = "Each layer (bronze, silver, gold) runs as its own process and reads the \
-previous layer's tables back from storage; end to end is the sum of the layers' wall time, CPU \
-time and bytes, and the largest layer's peak memory. Peak memory is the sum of the resident set \
+const METHOD: &str = "Two modes. One process (the headline, how users run a pipeline): each \
+engine runs the whole pipeline in one process (medallion: `medallion run` of the pipeline \
+folder; DuckDB: one connection; Spark: one SparkSession), bronze then silver then gold. Per \
+layer: each layer (bronze, silver, gold) runs as its own process, which charges every layer a \
+start-up (Python, a connection, a JVM); end to end is the sum of the layers' wall time, CPU \
+time and bytes, and the largest layer's peak memory. In both modes each layer reads the \
+previous layer's tables back from storage. Peak memory is the sum of the resident set \
 sizes of the whole process tree (Spark: Python driver plus JVM), sampled every 20 ms; CPU is \
 user plus system time of the tree (wait4); read and written are the bytes through read and \
 write system calls (/proc/<pid>/io rchar and wchar, page cache included). Engines take turns \
-within each run. After every run each engine answers the same check queries; an engine whose \
+within each run and mode. After every run each engine answers the same check queries; an engine whose \
 results differ from the reference gets no time in this report.";
 
 /// What one engine did so far.
@@ -26,13 +30,40 @@ struct Progress {
     engine: Engine,
     version: String,
     runs: Vec<RunRecord>,
+    one_process_runs: Vec<PipelineRun>,
     results: Option<Results>,
     verdict: Option<Verdict>,
+}
+
+/// What one run measured, by mode.
+enum Measured {
+    OneProcess(PipelineRun),
+    PerLayer(RunRecord),
+}
+
+impl Progress {
+    /// Keeps a run's numbers; results that differ from the engine's first
+    /// run (in either mode) make it differ.
+    fn record(&mut self, label: &str, measured: Measured, results: Results) {
+        if let Some(earlier) = &self.results
+            && earlier != &results
+        {
+            let mut differences = results.differences(earlier);
+            differences.insert(0, format!("{label} differs from the first run"));
+            self.verdict = Some(Verdict::Differs { differences });
+        }
+        match measured {
+            Measured::OneProcess(run) => self.one_process_runs.push(run),
+            Measured::PerLayer(run) => self.runs.push(run),
+        }
+        self.results.get_or_insert(results);
+    }
 }
 
 pub fn benchmark(
     setup: &Setup,
     engines: &[Engine],
+    modes: &[Mode],
     scale: f64,
     runs: usize,
     work_dir: &Path,
@@ -47,6 +78,7 @@ pub fn benchmark(
             engine,
             version: setup.version(engine)?,
             runs: Vec::new(),
+            one_process_runs: Vec::new(),
             results: None,
             verdict: None,
         });
@@ -56,25 +88,22 @@ pub fn benchmark(
     let raw_bytes = folder_bytes(&setup.raw_dir.join("tpch"));
 
     for run in 1..=runs {
-        for state in progress.iter_mut().filter(|p| p.verdict.is_none()) {
-            eprintln!("run {run}/{runs}: {}", state.engine.name());
-            match run_once(setup, state.engine, run, work_dir) {
-                Ok((record, results)) => {
-                    if let Some(earlier) = &state.results
-                        && earlier != &results
-                    {
-                        let mut differences = results.differences(earlier);
-                        differences.insert(0, format!("run {run} differs from run 1"));
-                        state.verdict = Some(Verdict::Differs { differences });
+        for &mode in modes {
+            for state in progress.iter_mut().filter(|p| p.verdict.is_none()) {
+                let label = format!("run {run} ({})", mode.name());
+                eprintln!(
+                    "run {run}/{runs} ({}): {}",
+                    mode.name(),
+                    state.engine.name()
+                );
+                match run_once(setup, state.engine, mode, run, work_dir) {
+                    Ok((measured, results)) => state.record(&label, measured, results),
+                    Err(error) => {
+                        eprintln!("{} failed: {error:#}", state.engine.name());
+                        state.verdict = Some(Verdict::Failed {
+                            error: format!("{label}: {error:#}"),
+                        });
                     }
-                    state.runs.push(record);
-                    state.results.get_or_insert(results);
-                }
-                Err(error) => {
-                    eprintln!("{} failed: {error:#}", state.engine.name());
-                    state.verdict = Some(Verdict::Failed {
-                        error: format!("run {run}: {error:#}"),
-                    });
                 }
             }
         }
@@ -118,11 +147,12 @@ pub fn benchmark(
                 version: state.version,
                 verdict,
                 runs: state.runs,
+                one_process_runs: state.one_process_runs,
                 results: state.results,
             }
         })
         .collect();
-    Ok(Report {
+    let mut report = Report {
         scale,
         runs,
         started_at,
@@ -134,17 +164,21 @@ pub fn benchmark(
         memory_limit: setup.memory_limit.clone(),
         reference: reference.map_or("none", Engine::name).into(),
         engines,
-    })
+        headline: None,
+    };
+    report.headline = report.compute_headline();
+    Ok(report)
 }
 
-/// Runs the three layers of one engine into a fresh folder, then has it
+/// Runs one engine's pipeline in `mode` into a fresh folder, then has it
 /// answer the check queries.
 fn run_once(
     setup: &Setup,
     engine: Engine,
+    mode: Mode,
     run: usize,
     work_dir: &Path,
-) -> Result<(RunRecord, Results)> {
+) -> Result<(Measured, Results)> {
     let engine_dir = work_dir.join("runs").join(engine.name());
     if engine_dir.exists() {
         std::fs::remove_dir_all(&engine_dir)
@@ -155,36 +189,89 @@ fn run_once(
     let logs = work_dir.join("logs").join(engine.name());
     std::fs::create_dir_all(&logs)?;
     let job_id = format!("bench-run-{run}");
+    let measured = match mode {
+        Mode::OneProcess => Measured::OneProcess(run_pipeline(
+            setup,
+            engine,
+            &engine_dir,
+            &logs.join(format!("run{run}-pipeline")),
+            &job_id,
+        )?),
+        Mode::PerLayer => {
+            Measured::PerLayer(run_layers(setup, engine, &engine_dir, &logs, run, &job_id)?)
+        }
+    };
+    let results_dir = engine_dir.join("results");
+    setup
+        .dump_results(engine, &engine_dir, &results_dir)
+        .with_context(|| format!("{} answering the check queries", engine.name()))?;
+    let results = Results::read(&results_dir)?;
+    Ok((measured, results))
+}
+
+/// The whole pipeline as one measured process.
+fn run_pipeline(
+    setup: &Setup,
+    engine: Engine,
+    engine_dir: &Path,
+    log_prefix: &Path,
+    job_id: &str,
+) -> Result<PipelineRun> {
+    let mut command = setup.pipeline_command(engine, engine_dir, job_id);
+    let usage = run_measured(&mut command, log_prefix)
+        .with_context(|| format!("{} whole pipeline in one process", engine.name()))?;
+    print_usage("all", &usage);
+    Ok(PipelineRun {
+        usage,
+        job_seconds: job_seconds(engine, log_prefix)?,
+    })
+}
+
+/// The three layers, each as its own measured process.
+fn run_layers(
+    setup: &Setup,
+    engine: Engine,
+    engine_dir: &Path,
+    logs: &Path,
+    run: usize,
+    job_id: &str,
+) -> Result<RunRecord> {
     let mut record = RunRecord {
         layers: Vec::new(),
         job_seconds: Vec::new(),
     };
     for layer in LAYERS {
         let log_prefix = logs.join(format!("run{run}-{layer}"));
-        let mut command = setup.layer_command(engine, layer, &engine_dir, &job_id);
+        let mut command = setup.layer_command(engine, layer, engine_dir, job_id);
         let usage = run_measured(&mut command, &log_prefix)
             .with_context(|| format!("{} {layer} layer", engine.name()))?;
-        eprintln!(
-            "  {layer:<6} {:>7.2} s wall {:>7.2} s CPU {:>6.0} MiB peak",
-            usage.wall_seconds,
-            usage.cpu_seconds,
-            usage.peak_rss_bytes as f64 / 1048576.0
-        );
-        if engine == Engine::Medallion {
-            let out = std::fs::read_to_string(log_prefix.with_extension("out"))?;
-            record.job_seconds.extend(medallion_job_seconds(&out)?);
-        }
+        print_usage(layer, &usage);
+        record.job_seconds.extend(job_seconds(engine, &log_prefix)?);
         record.layers.push(LayerUsage {
             layer: layer.into(),
             usage,
         });
     }
-    let results_dir = engine_dir.join("results");
-    setup
-        .dump_results(engine, &engine_dir, &results_dir)
-        .with_context(|| format!("{} answering the check queries", engine.name()))?;
-    let results = Results::read(&results_dir)?;
-    Ok((record, results))
+    Ok(record)
+}
+
+fn print_usage(step: &str, usage: &Usage) {
+    eprintln!(
+        "  {step:<6} {:>7.2} s wall {:>7.2} s CPU {:>6.0} MiB peak",
+        usage.wall_seconds,
+        usage.cpu_seconds,
+        usage.peak_rss_bytes as f64 / 1048576.0
+    );
+}
+
+/// medallion's per-job seconds from the run's `--json` output; the peers
+/// report none.
+fn job_seconds(engine: Engine, log_prefix: &Path) -> Result<Vec<(String, f64)>> {
+    if engine != Engine::Medallion {
+        return Ok(Vec::new());
+    }
+    let out = std::fs::read_to_string(log_prefix.with_extension("out"))?;
+    medallion_job_seconds(&out)
 }
 
 /// `medallion generate`, kept between benchmarks per scale.
@@ -227,4 +314,66 @@ fn folder_bytes(dir: &Path) -> u64 {
             Err(_) => 0,
         })
         .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::tests::sample_results;
+
+    fn progress() -> Progress {
+        Progress {
+            engine: Engine::Duckdb,
+            version: "duckdb 1.5.5".into(),
+            runs: Vec::new(),
+            one_process_runs: Vec::new(),
+            results: None,
+            verdict: None,
+        }
+    }
+
+    fn one_process() -> Measured {
+        Measured::OneProcess(PipelineRun {
+            usage: Usage::default(),
+            job_seconds: Vec::new(),
+        })
+    }
+
+    fn per_layer() -> Measured {
+        Measured::PerLayer(RunRecord {
+            layers: Vec::new(),
+            job_seconds: Vec::new(),
+        })
+    }
+
+    #[test]
+    fn each_mode_keeps_its_own_runs() {
+        let mut state = progress();
+        state.record("run 1 (one process)", one_process(), sample_results());
+        state.record("run 1 (per layer)", per_layer(), sample_results());
+        state.record("run 2 (one process)", one_process(), sample_results());
+        assert_eq!(state.one_process_runs.len(), 2);
+        assert_eq!(state.runs.len(), 1);
+        assert_eq!(state.verdict, None);
+    }
+
+    #[test]
+    fn results_that_differ_between_the_modes_make_the_engine_differ() {
+        let mut state = progress();
+        state.record("run 1 (one process)", one_process(), sample_results());
+        let mut other = sample_results();
+        other.sales_dashboard.hash = "cc".into();
+        state.record("run 1 (per layer)", per_layer(), other);
+        let Some(Verdict::Differs { differences }) = &state.verdict else {
+            panic!("{:?}", state.verdict);
+        };
+        assert_eq!(
+            differences[0],
+            "run 1 (per layer) differs from the first run"
+        );
+        assert!(
+            differences[1].contains("sales_dashboard"),
+            "{differences:?}"
+        );
+    }
 }
