@@ -131,10 +131,12 @@ pub enum CatalogError {
     HeadMoved { table: TableIdent, expected: String },
 
     /// Something in a table medallion cannot handle yet.
-    #[error("{table} has {what}, which medallion cannot read or rewrite yet")]
+    #[error("{table} has {what}, which medallion cannot {action} yet")]
     Unsupported {
         table: TableIdent,
         what: &'static str,
+        /// `read`, or `rewrite` (it reads them).
+        action: &'static str,
     },
 
     /// Listing, resolving or deleting files in the table storage failed.

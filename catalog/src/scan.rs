@@ -5,7 +5,7 @@ use arrow::array::RecordBatch;
 use futures::TryStreamExt;
 use futures::stream::{self, BoxStream, StreamExt};
 use iceberg::scan::FileScanTask;
-use iceberg::spec::SnapshotRef;
+use iceberg::spec::{DataContentType, SnapshotRef};
 use iceberg::table::Table;
 
 use crate::error::{CatalogError, Context, MissingDataFile, Result};
@@ -13,16 +13,28 @@ use crate::error::{CatalogError, Context, MissingDataFile, Result};
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The data files of the table's current snapshot, as scan tasks over all
-/// columns.
+/// columns, for the operations that rewrite files (merge, compact, delete):
+/// a table with delete files is refused, since a rewrite would have to
+/// carry or fold its deletes.
 pub async fn live_files(table: &Table) -> Result<Vec<FileScanTask>> {
-    match table.metadata().current_snapshot() {
-        Some(snapshot) => snapshot_files(table, snapshot.snapshot_id()).await,
-        None => Ok(Vec::new()),
+    let Some(snapshot) = table.metadata().current_snapshot() else {
+        return Ok(Vec::new());
+    };
+    let tasks = snapshot_files(table, snapshot.snapshot_id()).await?;
+    if tasks.iter().any(|t| !t.deletes.is_empty()) {
+        return Err(CatalogError::Unsupported {
+            table: table.identifier().clone(),
+            what: "row-level delete files (written by a merge-on-read engine)",
+            action: "rewrite",
+        });
     }
+    Ok(tasks)
 }
 
-/// The data files of a snapshot, as scan tasks over all columns. medallion
-/// writes no delete files and can neither read nor rewrite them.
+/// The data files of a snapshot, as scan tasks over all columns, each with
+/// the delete files that apply to it (Iceberg matches them by partition and
+/// sequence number). Readers apply position deletes; equality deletes and
+/// v3 deletion vectors are refused, naming them.
 pub async fn snapshot_files(table: &Table, snapshot_id: i64) -> Result<Vec<FileScanTask>> {
     let ident = table.identifier();
     let tasks: Vec<FileScanTask> = table
@@ -36,10 +48,17 @@ pub async fn snapshot_files(table: &Table, snapshot_id: i64) -> Result<Vec<FileS
         .try_collect()
         .await
         .context(|| format!("cannot list the data files of {ident}"))?;
-    if tasks.iter().any(|t| !t.deletes.is_empty()) {
+    let deletes = tasks.iter().flat_map(|t| &t.deletes);
+    for delete in deletes {
+        let what = match delete.file_type {
+            DataContentType::EqualityDeletes => "equality delete files",
+            _ if delete.file_path.ends_with(".puffin") => "deletion vectors (Iceberg v3)",
+            _ => continue,
+        };
         return Err(CatalogError::Unsupported {
             table: ident.clone(),
-            what: "row-level delete files",
+            what,
+            action: "read",
         });
     }
     Ok(tasks)

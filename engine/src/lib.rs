@@ -21,6 +21,7 @@ pub mod maintain;
 pub mod metrics;
 pub mod missing_files;
 pub mod peak_memory;
+pub mod position_deletes;
 pub mod progress;
 pub mod query_tables;
 pub mod replan;

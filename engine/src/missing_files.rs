@@ -2,6 +2,7 @@
 //! table, not an empty file: reading it fails with the table and the file
 //! named ([`MissingDataFile`]), and with what to do about it.
 
+use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -19,11 +20,6 @@ use parquet::arrow::async_reader::AsyncFileReader;
 use parquet::errors::ParquetError;
 use parquet::file::metadata::ParquetMetaData;
 
-/// The URI of a data file as the table's metadata spells it, carried with
-/// the file through the scan so errors can quote it.
-#[derive(Debug)]
-pub struct FileUri(pub String);
-
 /// Wraps a reader factory so that "not found" from storage becomes
 /// [`MissingDataFile`]. DataFusion's caching reader turns the cause of a
 /// failed footer read into text, so on a failure the file is looked up once
@@ -33,6 +29,8 @@ pub struct NamingMissingFiles {
     table: String,
     store: Arc<dyn ObjectStore>,
     inner: Arc<dyn ParquetFileReaderFactory>,
+    /// Each file's URI as the table's metadata spells it, so errors quote it.
+    uris: Arc<HashMap<Path, String>>,
 }
 
 impl NamingMissingFiles {
@@ -40,11 +38,13 @@ impl NamingMissingFiles {
         table: &str,
         store: Arc<dyn ObjectStore>,
         inner: Arc<dyn ParquetFileReaderFactory>,
+        uris: Arc<HashMap<Path, String>>,
     ) -> Self {
         Self {
             table: table.to_string(),
             store,
             inner,
+            uris,
         }
     }
 }
@@ -57,11 +57,11 @@ impl ParquetFileReaderFactory for NamingMissingFiles {
         metadata_size_hint: Option<usize>,
         metrics: &ExecutionPlanMetricsSet,
     ) -> datafusion::common::Result<Box<dyn AsyncFileReader + Send>> {
-        let uri = file
-            .extensions
-            .as_ref()
-            .and_then(|e| e.downcast_ref::<FileUri>())
-            .map_or_else(|| file.object_meta.location.to_string(), |u| u.0.clone());
+        let location = &file.object_meta.location;
+        let uri = self
+            .uris
+            .get(location)
+            .map_or_else(|| location.to_string(), String::clone);
         let file_ref = FileRef {
             store: self.store.clone(),
             location: file.object_meta.location.clone(),

@@ -35,6 +35,7 @@ mod concurrency;
 mod delete;
 mod demo;
 mod events;
+mod foreign_deletes;
 mod formats;
 mod ingest;
 mod integrity;

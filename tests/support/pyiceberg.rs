@@ -8,10 +8,12 @@ use super::{Expected, cents};
 
 /// Runs `tests/interop/read_tables.py` (PyIceberg) and returns its JSON.
 pub fn pyiceberg(args: &[&str], env: &[(String, String)]) -> Option<Value> {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../tests/interop/read_tables.py"
-    );
+    interop_script("read_tables.py", args, env)
+}
+
+/// Runs the PyIceberg script `tests/interop/<name>` and returns its JSON.
+pub fn interop_script(name: &str, args: &[&str], env: &[(String, String)]) -> Option<Value> {
+    let script = format!("{}/../tests/interop/{name}", env!("CARGO_MANIFEST_DIR"));
     let out = Command::new(std::env::var("PYTHON").unwrap_or_else(|_| "python3".into()))
         .arg(script)
         .args(args)

@@ -1,0 +1,193 @@
+//! Iceberg v2 position deletes, applied where the data files are read:
+//! the rows a table's delete files name are left out of each data file's
+//! scan as a row selection (DataFusion's `ParquetAccessPlan`), so the scan
+//! stays parallel and pruned. Tables that DuckDB or Spark updated with
+//! merge-on-read read the rows they read.
+//!
+//! A position delete file is Parquet with `file_path` and `pos` (the row's
+//! position in that data file, from 0); one file may delete rows of many
+//! data files. Positions are held in memory per data file: as many as the
+//! deletes hold, never the data.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use arrow::array::{Array, AsArray};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Int64Type};
+use datafusion::datasource::physical_plan::parquet::{ParquetAccessPlan, RowGroupAccess};
+use datafusion::execution::object_store::ObjectStoreUrl;
+use futures::TryStreamExt;
+use iceberg::scan::FileScanTask;
+use iceberg::spec::DataContentType;
+use object_store::ObjectStore;
+use object_store::path::Path;
+use parquet::arrow::ParquetRecordBatchStreamBuilder;
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::{RowSelection, RowSelector};
+use parquet::arrow::async_reader::{AsyncFileReader, ParquetObjectReader};
+
+/// The deleted row positions of each data file (by its URI), sorted.
+pub type DeletedRows = HashMap<String, BTreeSet<u64>>;
+
+/// Reads every position delete file the `tasks` name, once each, keeping
+/// the positions of the tasks' own data files.
+pub async fn deleted_rows(
+    store: &Arc<dyn ObjectStore>,
+    store_url: &ObjectStoreUrl,
+    tasks: &[FileScanTask],
+) -> Result<DeletedRows> {
+    let data_files: HashSet<&str> = tasks.iter().map(|t| t.data_file_path.as_str()).collect();
+    let mut delete_files: Vec<(&str, u64)> = tasks
+        .iter()
+        .flat_map(|t| &t.deletes)
+        .filter(|d| d.file_type == DataContentType::PositionDeletes)
+        .map(|d| (d.file_path.as_str(), d.file_size_in_bytes))
+        .collect();
+    delete_files.sort();
+    delete_files.dedup();
+    let mut deleted = DeletedRows::new();
+    for (uri, size) in delete_files {
+        read_delete_file(
+            store,
+            &location(store_url, uri)?,
+            size,
+            &data_files,
+            &mut deleted,
+        )
+        .await
+        .with_context(|| format!("cannot read the position delete file {uri}"))?;
+    }
+    Ok(deleted)
+}
+
+/// The path of `uri` within the store at `store_url`.
+fn location(store_url: &ObjectStoreUrl, uri: &str) -> Result<Path> {
+    let url = url::Url::parse(uri).with_context(|| format!("bad URI {uri}"))?;
+    let root = store_url.as_str().trim_end_matches('/');
+    if !uri.starts_with(root) {
+        anyhow::bail!("{uri} is not in {root}, where the table's data files are");
+    }
+    Ok(Path::from_url_path(url.path())?)
+}
+
+async fn read_delete_file(
+    store: &Arc<dyn ObjectStore>,
+    location: &Path,
+    size: u64,
+    data_files: &HashSet<&str>,
+    deleted: &mut DeletedRows,
+) -> Result<()> {
+    let reader = ParquetObjectReader::new(store.clone(), location.clone()).with_file_size(size);
+    let builder = ParquetRecordBatchStreamBuilder::new(reader).await?;
+    let schema = builder.parquet_schema();
+    let wanted: Vec<usize> = (0..schema.num_columns())
+        .filter(|i| matches!(schema.column(*i).name(), "file_path" | "pos"))
+        .collect();
+    let mask = ProjectionMask::leaves(schema, wanted);
+    let mut batches = builder.with_projection(mask).build()?;
+    while let Some(batch) = batches.try_next().await? {
+        let paths = batch
+            .column_by_name("file_path")
+            .context("no file_path column")?;
+        let paths = cast(paths, &DataType::Utf8)?;
+        let paths = paths.as_string::<i32>();
+        let positions = batch.column_by_name("pos").context("no pos column")?;
+        let positions = cast(positions, &DataType::Int64)?;
+        let positions = positions.as_primitive::<Int64Type>();
+        for row in 0..batch.num_rows() {
+            if paths.is_null(row) || positions.is_null(row) {
+                continue;
+            }
+            let path = paths.value(row);
+            if data_files.contains(path) {
+                let position = u64::try_from(positions.value(row)).context("a negative pos")?;
+                deleted
+                    .entry(path.to_string())
+                    .or_default()
+                    .insert(position);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The access plan that reads every row of the data file at `location`
+/// but the `deleted` ones, from its row groups' sizes (its footer).
+pub async fn access_plan(
+    store: &Arc<dyn ObjectStore>,
+    location: &Path,
+    size: u64,
+    deleted: &BTreeSet<u64>,
+) -> Result<ParquetAccessPlan> {
+    let mut reader = ParquetObjectReader::new(store.clone(), location.clone()).with_file_size(size);
+    let metadata = reader.get_metadata(None).await?;
+    let row_counts = metadata.row_groups().iter().map(|g| g.num_rows() as u64);
+    Ok(plan_without(row_counts, deleted))
+}
+
+/// Per row group of these sizes: all rows, none, or a selection that
+/// leaves out the deleted positions (counted from the file's first row).
+fn plan_without(
+    row_counts: impl Iterator<Item = u64>,
+    deleted: &BTreeSet<u64>,
+) -> ParquetAccessPlan {
+    let mut groups = Vec::new();
+    let mut start = 0;
+    for rows in row_counts {
+        let gone: Vec<u64> = deleted
+            .range(start..start + rows)
+            .map(|p| p - start)
+            .collect();
+        groups.push(match gone.len() as u64 {
+            0 => RowGroupAccess::Scan,
+            n if n == rows => RowGroupAccess::Skip,
+            _ => RowGroupAccess::Selection(selection(rows, &gone)),
+        });
+        start += rows;
+    }
+    ParquetAccessPlan::new(groups)
+}
+
+/// Selects `rows` rows but the `gone` positions (sorted, within the group).
+fn selection(rows: u64, gone: &[u64]) -> RowSelection {
+    let mut selectors = Vec::new();
+    let mut at = 0;
+    for &position in gone {
+        if position > at {
+            selectors.push(RowSelector::select((position - at) as usize));
+        }
+        selectors.push(RowSelector::skip(1));
+        at = position + 1;
+    }
+    if rows > at {
+        selectors.push(RowSelector::select((rows - at) as usize));
+    }
+    RowSelection::from(selectors)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deleted_positions_become_skips_in_their_row_groups() {
+        let deleted: BTreeSet<u64> = [0, 3, 4, 10, 11, 12, 13, 14].into();
+        let plan = plan_without([10, 5, 5].into_iter(), &deleted);
+        let groups = plan.inner();
+        let expected = RowSelection::from(vec![
+            RowSelector::skip(1),
+            RowSelector::select(2),
+            RowSelector::skip(2),
+            RowSelector::select(5),
+        ]);
+        assert_eq!(groups[0], RowGroupAccess::Selection(expected));
+        assert_eq!(
+            groups[1],
+            RowGroupAccess::Skip,
+            "rows 10 to 14 are all gone"
+        );
+        assert_eq!(groups[2], RowGroupAccess::Scan);
+    }
+}
