@@ -89,7 +89,11 @@ pub fn snapshot_infos(table: &Table) -> Vec<SnapshotInfo> {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct TableInfo {
     pub snapshot_id: Option<i64>,
+    /// Rows in its data files, deleted ones included.
     pub records: u64,
+    /// Rows that position delete files (of merge-on-read engines) delete.
+    pub position_deletes: u64,
+    pub delete_files: u64,
     pub data_files: u64,
     pub bytes: u64,
     /// When the current snapshot was committed.
@@ -97,6 +101,11 @@ pub struct TableInfo {
 }
 
 impl TableInfo {
+    /// The rows a reader sees: those of its data files less the deleted.
+    pub fn live_rows(&self) -> u64 {
+        self.records.saturating_sub(self.position_deletes)
+    }
+
     pub fn of(table: &Table) -> Self {
         let current = table.metadata().current_snapshot();
         let total = |key| {
@@ -107,6 +116,8 @@ impl TableInfo {
         Self {
             snapshot_id: current.map(|s| s.snapshot_id()),
             records: total(TOTAL_RECORDS),
+            position_deletes: total(TOTAL_POSITION_DELETES),
+            delete_files: total(TOTAL_DELETE_FILES),
             data_files: total(TOTAL_DATA_FILES),
             bytes: total(TOTAL_FILES_SIZE),
             timestamp_ms: current.map(|s| s.timestamp_ms()),

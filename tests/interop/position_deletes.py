@@ -79,6 +79,15 @@ class AddPositionDeletes(_FastAppendFiles):
                 )
         return super()._manifests() + [writer.to_manifest_file()]
 
+    def _summary(self, snapshot_properties=None):
+        # The collector counts files by their content: the delete files
+        # give added-position-deletes and the totals readers show.
+        self._added_data_files = list(self._delete_files)
+        try:
+            return super()._summary(snapshot_properties or {})
+        finally:
+            self._added_data_files = []
+
 
 def position_delete_file(table, positions):
     """A Parquet position delete file of (data file, row position) pairs."""

@@ -48,10 +48,10 @@ pub struct RollbackArgs {
     yes: bool,
 }
 
-/// Each table with its current snapshot: name, snapshot id, rows, files,
-/// size and time.
+/// Each table with its current snapshot: name, snapshot id, rows (those
+/// deleted by position deletes left out), the deleted, files, size and time.
 pub struct TablesReport {
-    rows: Vec<[String; 6]>,
+    rows: Vec<[String; 7]>,
 }
 
 impl Report for TablesReport {
@@ -64,6 +64,7 @@ impl Report for TablesReport {
                 "table",
                 "snapshot id",
                 "rows",
+                "deleted",
                 "files",
                 "size",
                 "updated (UTC)",
@@ -76,7 +77,7 @@ impl Report for TablesReport {
         let json: Vec<_> = self
             .rows
             .iter()
-            .map(|r| serde_json::json!({"table": r[0], "snapshot_id": r[1], "rows": r[2], "files": r[3], "size": r[4], "updated": r[5]}))
+            .map(|r| serde_json::json!({"table": r[0], "snapshot_id": r[1], "rows": r[2], "deletes": r[3], "files": r[4], "size": r[5], "updated": r[6]}))
             .collect();
         pretty(&json)
     }
@@ -206,6 +207,15 @@ impl Report for RolledBack {
     }
 }
 
+/// The position deletes other engines wrote into the table, or `-`.
+fn deletes(info: &TableInfo) -> String {
+    match info.delete_files {
+        0 => "-".into(),
+        1 => format!("{} rows in 1 file", info.position_deletes),
+        files => format!("{} rows in {files} files", info.position_deletes),
+    }
+}
+
 pub async fn list(engine: &Engine) -> Result<TablesReport> {
     let mut rows = Vec::new();
     for ident in engine.lakehouse.list_tables().await? {
@@ -215,7 +225,8 @@ pub async fn list(engine: &Engine) -> Result<TablesReport> {
             info.snapshot_id
                 .map(|id| id.to_string())
                 .unwrap_or_else(|| "-".into()),
-            info.records.to_string(),
+            info.live_rows().to_string(),
+            deletes(&info),
             info.data_files.to_string(),
             human_bytes(info.bytes),
             info.timestamp_ms
