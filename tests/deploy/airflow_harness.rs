@@ -6,7 +6,6 @@
 //! every process runs under `timeout` in a process group of its own and is
 //! stopped by that group's id.
 
-use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -14,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::ports::free_port;
 use crate::support::{binary_or_skip, repo_root};
 
 pub const DAG: &str = "data_ingestion_gitops";
@@ -49,15 +49,6 @@ impl Installed {
             }
         }
     }
-}
-
-/// A port on 127.0.0.1 that was free a moment ago.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A long-running process, stopped (its whole process group) when dropped.

@@ -10,6 +10,8 @@ mod git_http_server;
 mod image;
 mod manifests;
 mod monitoring;
+#[path = "../support/ports.rs"]
+mod ports;
 mod prune;
 mod submit;
 mod support;

@@ -10,6 +10,7 @@ mod support {
     mod listener;
     mod local;
     mod pipeline_copy;
+    mod ports;
     mod prometheus;
     mod promtool;
     mod pyiceberg;
@@ -20,6 +21,7 @@ mod support {
     pub use lakehouse::*;
     pub use listener::*;
     pub use local::*;
+    pub use ports::*;
     pub use prometheus::*;
     pub use promtool::*;
     pub use pyiceberg::*;

@@ -10,6 +10,7 @@ mod support {
     mod lakehouse;
     mod listener;
     mod pipeline_copy;
+    mod ports;
     mod promtool;
     mod pyiceberg;
     mod raw_facts;
@@ -19,6 +20,7 @@ mod support {
 
     pub use lakehouse::*;
     pub use listener::*;
+    pub use ports::*;
     pub use promtool::*;
     pub use pyiceberg::*;
     pub use raw_facts::*;

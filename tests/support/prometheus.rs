@@ -4,13 +4,13 @@
 //! query API.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::required;
+use super::{free_port, required};
 
 /// How long a service may take to answer `/-/ready`, and a query its series.
 const WAIT: Duration = Duration::from_secs(30);
@@ -156,12 +156,4 @@ fn http_get(url: &str) -> Option<(u16, String)> {
     let status = response.split(' ').nth(1)?.parse().ok()?;
     let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
     Some((status, body.to_string()))
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }

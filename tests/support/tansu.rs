@@ -2,10 +2,12 @@
 //! free port of 127.0.0.1, stopped when dropped. `tests/run.sh` installs it
 //! and exports its path as MEDALLION_TEST_TANSU.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use super::free_port;
 
 pub struct Tansu {
     pub port: u16,
@@ -70,14 +72,6 @@ impl Drop for Tansu {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The broker binary: MEDALLION_TEST_TANSU, else where tests/run.sh puts it.
