@@ -33,7 +33,7 @@ pub struct ServeArgs {
     #[arg(long, conflicts_with = "oidc_issuer")]
     no_auth: bool,
     /// Largest upload accepted, e.g. 512MiB or 5GiB; a larger one gets 413.
-    #[arg(long, default_value = "5GiB", value_parser = parse_size)]
+    #[arg(long, default_value = "5GiB", value_parser = upload_size)]
     max_upload_size: u64,
     /// The pipeline whose datasets/ declares what may be uploaded
     /// (default: the reference pipeline).
@@ -55,6 +55,11 @@ impl Report for Stopped {
     fn json(&self) -> Result<String> {
         pretty(self)
     }
+}
+
+/// `--max-upload-size`, read as every size medallion takes (`--memory-limit`).
+fn upload_size(text: &str) -> Result<u64, String> {
+    crate::config::parse_size(text).map_err(|e| crate::errors::one_line(&e))
 }
 
 pub async fn serve(config: Config, args: ServeArgs) -> Result<Stopped> {
@@ -95,47 +100,4 @@ pub async fn serve(config: Config, args: ServeArgs) -> Result<Stopped> {
     })
     .await?;
     Ok(Stopped { listened_on })
-}
-
-/// A size in bytes: a number with an optional unit (B, KB, MB, GB, KiB, MiB, GiB).
-fn parse_size(text: &str) -> Result<u64, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("`{text}`: give a size such as 512MiB or 5GiB"))?;
-    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "kb" => 1000,
-        "mb" => 1000 * 1000,
-        "gb" => 1000 * 1000 * 1000,
-        "kib" => 1 << 10,
-        "mib" => 1 << 20,
-        "gib" => 1 << 30,
-        _ => {
-            return Err(format!(
-                "`{text}`: the unit is one of B, KB, MB, GB, KiB, MiB, GiB"
-            ));
-        }
-    };
-    number
-        .checked_mul(factor)
-        .ok_or_else(|| format!("`{text}` is too large"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_read_with_decimal_and_binary_units() {
-        assert_eq!(parse_size("5GiB"), Ok(5 << 30));
-        assert_eq!(parse_size("10 MB"), Ok(10_000_000));
-        assert_eq!(parse_size("42"), Ok(42));
-        assert!(parse_size("5 parsecs").unwrap_err().contains("unit"));
-        assert!(parse_size("GiB").is_err());
-    }
 }
