@@ -16,6 +16,7 @@ use anyhow::{Context, Result};
 use arrow::array::{Array, AsArray};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Int64Type};
+use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::datasource::physical_plan::parquet::{ParquetAccessPlan, RowGroupAccess};
 use datafusion::execution::object_store::ObjectStoreUrl;
 use futures::TryStreamExt;
@@ -62,14 +63,14 @@ pub async fn deleted_rows(
     Ok(deleted)
 }
 
-/// The path of `uri` within the store at `store_url`.
+/// The path of `uri` within the store at `store_url`, parsed as the data
+/// files' URIs are (`DataFilesTable::try_new`).
 fn location(store_url: &ObjectStoreUrl, uri: &str) -> Result<Path> {
-    let url = url::Url::parse(uri).with_context(|| format!("bad URI {uri}"))?;
-    let root = store_url.as_str().trim_end_matches('/');
-    if !uri.starts_with(root) {
-        anyhow::bail!("{uri} is not in {root}, where the table's data files are");
+    let url = ListingTableUrl::parse(uri).with_context(|| format!("bad URI {uri}"))?;
+    if url.object_store() != *store_url {
+        anyhow::bail!("{uri} is not in {store_url}, where the table's data files are");
     }
-    Ok(Path::from_url_path(url.path())?)
+    Ok(url.prefix().clone())
 }
 
 async fn read_delete_file(
