@@ -19,7 +19,6 @@ mod sniff;
 mod upload;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -47,9 +46,6 @@ pub struct Server {
     auth: Option<Authenticator>,
     max_upload_bytes: u64,
     events: Option<Arc<dyn EventSink>>,
-    /// The outbox folder, counted on each scrape.
-    outbox: Option<PathBuf>,
-    brokers: Option<String>,
     metrics: Registry,
 }
 
@@ -63,10 +59,6 @@ pub async fn serve(
 ) -> Result<()> {
     let root = RawRoot::open(&engine.session(), &engine.config.raw_root)?;
     let events = crate::events::sink(&engine.config)?;
-    let brokers = engine.config.events.brokers.clone();
-    let outbox = brokers
-        .as_ref()
-        .map(|_| engine.config.events.outbox.clone());
     let server = Arc::new(Server {
         engine,
         pipeline,
@@ -74,8 +66,6 @@ pub async fn serve(
         auth: options.auth,
         max_upload_bytes: options.max_upload_bytes,
         events,
-        outbox,
-        brokers,
         metrics: Registry::default(),
     });
     let listener = tokio::net::TcpListener::bind(options.listen)

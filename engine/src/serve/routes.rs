@@ -72,7 +72,7 @@ async fn ready(State(server): State<Arc<Server>>) -> (StatusCode, Json<Value>) {
         Ok(())
     })
     .await;
-    let broker = match &server.brokers {
+    let broker = match &server.engine.config.events.brokers {
         Some(brokers) => {
             probe(crate::events::kafka::reachable(
                 brokers.clone(),
@@ -110,8 +110,10 @@ async fn openapi() -> impl IntoResponse {
 }
 
 async fn metrics(State(server): State<Arc<Server>>) -> impl IntoResponse {
-    if let Some(outbox) = &server.outbox {
-        let waiting = crate::events::outbox::waiting(outbox);
+    // The outbox is there only in front of brokers.
+    let events = &server.engine.config.events;
+    if events.brokers.is_some() {
+        let waiting = crate::events::outbox::waiting(&events.outbox);
         server.metrics.set(&OUTBOX_EVENTS, &[], waiting as f64);
     }
     let text = server.metrics.render() + &server.engine.storage_metrics.render();
