@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use iceberg::spec::{DataFile, Struct, TableProperties};
+use iceberg::spec::{DataContentType, DataFile, Struct, TableProperties};
 use iceberg::table::Table;
 use iceberg::{ErrorKind, TableIdent};
 use uuid::Uuid;
@@ -175,17 +175,27 @@ impl RetryPolicy {
 /// What a write put into the table.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct WriteStats {
+    /// Rows of the data files written.
     pub rows: u64,
+    /// Bytes of every file written, data and delete files.
     pub bytes: u64,
     pub files: usize,
+    /// Rows the position delete files written delete (merge-on-read).
+    pub deleted_rows: u64,
 }
 
 impl WriteStats {
     fn of(files: &[DataFile]) -> Self {
+        let is_data = |f: &&DataFile| f.content_type() == DataContentType::Data;
         Self {
-            rows: files.iter().map(|f| f.record_count()).sum(),
+            rows: files.iter().filter(is_data).map(|f| f.record_count()).sum(),
             bytes: files.iter().map(|f| f.file_size_in_bytes()).sum(),
             files: files.len(),
+            deleted_rows: files
+                .iter()
+                .filter(|f| !is_data(f))
+                .map(|f| f.record_count())
+                .sum(),
         }
     }
 }

@@ -10,16 +10,21 @@
 //! `replace` (compaction) adds files holding rows that were there already,
 //! and if it took a file the overwrite rewrites, (1) catches it and the
 //! caller plans again on the new head ([`CatalogError::must_replan`]).
+//! Every rewrite that copies rows also needs (3): no snapshot since it read
+//! them added delete files that may delete rows of a file it rewrites (a
+//! merge-on-read merge or delete), or the copies would bring those rows
+//! back; like Java's `validateNoNewDeletesForDataFiles`, that re-plans too.
 
 use std::collections::HashSet;
 
 use iceberg::TableIdent;
 use iceberg::expr::Predicate;
-use iceberg::spec::{ManifestStatus, Operation, SnapshotRef};
+use iceberg::spec::{DataFile, ManifestContentType, ManifestStatus, Operation, SnapshotRef};
 use iceberg::table::Table;
 
 use crate::commit::{Attempt, AttemptPlanner};
 use crate::error::{CatalogError, Context, Result};
+use crate::position_deletes::may_delete_rows_of;
 use crate::scan::live_files;
 use crate::snapshot::SnapshotKind;
 
@@ -49,12 +54,15 @@ pub(crate) struct RewriteLiveFiles {
     pub kind: SnapshotKind,
     /// What the rewrite is, for the error: `compact`, `delete`, ...
     pub operation: &'static str,
+    /// The snapshot the rewritten rows were read on.
+    pub read_on: Option<i64>,
 }
 
 impl AttemptPlanner for RewriteLiveFiles {
     async fn plan(&mut self, head: &Table) -> Result<Attempt> {
         let live = live_paths(head).await?;
         require_live(head.identifier(), self.operation, &self.kind, &live)?;
+        require_no_new_deletes(head, self.operation, &self.kind, self.read_on).await?;
         Ok(Attempt::of(self.kind.clone()))
     }
 }
@@ -71,6 +79,7 @@ impl AttemptPlanner for OverwriteByFilter {
         let kind = SnapshotKind::Overwrite(self.overwrite.replaced.clone());
         let live = live_paths(head).await?;
         require_live(head.identifier(), self.operation, &kind, &live)?;
+        require_no_new_deletes(head, self.operation, &kind, self.overwrite.chosen_on).await?;
         let conflicting = self.added_rows_that_could_match(head).await?;
         match conflicting.first() {
             None => Ok(Attempt::of(kind)),
@@ -104,7 +113,11 @@ impl OverwriteByFilter {
             if !matches!(operation, Operation::Append | Operation::Overwrite) {
                 continue;
             }
-            let added = files_added_by(head, snapshot).await?;
+            let added: Vec<String> = files_added_by(head, snapshot, ManifestContentType::Data)
+                .await?
+                .iter()
+                .map(|f| f.file_path().to_string())
+                .collect();
             if added.is_empty() {
                 continue;
             }
@@ -162,9 +175,13 @@ fn snapshots_since(head: &Table, chosen_on: Option<i64>) -> Option<Vec<&Snapshot
     Some(since)
 }
 
-/// The data files `snapshot` itself added: the `added` entries of the
-/// manifests it wrote.
-async fn files_added_by(head: &Table, snapshot: &SnapshotRef) -> Result<Vec<String>> {
+/// The data or delete files `snapshot` itself added: the `added` entries
+/// of the manifests it wrote.
+async fn files_added_by(
+    head: &Table,
+    snapshot: &SnapshotRef,
+    content: ManifestContentType,
+) -> Result<Vec<DataFile>> {
     let ident = head.identifier();
     let list = head
         .manifest_list_reader(snapshot)
@@ -173,7 +190,9 @@ async fn files_added_by(head: &Table, snapshot: &SnapshotRef) -> Result<Vec<Stri
         .context(|| format!("cannot read a manifest list of {ident}"))?;
     let mut added = Vec::new();
     for manifest_file in list.entries() {
-        if manifest_file.added_snapshot_id != snapshot.snapshot_id() {
+        if manifest_file.added_snapshot_id != snapshot.snapshot_id()
+            || manifest_file.content != content
+        {
             continue;
         }
         let manifest = manifest_file
@@ -185,10 +204,42 @@ async fn files_added_by(head: &Table, snapshot: &SnapshotRef) -> Result<Vec<Stri
                 .entries()
                 .iter()
                 .filter(|e| e.status() == ManifestStatus::Added)
-                .map(|e| e.file_path().to_string()),
+                .map(|e| e.data_file().clone()),
         );
     }
     Ok(added)
+}
+
+/// Fails when a snapshot committed since `read_on` added delete files that
+/// may delete rows of a file `kind` rewrites: its copies were made without
+/// those deletes, and committing them would bring the deleted rows back.
+async fn require_no_new_deletes(
+    head: &Table,
+    operation: &str,
+    kind: &SnapshotKind,
+    read_on: Option<i64>,
+) -> Result<()> {
+    let Some(rewritten) = kind.named_files() else {
+        return Ok(());
+    };
+    let Some(since) = snapshots_since(head, read_on) else {
+        return Err(CatalogError::HistoryLost {
+            table: head.identifier().clone(),
+            operation: operation.to_string(),
+        });
+    };
+    for snapshot in since {
+        for delete in files_added_by(head, snapshot, ManifestContentType::Deletes).await? {
+            if let Some(file) = rewritten.iter().find(|p| may_delete_rows_of(&delete, p)) {
+                return Err(CatalogError::DeletedMeanwhile {
+                    table: head.identifier().clone(),
+                    operation: operation.to_string(),
+                    file: file.clone(),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn live_paths(head: &Table) -> Result<HashSet<String>> {
@@ -281,6 +332,7 @@ mod tests {
         let mut planner = RewriteLiveFiles {
             kind: SnapshotKind::Replace(files),
             operation: "compact",
+            read_on: chosen_on.metadata().current_snapshot_id(),
         };
         let unchanged = WriteSchema::unchanged(chosen_on.metadata());
         let error = commit(
@@ -307,6 +359,63 @@ mod tests {
             1,
             "nothing changed"
         );
+    }
+
+    #[tokio::test]
+    async fn a_compaction_of_files_whose_rows_a_merge_on_read_deleted_meanwhile_must_plan_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let lakehouse = Lakehouse::in_test_folder(dir.path()).await;
+        let ident = table_ident("bronze.things").unwrap();
+        let first = append(&lakehouse, &ident, &[1, 2, 3]).await;
+        let second = append(&lakehouse, &ident, &[4, 5]).await;
+        let chosen_on = lakehouse.load_table(&ident).await.unwrap();
+
+        // A merge-on-read merge deletes key 2 of the first file by position.
+        lakehouse
+            .merge(ident.clone(), vec!["key".into()])
+            .with_options(crate::write::WriteOptions {
+                row_level: Some(crate::row_level::RowLevelMode::MergeOnRead),
+                ..Default::default()
+            })
+            .execute(schema(), keys([2]))
+            .await
+            .unwrap();
+        // The compaction's copy was read before that delete.
+        let unchanged = WriteSchema::unchanged(chosen_on.metadata());
+        let copy = write_data_files(&chosen_on, &unchanged, None, keys([1, 2, 3, 4, 5]))
+            .await
+            .unwrap();
+        let mut planner = RewriteLiveFiles {
+            kind: SnapshotKind::Replace(HashSet::from([first.clone(), second])),
+            operation: "compact",
+            read_on: chosen_on.metadata().current_snapshot_id(),
+        };
+        let properties = CommitProperties::default();
+        let error = commit(
+            &lakehouse,
+            &ident,
+            &properties,
+            &unchanged,
+            &copy,
+            &mut planner,
+        )
+        .await
+        .unwrap_err();
+        assert!(error.must_replan(), "{error}");
+        assert!(
+            error.to_string().contains(&format!(
+                "rows of {first}, which it rewrites, were deleted meanwhile"
+            )),
+            "{error}"
+        );
+        // Nothing landed: the deleted row stays deleted.
+        let table = lakehouse.load_table(&ident).await.unwrap();
+        let rows: usize = crate::scan::read_with_iceberg(&table)
+            .await
+            .iter()
+            .map(|b| b.num_rows())
+            .sum();
+        assert_eq!(rows, 5, "keys 1, 3, 4, 5 and the merged 2");
     }
 
     /// Appends rows with these keys; the one data file that append added.
@@ -337,6 +446,7 @@ mod tests {
         let mut planner = RewriteLiveFiles {
             kind: SnapshotKind::Replace(files.iter().map(|f| f.to_string()).collect()),
             operation: "compact",
+            read_on: table.metadata().current_snapshot_id(),
         };
         let properties = CommitProperties::default();
         commit(

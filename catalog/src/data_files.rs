@@ -123,11 +123,7 @@ where
 /// let two writes overwrite each other's files.
 fn rolling_writer(table: &Table, written: &WriteSchema, job_id: Option<&str>) -> Result<Rolling> {
     let metadata = table.metadata();
-    let prefix = format!(
-        "{}-{}",
-        job_id.map(sanitize).unwrap_or_else(|| "write".into()),
-        Uuid::now_v7()
-    );
+    let prefix = format!("{}-{}", file_prefix(job_id), Uuid::now_v7());
     Ok(RollingFileWriterBuilder::new(
         ParquetWriterBuilder::new(data_file_properties(), written.schema.clone()),
         target_file_size(metadata),
@@ -208,6 +204,12 @@ fn conform(
         })
         .collect::<arrow::error::Result<Vec<ArrayRef>>>()?;
     RecordBatch::try_new(target.clone(), columns)
+}
+
+/// The start of the names of a write's files: its job id, made safe for a
+/// path.
+pub(crate) fn file_prefix(job_id: Option<&str>) -> String {
+    job_id.map(sanitize).unwrap_or_else(|| "write".into())
 }
 
 fn sanitize(job_id: &str) -> String {

@@ -54,6 +54,17 @@ pub enum CatalogError {
     },
 
     #[error(
+        "{operation} of {table} conflicts with a concurrent commit: rows of {file}, which it \
+         rewrites, were deleted meanwhile (merge-on-read); nothing was committed; run it again \
+         on the table as it is now"
+    )]
+    DeletedMeanwhile {
+        table: TableIdent,
+        operation: String,
+        file: String,
+    },
+
+    #[error(
         "{operation} of {table} cannot tell what was committed since it chose its files: \
          snapshots in between were expired or rolled back meanwhile; nothing was committed; \
          run it again on the table as it is now"
@@ -106,6 +117,14 @@ pub enum CatalogError {
         context: String,
         #[source]
         source: arrow::error::ArrowError,
+    },
+
+    #[error("cannot read the position delete file {path} of {table}")]
+    DeleteFile {
+        table: TableIdent,
+        path: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
 
     #[error("the job's query failed")]
@@ -222,7 +241,9 @@ impl CatalogError {
     pub fn must_replan(&self) -> bool {
         matches!(
             self,
-            Self::RewrittenMeanwhile { .. } | Self::HistoryLost { .. }
+            Self::RewrittenMeanwhile { .. }
+                | Self::DeletedMeanwhile { .. }
+                | Self::HistoryLost { .. }
         )
     }
 }

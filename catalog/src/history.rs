@@ -30,6 +30,7 @@ pub(crate) const ENGINE_NAME: &str = "engine-name";
 pub(crate) const ENGINE_VERSION: &str = "engine-version";
 pub(crate) const ADDED_RECORDS: &str = "added-records";
 pub(crate) const ADDED_DATA_FILES: &str = "added-data-files";
+pub(crate) const ADDED_POSITION_DELETES: &str = "added-position-deletes";
 pub(crate) const DELETED_DATA_FILES: &str = "deleted-data-files";
 pub(crate) const TOTAL_RECORDS: &str = "total-records";
 pub(crate) const TOTAL_DATA_FILES: &str = "total-data-files";
@@ -56,6 +57,11 @@ pub struct SnapshotInfo {
     pub job_id: Option<String>,
     pub added_records: Option<u64>,
     pub total_records: Option<u64>,
+    /// Rows the snapshot deleted by position (merge-on-read).
+    pub added_position_deletes: Option<u64>,
+    /// Rows that the table's delete files delete, and those files.
+    pub total_position_deletes: Option<u64>,
+    pub total_delete_files: Option<u64>,
     pub is_current: bool,
 }
 
@@ -77,6 +83,9 @@ pub fn snapshot_infos(table: &Table) -> Vec<SnapshotInfo> {
                 .cloned(),
             added_records: summary_number(s.summary(), ADDED_RECORDS),
             total_records: summary_number(s.summary(), TOTAL_RECORDS),
+            added_position_deletes: summary_number(s.summary(), ADDED_POSITION_DELETES),
+            total_position_deletes: summary_number(s.summary(), TOTAL_POSITION_DELETES),
+            total_delete_files: summary_number(s.summary(), TOTAL_DELETE_FILES),
             is_current: Some(s.snapshot_id()) == current,
         })
         .collect();
@@ -151,10 +160,13 @@ pub fn snapshot_of_job(table: &Table, job_id: &str) -> Option<i64> {
 }
 
 /// The rows in `table` as of snapshot `snapshot_id` (its summary's
-/// `total-records`), when the snapshot records them.
+/// `total-records` less its `total-position-deletes`: medallion's and
+/// Iceberg Java's position deletes never name a row twice), when the
+/// snapshot records them.
 pub fn table_rows(table: &Table, snapshot_id: i64) -> Option<u64> {
     let snapshot = table.metadata().snapshot_by_id(snapshot_id)?;
-    summary_number(snapshot.summary(), TOTAL_RECORDS)
+    let deleted = summary_number(snapshot.summary(), TOTAL_POSITION_DELETES).unwrap_or(0);
+    summary_number(snapshot.summary(), TOTAL_RECORDS).map(|rows| rows.saturating_sub(deleted))
 }
 
 /// The snapshot of table `input` that the newest job writing `table` read

@@ -13,22 +13,14 @@ use crate::error::{CatalogError, Context, MissingDataFile, Result};
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The data files of the table's current snapshot, as scan tasks over all
-/// columns, for the operations that rewrite files (merge, compact, delete):
-/// a table with delete files is refused, since a rewrite would have to
-/// carry or fold its deletes.
+/// columns, each with its position delete files, for the operations that
+/// rewrite files (merge, compact, delete): reading a task applies its
+/// deletes, so a rewrite folds them in.
 pub async fn live_files(table: &Table) -> Result<Vec<FileScanTask>> {
     let Some(snapshot) = table.metadata().current_snapshot() else {
         return Ok(Vec::new());
     };
-    let tasks = snapshot_files(table, snapshot.snapshot_id()).await?;
-    if tasks.iter().any(|t| !t.deletes.is_empty()) {
-        return Err(CatalogError::Unsupported {
-            table: table.identifier().clone(),
-            what: "row-level delete files (written by a merge-on-read engine)",
-            action: "rewrite",
-        });
-    }
-    Ok(tasks)
+    snapshot_files(table, snapshot.snapshot_id()).await
 }
 
 /// The data files of a snapshot, as scan tasks over all columns, each with

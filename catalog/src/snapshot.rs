@@ -5,10 +5,10 @@
 use std::collections::{HashMap, HashSet};
 
 use iceberg::spec::{
-    DataContentType, DataFile, DataFileFormat, FormatVersion, MAIN_BRANCH, ManifestFile,
-    ManifestListWriter, ManifestWriter, ManifestWriterBuilder, Operation, PartitionSpecRef,
-    SchemaRef, Snapshot, SnapshotReference, SnapshotRetention, SnapshotSummaryCollector, Summary,
-    TableMetadata,
+    DataContentType, DataFile, DataFileFormat, FormatVersion, MAIN_BRANCH, ManifestContentType,
+    ManifestFile, ManifestListWriter, ManifestWriter, ManifestWriterBuilder, Operation,
+    PartitionSpecRef, SchemaRef, Snapshot, SnapshotReference, SnapshotRetention,
+    SnapshotSummaryCollector, Summary, TableMetadata,
 };
 use iceberg::table::Table;
 use iceberg::{Error, ErrorKind, TableRequirement, TableUpdate};
@@ -18,6 +18,7 @@ use crate::history::{
     TOTAL_DATA_FILES, TOTAL_DELETE_FILES, TOTAL_EQUALITY_DELETES, TOTAL_FILES_SIZE,
     TOTAL_POSITION_DELETES, TOTAL_RECORDS, summary_number,
 };
+use crate::position_deletes::only_data_file_of;
 use crate::schema::SchemaCommit;
 
 /// What a snapshot does to the table's files, as the operation that makes
@@ -27,6 +28,10 @@ use crate::schema::SchemaCommit;
 pub(crate) enum SnapshotKind {
     /// Add the new files beside every live file.
     Append,
+    /// Add the new files beside every live file; the new delete files among
+    /// them delete rows of exactly these live files, which must all still be
+    /// live (merge-on-read; the planner checks them on the head it builds on).
+    RowDelta(HashSet<String>),
     /// Put the new files in place of every live file.
     OverwriteAll,
     /// Put the new files in place of exactly these live files, which must
@@ -43,7 +48,7 @@ impl SnapshotKind {
     /// Whether this live file leaves the table.
     fn removes(&self, path: &str) -> bool {
         match self {
-            Self::Append | Self::RewriteManifests => false,
+            Self::Append | Self::RowDelta(_) | Self::RewriteManifests => false,
             Self::OverwriteAll => true,
             Self::Overwrite(paths) | Self::Replace(paths) => paths.contains(path),
         }
@@ -52,7 +57,7 @@ impl SnapshotKind {
     /// The files that must be live for the snapshot to apply.
     pub(crate) fn named_files(&self) -> Option<&HashSet<String>> {
         match self {
-            Self::Overwrite(paths) | Self::Replace(paths) => Some(paths),
+            Self::Overwrite(paths) | Self::Replace(paths) | Self::RowDelta(paths) => Some(paths),
             _ => None,
         }
     }
@@ -103,9 +108,22 @@ pub(crate) async fn plan_snapshot(
         plan.summary
             .add_file(file, plan.schema.clone(), plan.spec.clone());
     }
+    let (data, deletes): (Vec<DataFile>, Vec<DataFile>) = added
+        .iter()
+        .cloned()
+        .partition(|f| f.content_type() == DataContentType::Data);
     let mut manifests = plan.carry_over(kind).await?;
-    if !added.is_empty() {
-        manifests.push(plan.added_manifest(added).await?);
+    if !data.is_empty() {
+        manifests.push(
+            plan.added_manifest(ManifestContentType::Data, &data)
+                .await?,
+        );
+    }
+    if !deletes.is_empty() {
+        manifests.push(
+            plan.added_manifest(ManifestContentType::Deletes, &deletes)
+                .await?,
+        );
     }
     let list_path = plan.write_manifest_list(manifests).await?;
 
@@ -113,7 +131,8 @@ pub(crate) async fn plan_snapshot(
     let parent = metadata.current_snapshot();
     additional_properties.extend(std::mem::take(&mut plan.summary).build());
     additional_properties.extend(totals(parent.map(|p| p.summary()), added, &plan.removed));
-    let operation = kind.operation(!plan.removed.paths.is_empty(), !added.is_empty());
+    let removed_rows = !plan.removed.paths.is_empty() || !deletes.is_empty();
+    let operation = kind.operation(removed_rows, !data.is_empty());
     let snapshot = Snapshot::builder()
         .with_manifest_list(list_path)
         .with_snapshot_id(plan.snapshot_id)
@@ -213,8 +232,11 @@ impl<'a> Plan<'a> {
         }
     }
 
-    /// A writer of a new data manifest, and its path.
-    fn manifest_writer(&mut self) -> iceberg::Result<(String, ManifestWriter)> {
+    /// A writer of a new manifest of data or of delete files, and its path.
+    fn manifest_writer(
+        &mut self,
+        content: ManifestContentType,
+    ) -> iceberg::Result<(String, ManifestWriter)> {
         let path = format!(
             "{}/metadata/{}-m{}.{}",
             self.table.metadata().location(),
@@ -223,13 +245,16 @@ impl<'a> Plan<'a> {
             DataFileFormat::Avro
         );
         self.manifests_opened += 1;
-        let writer = ManifestWriterBuilder::new(
+        let builder = ManifestWriterBuilder::new(
             self.table.file_io().new_output(&path)?,
             Some(self.snapshot_id),
             self.schema.clone(),
             self.spec.as_ref().clone(),
-        )
-        .build_v2_data();
+        );
+        let writer = match content {
+            ManifestContentType::Data => builder.build_v2_data(),
+            ManifestContentType::Deletes => builder.build_v2_deletes(),
+        };
         Ok((path, writer))
     }
 
@@ -246,7 +271,8 @@ impl<'a> Plan<'a> {
 
     /// The parent's manifests as the new snapshot keeps them: untouched
     /// ones as they are, the live files of touched ones split into a
-    /// manifest of removed files and one of kept files.
+    /// manifest of removed files and one of kept files; delete files leave
+    /// with the data files they belong to.
     async fn carry_over(&mut self, kind: &SnapshotKind) -> iceberg::Result<Vec<ManifestFile>> {
         let Some(parent) = self.table.metadata().current_snapshot() else {
             if kind.named_files().is_some_and(|paths| !paths.is_empty()) {
@@ -258,14 +284,29 @@ impl<'a> Plan<'a> {
             return Ok(Vec::new());
         };
         let list = self.table.manifest_list_reader(parent).load().await?;
-        if *kind == SnapshotKind::Append {
+        if matches!(kind, SnapshotKind::Append | SnapshotKind::RowDelta(_)) {
             return Ok(list.consume_entries().into_iter().collect());
         }
-        let (deleted_path, mut deleted) = self.manifest_writer()?;
-        let (kept_path, mut kept) = self.manifest_writer()?;
+        let (data, deletes): (Vec<ManifestFile>, Vec<ManifestFile>) = list
+            .consume_entries()
+            .into_iter()
+            .partition(|m| m.content == ManifestContentType::Data);
+        let mut manifests = self.carry_data(data, kind).await?;
+        manifests.extend(self.carry_deletes(deletes, kind).await?);
+        Ok(manifests)
+    }
+
+    /// The parent's data manifests, without the files `kind` removes.
+    async fn carry_data(
+        &mut self,
+        data: Vec<ManifestFile>,
+        kind: &SnapshotKind,
+    ) -> iceberg::Result<Vec<ManifestFile>> {
+        let (deleted_path, mut deleted) = self.manifest_writer(ManifestContentType::Data)?;
+        let (kept_path, mut kept) = self.manifest_writer(ManifestContentType::Data)?;
         let mut manifests = Vec::new();
         let mut any_kept = false;
-        for manifest_file in list.consume_entries() {
+        for manifest_file in data {
             let manifest = manifest_file.load_manifest(self.table.file_io()).await?;
             let touched = *kind == SnapshotKind::RewriteManifests
                 || manifest
@@ -288,6 +329,68 @@ impl<'a> Plan<'a> {
         Ok(manifests)
     }
 
+    /// The parent's delete manifests, without the delete files that belong
+    /// only to data files this snapshot removed (every one, when it removes
+    /// every data file): a removed data file needs no deletes.
+    async fn carry_deletes(
+        &mut self,
+        deletes: Vec<ManifestFile>,
+        kind: &SnapshotKind,
+    ) -> iceberg::Result<Vec<ManifestFile>> {
+        if self.removed.paths.is_empty() {
+            return Ok(deletes);
+        }
+        let removed_data = std::mem::take(&mut self.removed.paths);
+        let leaves = |file: &DataFile| {
+            *kind == SnapshotKind::OverwriteAll
+                || only_data_file_of(file).is_some_and(|path| removed_data.contains(&path))
+        };
+        let (deleted_path, mut deleted) = self.manifest_writer(ManifestContentType::Deletes)?;
+        let (kept_path, mut kept) = self.manifest_writer(ManifestContentType::Deletes)?;
+        let (mut any_deleted, mut any_kept) = (false, false);
+        let mut manifests = Vec::new();
+        for manifest_file in deletes {
+            let manifest = manifest_file.load_manifest(self.table.file_io()).await?;
+            let alive = || manifest.entries().iter().filter(|e| e.is_alive());
+            if !alive().any(|e| leaves(e.data_file())) {
+                manifests.push(manifest_file);
+                continue;
+            }
+            for entry in alive() {
+                let file = entry.data_file();
+                let sequence_number = entry.sequence_number().unwrap_or(0);
+                if leaves(file) {
+                    self.summary
+                        .remove_file(file, self.schema.clone(), self.spec.clone());
+                    self.removed.add_delete_file(file);
+                    deleted.add_delete_file(
+                        file.clone(),
+                        sequence_number,
+                        entry.file_sequence_number,
+                    )?;
+                    any_deleted = true;
+                } else {
+                    let snapshot_id = entry.snapshot_id().unwrap_or_default();
+                    kept.add_existing_file(
+                        file.clone(),
+                        snapshot_id,
+                        sequence_number,
+                        entry.file_sequence_number,
+                    )?;
+                    any_kept = true;
+                }
+            }
+        }
+        self.removed.paths = removed_data;
+        if any_deleted {
+            manifests.push(self.finish(deleted_path, deleted).await?);
+        }
+        if any_kept {
+            manifests.push(self.finish(kept_path, kept).await?);
+        }
+        Ok(manifests)
+    }
+
     /// Sorts the live files of one touched manifest into removed and kept;
     /// whether any was kept.
     fn split(
@@ -300,15 +403,6 @@ impl<'a> Plan<'a> {
         let mut any_kept = false;
         for entry in manifest.entries().iter().filter(|e| e.is_alive()) {
             let file = entry.data_file();
-            if file.content_type() != DataContentType::Data {
-                return Err(Error::new(
-                    ErrorKind::FeatureUnsupported,
-                    format!(
-                        "{} has delete files; medallion cannot rewrite it yet",
-                        self.table.identifier()
-                    ),
-                ));
-            }
             let sequence_number = entry.sequence_number().unwrap_or(0);
             if kind.removes(file.file_path()) {
                 self.summary
@@ -332,9 +426,13 @@ impl<'a> Plan<'a> {
         Ok(any_kept)
     }
 
-    /// Fails when a file the snapshot names is no longer live.
+    /// Fails when a file the snapshot rewrites is no longer live.
     fn require_named_files_removed(&self, kind: &SnapshotKind) -> iceberg::Result<()> {
-        match kind.named_files() {
+        let rewritten = match kind {
+            SnapshotKind::RowDelta(_) => None,
+            _ => kind.named_files(),
+        };
+        match rewritten {
             Some(paths) if self.removed.paths.len() != paths.len() => Err(Error::new(
                 ErrorKind::DataInvalid,
                 format!(
@@ -346,9 +444,13 @@ impl<'a> Plan<'a> {
         }
     }
 
-    /// The manifest listing the files the snapshot adds.
-    async fn added_manifest(&mut self, added: &[DataFile]) -> iceberg::Result<ManifestFile> {
-        let (path, mut writer) = self.manifest_writer()?;
+    /// The manifest listing the data or delete files the snapshot adds.
+    async fn added_manifest(
+        &mut self,
+        content: ManifestContentType,
+        added: &[DataFile],
+    ) -> iceberg::Result<ManifestFile> {
+        let (path, mut writer) = self.manifest_writer(content)?;
         for file in added {
             writer.add_file(file.clone(), -1)?;
         }
@@ -384,9 +486,14 @@ impl<'a> Plan<'a> {
 /// Live files a snapshot removes.
 #[derive(Default)]
 struct Removed {
+    /// The data files.
     paths: HashSet<String>,
     records: u64,
+    /// Of data and delete files.
     bytes: u64,
+    delete_files: u64,
+    position_deletes: u64,
+    equality_deletes: u64,
 }
 
 impl Removed {
@@ -394,6 +501,15 @@ impl Removed {
         self.paths.insert(file.file_path().to_string());
         self.records += file.record_count();
         self.bytes += file.file_size_in_bytes();
+    }
+
+    fn add_delete_file(&mut self, file: &DataFile) {
+        self.delete_files += 1;
+        self.bytes += file.file_size_in_bytes();
+        match file.content_type() {
+            DataContentType::EqualityDeletes => self.equality_deletes += file.record_count(),
+            _ => self.position_deletes += file.record_count(),
+        }
     }
 }
 
@@ -405,8 +521,18 @@ fn totals(
     removed: &Removed,
 ) -> HashMap<String, String> {
     let previous = |key: &str| parent.and_then(|s| summary_number(s, key)).unwrap_or(0);
-    let added_records: u64 = added.iter().map(|f| f.record_count()).sum();
+    let added_of = |content: DataContentType, count: fn(&DataFile) -> u64| -> u64 {
+        added
+            .iter()
+            .filter(|f| f.content_type() == content)
+            .map(count)
+            .sum()
+    };
+    let records = |f: &DataFile| f.record_count();
+    let one = |_: &DataFile| 1;
     let added_size: u64 = added.iter().map(|f| f.file_size_in_bytes()).sum();
+    let added_delete_files = added_of(DataContentType::PositionDeletes, one)
+        + added_of(DataContentType::EqualityDeletes, one);
     let total = |key: &str, plus: u64, minus: u64| {
         (
             key.to_string(),
@@ -414,16 +540,28 @@ fn totals(
         )
     };
     HashMap::from([
-        total(TOTAL_RECORDS, added_records, removed.records),
+        total(
+            TOTAL_RECORDS,
+            added_of(DataContentType::Data, records),
+            removed.records,
+        ),
         total(
             TOTAL_DATA_FILES,
-            added.len() as u64,
+            added_of(DataContentType::Data, one),
             removed.paths.len() as u64,
         ),
         total(TOTAL_FILES_SIZE, added_size, removed.bytes),
-        (TOTAL_DELETE_FILES.to_string(), "0".to_string()),
-        (TOTAL_POSITION_DELETES.to_string(), "0".to_string()),
-        (TOTAL_EQUALITY_DELETES.to_string(), "0".to_string()),
+        total(TOTAL_DELETE_FILES, added_delete_files, removed.delete_files),
+        total(
+            TOTAL_POSITION_DELETES,
+            added_of(DataContentType::PositionDeletes, records),
+            removed.position_deletes,
+        ),
+        total(
+            TOTAL_EQUALITY_DELETES,
+            added_of(DataContentType::EqualityDeletes, records),
+            removed.equality_deletes,
+        ),
     ])
 }
 

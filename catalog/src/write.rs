@@ -19,6 +19,7 @@ use crate::connection::Lakehouse;
 use crate::data_files::write_data_files;
 use crate::error::Result;
 use crate::partition::PartitionField;
+use crate::row_level::RowLevelMode;
 use crate::schema::{SchemaEvolution, WriteSchema};
 use crate::snapshot::SnapshotKind;
 use crate::target::{drop_if_still_empty, ensure_table, fit};
@@ -47,6 +48,9 @@ pub struct WriteOptions {
     pub partition_by: Vec<PartitionField>,
     /// What the write may do when the data's columns differ from the table's.
     pub on_schema_change: SchemaEvolution,
+    /// How a merge removes the rows its keys replace; `None`: as the
+    /// table's `write.merge.mode` says (copy-on-write when unset).
+    pub row_level: Option<RowLevelMode>,
 }
 
 /// One write to one table: data files streamed to storage, then a single

@@ -298,6 +298,7 @@ impl Engine {
                 .fold(commit, |commit, (input, id)| commit.input_read(input, *id)),
             partition_by: job.target.partition_fields(),
             on_schema_change: job.target.on_schema_change,
+            row_level: job.target.write_mode,
         };
         let Output {
             schema, partitions, ..

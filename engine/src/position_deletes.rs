@@ -2,35 +2,23 @@
 //! the rows a table's delete files name are left out of each data file's
 //! scan as a row selection (DataFusion's `ParquetAccessPlan`), so the scan
 //! stays parallel and pruned. Tables that DuckDB or Spark updated with
-//! merge-on-read read the rows they read.
-//!
-//! A position delete file is Parquet with `file_path` and `pos` (the row's
-//! position in that data file, from 0); one file may delete rows of many
-//! data files. Positions are held in memory per data file: as many as the
-//! deletes hold, never the data.
+//! merge-on-read, and medallion's own merge-on-read tables, read the rows
+//! they read. The delete files are read as the catalog's writers read
+//! them (`medallion_catalog::read_positions`), through DataFusion's store.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use arrow::array::{Array, AsArray};
-use arrow::compute::cast;
-use arrow::datatypes::{DataType, Int64Type};
 use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::datasource::physical_plan::parquet::{ParquetAccessPlan, RowGroupAccess};
 use datafusion::execution::object_store::ObjectStoreUrl;
-use futures::TryStreamExt;
 use iceberg::scan::FileScanTask;
-use iceberg::spec::DataContentType;
+use medallion_catalog::{DeletedRows, position_delete_files, read_positions};
 use object_store::ObjectStore;
 use object_store::path::Path;
-use parquet::arrow::ParquetRecordBatchStreamBuilder;
-use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{RowSelection, RowSelector};
 use parquet::arrow::async_reader::{AsyncFileReader, ParquetObjectReader};
-
-/// The deleted row positions of each data file (by its URI), sorted.
-pub type DeletedRows = HashMap<String, BTreeSet<u64>>;
 
 /// Reads every position delete file the `tasks` name, once each, keeping
 /// the positions of the tasks' own data files.
@@ -40,25 +28,14 @@ pub async fn deleted_rows(
     tasks: &[FileScanTask],
 ) -> Result<DeletedRows> {
     let data_files: HashSet<&str> = tasks.iter().map(|t| t.data_file_path.as_str()).collect();
-    let mut delete_files: Vec<(&str, u64)> = tasks
-        .iter()
-        .flat_map(|t| &t.deletes)
-        .filter(|d| d.file_type == DataContentType::PositionDeletes)
-        .map(|d| (d.file_path.as_str(), d.file_size_in_bytes))
-        .collect();
-    delete_files.sort();
-    delete_files.dedup();
     let mut deleted = DeletedRows::new();
-    for (uri, size) in delete_files {
-        read_delete_file(
-            store,
-            &location(store_url, uri)?,
-            size,
-            &data_files,
-            &mut deleted,
-        )
-        .await
-        .with_context(|| format!("cannot read the position delete file {uri}"))?;
+    for (uri, size) in position_delete_files(tasks) {
+        let reader =
+            ParquetObjectReader::new(store.clone(), location(store_url, uri)?).with_file_size(size);
+        read_positions(reader, &data_files, &mut deleted)
+            .await
+            .map_err(|e| anyhow::anyhow!(e))
+            .with_context(|| format!("cannot read the position delete file {uri}"))?;
     }
     Ok(deleted)
 }
@@ -71,47 +48,6 @@ fn location(store_url: &ObjectStoreUrl, uri: &str) -> Result<Path> {
         anyhow::bail!("{uri} is not in {store_url}, where the table's data files are");
     }
     Ok(url.prefix().clone())
-}
-
-async fn read_delete_file(
-    store: &Arc<dyn ObjectStore>,
-    location: &Path,
-    size: u64,
-    data_files: &HashSet<&str>,
-    deleted: &mut DeletedRows,
-) -> Result<()> {
-    let reader = ParquetObjectReader::new(store.clone(), location.clone()).with_file_size(size);
-    let builder = ParquetRecordBatchStreamBuilder::new(reader).await?;
-    let schema = builder.parquet_schema();
-    let wanted: Vec<usize> = (0..schema.num_columns())
-        .filter(|i| matches!(schema.column(*i).name(), "file_path" | "pos"))
-        .collect();
-    let mask = ProjectionMask::leaves(schema, wanted);
-    let mut batches = builder.with_projection(mask).build()?;
-    while let Some(batch) = batches.try_next().await? {
-        let paths = batch
-            .column_by_name("file_path")
-            .context("no file_path column")?;
-        let paths = cast(paths, &DataType::Utf8)?;
-        let paths = paths.as_string::<i32>();
-        let positions = batch.column_by_name("pos").context("no pos column")?;
-        let positions = cast(positions, &DataType::Int64)?;
-        let positions = positions.as_primitive::<Int64Type>();
-        for row in 0..batch.num_rows() {
-            if paths.is_null(row) || positions.is_null(row) {
-                continue;
-            }
-            let path = paths.value(row);
-            if data_files.contains(path) {
-                let position = u64::try_from(positions.value(row)).context("a negative pos")?;
-                deleted
-                    .entry(path.to_string())
-                    .or_default()
-                    .insert(position);
-            }
-        }
-    }
-    Ok(())
 }
 
 /// The access plan that reads every row of the data file at `location`

@@ -116,9 +116,13 @@ impl JobProgress {
     pub fn finish(&self, report: &JobReport) {
         let summary = match report.status {
             JobStatus::Committed => format!(
-                "committed snapshot {} ({} rows written, {})",
+                "committed snapshot {} ({} rows written{}, {})",
                 report.snapshot_id.unwrap_or_default(),
                 report.rows_written.unwrap_or_default(),
+                report
+                    .rows_deleted
+                    .map(|n| format!(", {n} deleted by position"))
+                    .unwrap_or_default(),
                 human_bytes(report.bytes.unwrap_or_default())
             ),
             JobStatus::AlreadyCommitted => format!(

@@ -26,6 +26,9 @@ pub struct JobReport {
     /// Rows in the data files this job's snapshot added (a merge rewrites
     /// only the files it touches, so this can be far below the table's).
     pub rows_written: Option<u64>,
+    /// Rows the job's position delete files delete (a merge-on-read merge).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rows_deleted: Option<u64>,
     /// Rows in the table as of the job's snapshot (its `total-records`).
     pub table_rows: Option<u64>,
     pub bytes: Option<u64>,
@@ -71,6 +74,7 @@ impl JobReport {
             status,
             snapshot_id,
             rows_written: stats.as_ref().map(|s| s.rows),
+            rows_deleted: stats.as_ref().map(|s| s.deleted_rows).filter(|n| *n > 0),
             table_rows: None,
             bytes: stats.as_ref().map(|s| s.bytes),
             files: stats.as_ref().map(|s| s.files),
@@ -94,6 +98,7 @@ impl JobReport {
             status,
             snapshot_id: None,
             rows_written: None,
+            rows_deleted: None,
             table_rows: None,
             bytes: None,
             files: None,

@@ -348,6 +348,12 @@ pub struct TargetSpec {
     /// the key is deleted from the table. The column is not stored.
     #[serde(default)]
     pub delete_when: Option<String>,
+    /// Merge only: how the rows the new keys replace leave their files:
+    /// `copy-on-write` (rewrite those files) or `merge-on-read` (write
+    /// position deletes; `compact` folds them in later). Unset: the table's
+    /// `write.merge.mode` property, else copy-on-write.
+    #[serde(default)]
+    pub write_mode: Option<medallion_catalog::RowLevelMode>,
     /// When the output's columns differ from the table's: `fail` (the
     /// default), or `evolve` (add new columns, widen int to long, float to
     /// double and a decimal's precision, write nulls for missing columns).
@@ -547,6 +553,11 @@ impl JobSpec {
         if merge && self.target.keys.is_empty() {
             return Err(self.error(
                 "`target.mode: merge` needs `target.keys`, the columns that identify a row",
+            ));
+        }
+        if !merge && self.target.write_mode.is_some() {
+            return Err(self.error(
+                "`target.write_mode` only applies to `mode: merge` (copy-on-write or merge-on-read)",
             ));
         }
         if !merge && (!self.target.keys.is_empty() || self.target.delete_when.is_some()) {

@@ -10,6 +10,8 @@ start for a test). For the embedded catalog also:
       the table's rows as CSV lines (null: empty), as a JSON list
   read_tables.py sql <lakehouse> --run "<python>"
       runs the code with `catalog` set (e.g. to change a table's schema)
+  read_tables.py sql <lakehouse> --duckdb-rows <table> "<column>, <column>"
+      the rows DuckDB reads (its iceberg extension, from PyPI), as --rows
 """
 import json
 import os
@@ -80,8 +82,26 @@ def rows(catalog, table, columns):
     ]
 
 
+def duckdb_rows(catalog, table, columns):
+    """The table's rows as DuckDB's iceberg extension reads its current metadata."""
+    import importlib
+
+    import duckdb
+
+    connection = duckdb.connect()
+    for name in ("avro", "iceberg"):
+        module = importlib.import_module(f"duckdb_extension_{name}")
+        folder = Path(module.__file__).parent / "extensions" / f"v{duckdb.__version__}"
+        connection.execute(f"LOAD '{folder / (name + '.duckdb_extension')}'")
+    location = catalog.load_table(table).metadata_location.removeprefix("file://")
+    data = connection.execute(f"SELECT {columns} FROM iceberg_scan(?)", [location]).fetchall()
+    return [",".join("" if value is None else str(value) for value in row) for row in data]
+
+
 if sys.argv[1] == "sql" and sys.argv[3:4] == ["--rows"]:
     print(json.dumps(rows(sql_catalog(sys.argv[2]), sys.argv[4], sys.argv[5])))
+elif sys.argv[1] == "sql" and sys.argv[3:4] == ["--duckdb-rows"]:
+    print(json.dumps(duckdb_rows(sql_catalog(sys.argv[2]), sys.argv[4], sys.argv[5])))
 elif sys.argv[1] == "sql" and sys.argv[3:4] == ["--run"]:
     exec(sys.argv[4], {"catalog": sql_catalog(sys.argv[2])})
 elif sys.argv[1] == "sql":

@@ -19,6 +19,9 @@
 //! pyiceberg <table>: <column>, <column>, ...
 //! ----
 //! <the rows PyIceberg reads, as CSV, in any order>
+//! duckdb <table>: <column>, <column>, ...
+//! ----
+//! <the rows DuckDB (its iceberg extension) reads, as CSV, in any order>
 //! file <path in the lakehouse, e.g. raw/orders/part-1.csv>
 //!   <its text, indented>
 //! python
@@ -65,6 +68,48 @@ fn indented_block(lines: &[&str], start: usize) -> (String, usize) {
         end += 1;
     }
     (text, end)
+}
+
+/// Checks what another engine reads of a table (`pyiceberg` or `duckdb`,
+/// whose rows `read_tables.py` prints with `how`); where the block ends.
+fn read_back(
+    lakehouse: &Lakehouse,
+    lines: &[&str],
+    mut at: usize,
+    rest: &str,
+    how: &str,
+    place: &str,
+) -> usize {
+    assert_eq!(
+        lines.get(at + 1),
+        Some(&"----"),
+        "{place}: `----` after the read"
+    );
+    let folder = lakehouse.path().to_str().unwrap();
+    let Some((table, columns)) = rest.split_once(':') else {
+        assert_eq!(how, "--rows", "{place}: only pyiceberg counts rows");
+        let expected: u64 = lines[at + 2].trim().parse().unwrap();
+        let facts = pyiceberg(&["sql", folder], &[]).unwrap();
+        assert_eq!(facts[rest]["rows"], expected, "{place}: {facts}");
+        return at + 3;
+    };
+    let mut expected = Vec::new();
+    at += 2;
+    while at < lines.len() && !lines[at].trim().is_empty() {
+        expected.push(lines[at].to_string());
+        at += 1;
+    }
+    let read = pyiceberg(&["sql", folder, how, table, columns], &[]).unwrap();
+    let mut actual: Vec<&str> = read
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row.as_str().unwrap())
+        .collect();
+    actual.sort();
+    expected.sort();
+    assert_eq!(actual, expected, "{place}: {how} of {table}");
+    at
 }
 
 fn run_file(name: &str) {
@@ -128,35 +173,10 @@ fn run_file(name: &str) {
             checks += 1;
             at = next;
         } else if let Some(rest) = line.strip_prefix("pyiceberg ") {
-            assert_eq!(
-                lines.get(at + 1),
-                Some(&"----"),
-                "{place}: `----` after pyiceberg"
-            );
-            let folder = lakehouse.path().to_str().unwrap();
-            if let Some((table, columns)) = rest.split_once(':') {
-                let mut expected = Vec::new();
-                at += 2;
-                while at < lines.len() && !lines[at].trim().is_empty() {
-                    expected.push(lines[at].to_string());
-                    at += 1;
-                }
-                let read = pyiceberg(&["sql", folder, "--rows", table, columns], &[]).unwrap();
-                let mut actual: Vec<&str> = read
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|row| row.as_str().unwrap())
-                    .collect();
-                actual.sort();
-                expected.sort();
-                assert_eq!(actual, expected, "{place}: PyIceberg read {table}");
-            } else {
-                let expected: u64 = lines[at + 2].trim().parse().unwrap();
-                let facts = pyiceberg(&["sql", folder], &[]).unwrap();
-                assert_eq!(facts[rest]["rows"], expected, "{place}: {facts}");
-                at += 3;
-            }
+            at = read_back(&lakehouse, &lines, at, rest, "--rows", &place);
+            checks += 1;
+        } else if let Some(rest) = line.strip_prefix("duckdb ") {
+            at = read_back(&lakehouse, &lines, at, rest, "--duckdb-rows", &place);
             checks += 1;
         } else if let Some(relative) = line.strip_prefix("file ") {
             let (text, end) = indented_block(&lines, at);
@@ -211,6 +231,11 @@ fn overwrite() {
 #[test]
 fn merge() {
     run_file("merge");
+}
+
+#[test]
+fn merge_on_read() {
+    run_file("merge_on_read");
 }
 
 #[test]

@@ -1,5 +1,8 @@
 //! `compact`: rewrite a table's small data files into files of the target
-//! size (`write.target-file-size-bytes`). The commit is a `replace` of
+//! size (`write.target-file-size-bytes`), and every file with position
+//! deletes into one without them (the deletes folded in, their delete
+//! files dropped, as Iceberg's `rewrite_data_files` with a delete-file
+//! threshold of one). The commit is a `replace` of
 //! exactly those files: a concurrent append still lands, and a concurrent
 //! commit that removed one of them makes the compaction start again on the
 //! new head (never undo that commit), up to [`REPLANS`] times.
@@ -51,10 +54,15 @@ impl Lakehouse {
     async fn compact_head(&self, ident: &TableIdent, job_id: &str) -> Result<CompactReport> {
         let table = self.load_table(ident).await?;
         let target_size = target_file_size(table.metadata()) as u64;
+        // A file with deletes is rewritten whatever its size: its copy holds
+        // only its live rows, and its delete files leave with it.
         let small: Vec<FileScanTask> = live_files(&table)
             .await?
             .into_iter()
-            .filter(|t| (t.file_size_in_bytes as f64) < target_size as f64 * SMALL_SHARE)
+            .filter(|t| {
+                !t.deletes.is_empty()
+                    || (t.file_size_in_bytes as f64) < target_size as f64 * SMALL_SHARE
+            })
             .collect();
         let mut report = CompactReport {
             table: ident.to_string(),
@@ -63,7 +71,8 @@ impl Lakehouse {
             rows: 0,
             snapshot_id: None,
         };
-        if small.len() < 2 {
+        let has_deletes = small.iter().any(|t| !t.deletes.is_empty());
+        if small.len() < 2 && !has_deletes {
             return Ok(report);
         }
         // One writer per target-sized output, so the new files come out full.
@@ -88,6 +97,7 @@ impl Lakehouse {
         let mut planner = RewriteLiveFiles {
             kind: SnapshotKind::Replace(replaced),
             operation: "compact",
+            read_on: table.metadata().current_snapshot_id(),
         };
         let outcome = commit(self, ident, &properties, &unchanged, &files, &mut planner).await?;
         // What the snapshot itself records, whichever run committed it.

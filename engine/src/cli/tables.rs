@@ -90,7 +90,8 @@ pub struct HistoryReport {
 
 impl Report for HistoryReport {
     fn text(&self) -> String {
-        let rows: Vec<[String; 6]> = self
+        let count = |n: Option<u64>| n.map(|r| r.to_string()).unwrap_or_else(|| "-".into());
+        let rows: Vec<[String; 7]> = self
             .infos
             .iter()
             .map(|s| {
@@ -99,12 +100,9 @@ impl Report for HistoryReport {
                     format_ms(s.timestamp_ms),
                     s.operation.clone(),
                     s.job_id.clone().unwrap_or_else(|| "-".into()),
-                    s.added_records
-                        .map(|r| r.to_string())
-                        .unwrap_or_else(|| "-".into()),
-                    s.total_records
-                        .map(|r| r.to_string())
-                        .unwrap_or_else(|| "-".into()),
+                    count(s.added_records),
+                    count(s.added_position_deletes),
+                    count(s.total_records),
                 ]
             })
             .collect();
@@ -115,7 +113,8 @@ impl Report for HistoryReport {
                 "operation",
                 "job id",
                 "rows added",
-                "rows total",
+                "deleted by position",
+                "rows in files",
             ],
             &rows,
         )

@@ -1,0 +1,157 @@
+//! Reading Iceberg v2 position delete files: which rows of which data files
+//! they delete. A position delete file is Parquet with `file_path` and
+//! `pos` (the row's position in that data file, from 0); one file may
+//! delete rows of many data files. Positions are held in memory per data
+//! file: as many as the deletes hold, never the data. The engine's scans
+//! and the merge-on-read writers read them the same way.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use arrow::array::{Array, AsArray};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Int64Type};
+use futures::TryStreamExt;
+use iceberg::arrow::ArrowFileReader;
+use iceberg::io::FileMetadata;
+use iceberg::metadata_columns::RESERVED_FIELD_ID_DELETE_FILE_PATH;
+use iceberg::scan::FileScanTask;
+use iceberg::spec::{DataContentType, DataFile, Datum, PrimitiveLiteral};
+use iceberg::table::Table;
+use parquet::arrow::ParquetRecordBatchStreamBuilder;
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::async_reader::AsyncFileReader;
+
+use crate::error::{CatalogError, Result};
+use crate::scan::BoxError;
+
+/// The deleted row positions of each data file (by its URI), sorted.
+pub type DeletedRows = HashMap<String, BTreeSet<u64>>;
+
+/// The position delete files the `tasks` name, each once, with its size.
+pub fn position_delete_files(tasks: &[FileScanTask]) -> Vec<(&str, u64)> {
+    let mut files: Vec<(&str, u64)> = tasks
+        .iter()
+        .flat_map(|t| &t.deletes)
+        .filter(|d| d.file_type == DataContentType::PositionDeletes)
+        .map(|d| (d.file_path.as_str(), d.file_size_in_bytes))
+        .collect();
+    files.sort();
+    files.dedup();
+    files
+}
+
+/// Adds the positions one delete file holds for the `data_files` to
+/// `deleted`; its rows for other data files are skipped.
+pub async fn read_positions<R>(
+    reader: R,
+    data_files: &HashSet<&str>,
+    deleted: &mut DeletedRows,
+) -> std::result::Result<(), BoxError>
+where
+    R: AsyncFileReader + Unpin + Send + 'static,
+{
+    let builder = ParquetRecordBatchStreamBuilder::new(reader).await?;
+    let schema = builder.parquet_schema();
+    let wanted: Vec<usize> = (0..schema.num_columns())
+        .filter(|i| matches!(schema.column(*i).name(), "file_path" | "pos"))
+        .collect();
+    let mask = ProjectionMask::leaves(schema, wanted);
+    let mut batches = builder.with_projection(mask).build()?;
+    while let Some(batch) = batches.try_next().await? {
+        let paths = batch
+            .column_by_name("file_path")
+            .ok_or("no file_path column")?;
+        let paths = cast(paths, &DataType::Utf8)?;
+        let paths = paths.as_string::<i32>();
+        let positions = batch.column_by_name("pos").ok_or("no pos column")?;
+        let positions = cast(positions, &DataType::Int64)?;
+        let positions = positions.as_primitive::<Int64Type>();
+        for row in 0..batch.num_rows() {
+            if paths.is_null(row) || positions.is_null(row) {
+                continue;
+            }
+            let path = paths.value(row);
+            if data_files.contains(path) {
+                let position = u64::try_from(positions.value(row)).map_err(|_| "a negative pos")?;
+                deleted
+                    .entry(path.to_string())
+                    .or_default()
+                    .insert(position);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The rows the delete files of `tasks` delete from the tasks' data files,
+/// read through the table's own storage.
+pub(crate) async fn deleted_positions(
+    table: &Table,
+    tasks: &[FileScanTask],
+) -> Result<DeletedRows> {
+    let data_files: HashSet<&str> = tasks.iter().map(|t| t.data_file_path.as_str()).collect();
+    let mut deleted = DeletedRows::new();
+    for (path, size) in position_delete_files(tasks) {
+        let unreadable = |source: BoxError| CatalogError::DeleteFile {
+            table: table.identifier().clone(),
+            path: path.to_string(),
+            source,
+        };
+        let input = table
+            .file_io()
+            .new_input(path)
+            .map_err(|e| unreadable(e.into()))?;
+        let file = input.reader().await.map_err(|e| unreadable(e.into()))?;
+        let reader = ArrowFileReader::new(FileMetadata { size }, file);
+        read_positions(reader, &data_files, &mut deleted)
+            .await
+            .map_err(unreadable)?;
+    }
+    Ok(deleted)
+}
+
+/// The one data file whose rows a delete file deletes, when its metadata
+/// says so: its `referenced_data_file`, or equal `file_path` bounds.
+pub(crate) fn only_data_file_of(delete: &DataFile) -> Option<String> {
+    if delete.content_type() != DataContentType::PositionDeletes {
+        return None;
+    }
+    if let Some(path) = delete.referenced_data_file() {
+        return Some(path);
+    }
+    match path_bounds(delete) {
+        Some((lower, upper)) if lower == upper => Some(lower.to_string()),
+        _ => None,
+    }
+}
+
+/// Whether a delete file may delete rows of the data file at `path`: an
+/// equality delete or a position delete file without bounds may delete
+/// rows of any.
+pub(crate) fn may_delete_rows_of(delete: &DataFile, path: &str) -> bool {
+    if delete.content_type() != DataContentType::PositionDeletes {
+        return true;
+    }
+    if let Some(only) = only_data_file_of(delete) {
+        return only == path;
+    }
+    path_bounds(delete).is_none_or(|(lower, upper)| lower <= path && path <= upper)
+}
+
+/// The least and greatest `file_path` a position delete file holds.
+fn path_bounds(delete: &DataFile) -> Option<(&str, &str)> {
+    Some((
+        path_bound(delete.lower_bounds())?,
+        path_bound(delete.upper_bounds())?,
+    ))
+}
+
+fn path_bound(bounds: &HashMap<i32, Datum>) -> Option<&str> {
+    match bounds
+        .get(&RESERVED_FIELD_ID_DELETE_FILE_PATH)
+        .map(Datum::literal)
+    {
+        Some(PrimitiveLiteral::String(path)) => Some(path.as_str()),
+        _ => None,
+    }
+}
