@@ -72,11 +72,18 @@ impl AttemptPlanner for RewriteLiveFiles {
 pub(crate) struct OverwriteByFilter {
     pub overwrite: FilterOverwrite,
     pub operation: &'static str,
+    /// The files stay and their matching rows are deleted by position
+    /// (merge-on-read), instead of being replaced by copies.
+    pub by_position: bool,
 }
 
 impl AttemptPlanner for OverwriteByFilter {
     async fn plan(&mut self, head: &Table) -> Result<Attempt> {
-        let kind = SnapshotKind::Overwrite(self.overwrite.replaced.clone());
+        let files = self.overwrite.replaced.clone();
+        let kind = match self.by_position {
+            true => SnapshotKind::RowDelta(files),
+            false => SnapshotKind::Overwrite(files),
+        };
         let live = live_paths(head).await?;
         require_live(head.identifier(), self.operation, &kind, &live)?;
         require_no_new_deletes(head, self.operation, &kind, self.overwrite.chosen_on).await?;

@@ -36,7 +36,7 @@ use crate::error::{Context, Result};
 const WRITE_CONCURRENCY: usize = 4;
 
 /// The rows of one data file to delete, by position from its first row.
-pub(crate) struct DeletedPositions {
+pub struct DeletedPositions {
     /// The data file as the head's scan planned it (path, partition, spec).
     pub task: FileScanTask,
     pub positions: BTreeSet<u64>,

@@ -9,7 +9,7 @@
 //! re-run is a no-op), optimistic concurrency with retries, and clean-up of
 //! files that never became part of a snapshot.
 //!
-//! A write reads in one direction: `write.rs` or `merge.rs` (what the caller
+//! A write reads in one direction: `write.rs` or `merge/` (what the caller
 //! asks) → `target.rs` (the table, and how the rows fit it) → `data_files.rs`
 //! (rows into Parquet files) → `commit.rs` (one snapshot, planned by
 //! `snapshot.rs`, sent through `transport.rs` or `rest/`). `history.rs`
@@ -49,6 +49,7 @@ pub use conflicts::{FilterOverwrite, REPLANS};
 pub use connection::{Lakehouse, LakehouseConfig};
 pub use credentials::NoCredentials;
 pub use data_files::data_file_properties;
+pub use delete_files::DeletedPositions;
 pub use error::{CatalogError, MissingDataFile, Result};
 pub use history::{
     SnapshotInfo, TableInfo, input_read, snapshot_infos, snapshot_of_job, table_rows,

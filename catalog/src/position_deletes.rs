@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use arrow::array::{Array, AsArray};
+use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Int64Type};
 use futures::TryStreamExt;
@@ -50,14 +50,7 @@ pub async fn read_positions<R>(
 where
     R: AsyncFileReader + Unpin + Send + 'static,
 {
-    let builder = ParquetRecordBatchStreamBuilder::new(reader).await?;
-    let schema = builder.parquet_schema();
-    let wanted: Vec<usize> = (0..schema.num_columns())
-        .filter(|i| matches!(schema.column(*i).name(), "file_path" | "pos"))
-        .collect();
-    let mask = ProjectionMask::leaves(schema, wanted);
-    let mut batches = builder.with_projection(mask).build()?;
-    while let Some(batch) = batches.try_next().await? {
+    read_columns(reader, &["file_path", "pos"], |batch| {
         let paths = batch
             .column_by_name("file_path")
             .ok_or("no file_path column")?;
@@ -79,6 +72,29 @@ where
                     .insert(position);
             }
         }
+        Ok(())
+    })
+    .await
+}
+
+/// Streams the batches of these columns of a Parquet file to `each`.
+async fn read_columns<R>(
+    reader: R,
+    columns: &[&str],
+    mut each: impl FnMut(RecordBatch) -> std::result::Result<(), BoxError>,
+) -> std::result::Result<(), BoxError>
+where
+    R: AsyncFileReader + Unpin + Send + 'static,
+{
+    let builder = ParquetRecordBatchStreamBuilder::new(reader).await?;
+    let schema = builder.parquet_schema();
+    let wanted: Vec<usize> = (0..schema.num_columns())
+        .filter(|i| columns.contains(&schema.column(*i).name()))
+        .collect();
+    let mask = ProjectionMask::leaves(schema, wanted);
+    let mut batches = builder.with_projection(mask).build()?;
+    while let Some(batch) = batches.try_next().await? {
+        each(batch)?;
     }
     Ok(())
 }
@@ -136,6 +152,42 @@ pub(crate) fn may_delete_rows_of(delete: &DataFile, path: &str) -> bool {
         return only == path;
     }
     path_bounds(delete).is_none_or(|(lower, upper)| lower <= path && path <= upper)
+}
+
+/// Whether a position delete file covers none of the `live` data files, by
+/// its `file_path` bounds; `None`: it has none to tell.
+pub(crate) fn covers_none(delete: &DataFile, live: &BTreeSet<String>) -> Option<bool> {
+    if delete.content_type() != DataContentType::PositionDeletes {
+        return None;
+    }
+    let (lower, upper) = path_bounds(delete)?;
+    let first = live.range(lower.to_string()..).next();
+    Some(first.is_none_or(|first| first.as_str() > upper))
+}
+
+/// The data files a position delete file's rows name, read from its
+/// `file_path` column (a delete file written without bounds).
+pub(crate) async fn data_files_named_by(
+    table: &Table,
+    delete: &DataFile,
+) -> iceberg::Result<BTreeSet<String>> {
+    let path = delete.file_path();
+    let input = table.file_io().new_input(path)?;
+    let size = delete.file_size_in_bytes();
+    let reader = ArrowFileReader::new(FileMetadata { size }, input.reader().await?);
+    let mut named = BTreeSet::new();
+    read_columns(reader, &["file_path"], |batch| {
+        let paths = cast(batch.column(0), &DataType::Utf8)?;
+        let paths = paths.as_string::<i32>();
+        named.extend(paths.iter().flatten().map(str::to_string));
+        Ok(())
+    })
+    .await
+    .map_err(|e| {
+        let message = format!("cannot read the position delete file {path}");
+        iceberg::Error::new(iceberg::ErrorKind::Unexpected, message).with_source(anyhow::anyhow!(e))
+    })?;
+    Ok(named)
 }
 
 /// The least and greatest `file_path` a position delete file holds.

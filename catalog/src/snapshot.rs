@@ -2,7 +2,7 @@
 //! on top of the table's current one (`plan_snapshot`), its summary, and the
 //! catalog updates and requirements that make it current.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use iceberg::spec::{
     DataContentType, DataFile, DataFileFormat, FormatVersion, MAIN_BRANCH, ManifestContentType,
@@ -18,7 +18,7 @@ use crate::history::{
     TOTAL_DATA_FILES, TOTAL_DELETE_FILES, TOTAL_EQUALITY_DELETES, TOTAL_FILES_SIZE,
     TOTAL_POSITION_DELETES, TOTAL_RECORDS, summary_number,
 };
-use crate::position_deletes::only_data_file_of;
+use crate::position_deletes::{covers_none, data_files_named_by, only_data_file_of};
 use crate::schema::SchemaCommit;
 
 /// What a snapshot does to the table's files, as the operation that makes
@@ -211,6 +211,9 @@ struct Plan<'a> {
     spec: PartitionSpecRef,
     summary: SnapshotSummaryCollector,
     removed: Removed,
+    /// The live data files the snapshot keeps (known once the data
+    /// manifests are carried over), sorted for range lookups.
+    kept: BTreeSet<String>,
     /// Manifest writers opened so far, which numbers their files.
     manifests_opened: u32,
     /// Manifests and manifest list written.
@@ -227,6 +230,7 @@ impl<'a> Plan<'a> {
             spec: table.metadata().default_partition_spec().clone(),
             summary: SnapshotSummaryCollector::default(),
             removed: Removed::default(),
+            kept: BTreeSet::new(),
             manifests_opened: 0,
             metadata_files: Vec::new(),
         }
@@ -308,6 +312,13 @@ impl<'a> Plan<'a> {
         let mut any_kept = false;
         for manifest_file in data {
             let manifest = manifest_file.load_manifest(self.table.file_io()).await?;
+            let alive = manifest.entries().iter().filter(|e| e.is_alive());
+            self.kept.extend(
+                alive
+                    .map(|e| e.file_path())
+                    .filter(|path| !kind.removes(path))
+                    .map(str::to_string),
+            );
             let touched = *kind == SnapshotKind::RewriteManifests
                 || manifest
                     .entries()
@@ -331,7 +342,8 @@ impl<'a> Plan<'a> {
 
     /// The parent's delete manifests, without the delete files that belong
     /// only to data files this snapshot removed (every one, when it removes
-    /// every data file): a removed data file needs no deletes.
+    /// every data file): a removed data file needs no deletes. A delete
+    /// file of several data files leaves once none it may cover is kept.
     async fn carry_deletes(
         &mut self,
         deletes: Vec<ManifestFile>,
@@ -340,26 +352,25 @@ impl<'a> Plan<'a> {
         if self.removed.paths.is_empty() {
             return Ok(deletes);
         }
-        let removed_data = std::mem::take(&mut self.removed.paths);
-        let leaves = |file: &DataFile| {
-            *kind == SnapshotKind::OverwriteAll
-                || only_data_file_of(file).is_some_and(|path| removed_data.contains(&path))
-        };
         let (deleted_path, mut deleted) = self.manifest_writer(ManifestContentType::Deletes)?;
         let (kept_path, mut kept) = self.manifest_writer(ManifestContentType::Deletes)?;
         let (mut any_deleted, mut any_kept) = (false, false);
         let mut manifests = Vec::new();
         for manifest_file in deletes {
             let manifest = manifest_file.load_manifest(self.table.file_io()).await?;
-            let alive = || manifest.entries().iter().filter(|e| e.is_alive());
-            if !alive().any(|e| leaves(e.data_file())) {
+            let alive: Vec<_> = manifest.entries().iter().filter(|e| e.is_alive()).collect();
+            let mut leaving = Vec::with_capacity(alive.len());
+            for entry in &alive {
+                leaving.push(self.delete_file_leaves(entry.data_file(), kind).await?);
+            }
+            if !leaving.contains(&true) {
                 manifests.push(manifest_file);
                 continue;
             }
-            for entry in alive() {
+            for (entry, leaves) in alive.into_iter().zip(leaving) {
                 let file = entry.data_file();
                 let sequence_number = entry.sequence_number().unwrap_or(0);
-                if leaves(file) {
+                if leaves {
                     self.summary
                         .remove_file(file, self.schema.clone(), self.spec.clone());
                     self.removed.add_delete_file(file);
@@ -381,7 +392,6 @@ impl<'a> Plan<'a> {
                 }
             }
         }
-        self.removed.paths = removed_data;
         if any_deleted {
             manifests.push(self.finish(deleted_path, deleted).await?);
         }
@@ -389,6 +399,30 @@ impl<'a> Plan<'a> {
             manifests.push(self.finish(kept_path, kept).await?);
         }
         Ok(manifests)
+    }
+
+    /// Whether a delete file leaves with the data files the snapshot removes:
+    /// by its metadata (`referenced_data_file`, `file_path` bounds), else by
+    /// the data files its rows name.
+    async fn delete_file_leaves(
+        &self,
+        file: &DataFile,
+        kind: &SnapshotKind,
+    ) -> iceberg::Result<bool> {
+        if *kind == SnapshotKind::OverwriteAll {
+            return Ok(true);
+        }
+        if let Some(path) = only_data_file_of(file) {
+            return Ok(self.removed.paths.contains(&path));
+        }
+        if let Some(none) = covers_none(file, &self.kept) {
+            return Ok(none);
+        }
+        if file.content_type() != DataContentType::PositionDeletes {
+            return Ok(false);
+        }
+        let named = data_files_named_by(self.table, file).await?;
+        Ok(named.iter().all(|path| !self.kept.contains(path)))
     }
 
     /// Sorts the live files of one touched manifest into removed and kept;

@@ -92,6 +92,7 @@ impl TableWrite {
         self.replacing = Some(OverwriteByFilter {
             overwrite,
             operation: "replace_where",
+            by_position: false,
         });
         self
     }

@@ -1,5 +1,6 @@
 //! `medallion delete`: removes the rows a predicate matches by rewriting
-//! only the data files that hold such rows (copy-on-write), committed as
+//! only the data files that hold such rows (copy-on-write), or by position
+//! deletes beside them (merge-on-read, `delete_positions.rs`), committed as
 //! one snapshot. Readers see the table before or after, never in between.
 
 use std::sync::Arc;
@@ -11,9 +12,12 @@ use datafusion::prelude::{DataFrame, SessionContext};
 use iceberg::TableIdent;
 use iceberg::scan::FileScanTask;
 use iceberg::table::Table;
-use medallion_catalog::{CommitOutcome, CommitProperties, FilterOverwrite, live_files};
+use medallion_catalog::{
+    CommitOutcome, CommitProperties, FilterOverwrite, RowLevelMode, RowLevelOperation, live_files,
+};
 
 use crate::conflict_filter::could_match;
+use crate::delete_positions::matching_positions;
 use crate::engine::Engine;
 use crate::replan::on_new_heads;
 use crate::tables::data_files_table;
@@ -23,73 +27,111 @@ pub struct DeleteReport {
     pub table: String,
     pub rows_deleted: u64,
     pub files_rewritten: usize,
+    /// Merge-on-read: the position delete files written instead.
+    pub delete_files_written: usize,
     pub snapshot_id: Option<i64>,
     pub seconds: f64,
 }
 
+/// One `delete --where`: the table, the predicate, the job id, and the
+/// mode (`None`: the table's `write.delete.mode`).
+pub struct DeleteWhere<'a> {
+    pub ident: &'a TableIdent,
+    pub predicate: &'a str,
+    pub job_id: &'a str,
+    pub mode: Option<RowLevelMode>,
+}
+
 /// Deletes the rows `predicate` matches, planned again on the new head
 /// whenever a concurrent commit made the plan stale.
-pub async fn delete_where(
-    engine: &Engine,
-    ident: &TableIdent,
-    predicate: &str,
-    job_id: &str,
-) -> Result<DeleteReport> {
+pub async fn delete_where(engine: &Engine, delete: &DeleteWhere<'_>) -> Result<DeleteReport> {
     let started = Instant::now();
-    on_new_heads("delete", || {
-        delete_planned_on_head(engine, ident, predicate, job_id, started)
-    })
-    .await
+    on_new_heads("delete", || delete_planned_on_head(engine, delete, started)).await
 }
 
 async fn delete_planned_on_head(
     engine: &Engine,
-    ident: &TableIdent,
-    predicate: &str,
-    job_id: &str,
+    delete: &DeleteWhere<'_>,
     started: Instant,
 ) -> Result<DeleteReport> {
+    let DeleteWhere {
+        ident, predicate, ..
+    } = *delete;
     let table = engine.lakehouse.load_table(ident).await?;
     let ctx = engine.session();
     let matching = files_matching(&ctx, &table, predicate).await?;
-    if matching.files.is_empty() {
-        return Ok(DeleteReport {
-            table: ident.to_string(),
-            rows_deleted: 0,
-            files_rewritten: 0,
-            snapshot_id: None,
-            seconds: started.elapsed().as_secs_f64(),
-        });
+    let mut report = DeleteReport {
+        table: ident.to_string(),
+        rows_deleted: 0,
+        files_rewritten: 0,
+        delete_files_written: 0,
+        snapshot_id: None,
+        seconds: 0.0,
+    };
+    if !matching.files.is_empty() {
+        let properties = CommitProperties::default().job_id(delete.job_id);
+        let mode = RowLevelMode::for_table(delete.mode, &table, RowLevelOperation::Delete);
+        let outcome = match mode {
+            RowLevelMode::CopyOnWrite => {
+                report.files_rewritten = matching.files.len();
+                rewrite_files(engine, &ctx, &table, &matching, delete, properties).await?
+            }
+            RowLevelMode::MergeOnRead => {
+                let matched = matching_positions(&ctx, &table, &matching.files, predicate).await?;
+                let chosen = matching.overwrite();
+                let lakehouse = &engine.lakehouse;
+                lakehouse
+                    .delete_positions(ident, chosen, properties, matched)
+                    .await?
+            }
+        };
+        if let (RowLevelMode::MergeOnRead, CommitOutcome::Committed { stats, .. }) =
+            (mode, &outcome)
+        {
+            report.delete_files_written = stats.files;
+        }
+        report.snapshot_id = Some(committed(outcome, delete)?);
+        report.rows_deleted = matching.rows;
     }
-    let survivors = rows_not_matching(&ctx, &table, &matching.files, predicate)?;
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// Copy-on-write: the matching files' other rows replace them.
+async fn rewrite_files(
+    engine: &Engine,
+    ctx: &SessionContext,
+    table: &Table,
+    matching: &MatchingFiles,
+    delete: &DeleteWhere<'_>,
+    properties: CommitProperties,
+) -> Result<CommitOutcome> {
+    let survivors = rows_not_matching(ctx, table, &matching.files, delete.predicate)?;
     let plan = survivors.create_physical_plan().await?;
     let output_schema = plan.schema();
     let partitions = execute_stream_partitioned(plan, ctx.task_ctx())?;
-    let outcome = engine
+    let overwrite = matching.overwrite();
+    Ok(engine
         .lakehouse
         .delete_rows(
-            ident,
-            matching.overwrite(),
-            CommitProperties::default().job_id(job_id),
+            delete.ident,
+            overwrite,
+            properties,
             output_schema,
             partitions,
         )
-        .await?;
-    let snapshot_id = match outcome {
-        CommitOutcome::Committed { snapshot_id, .. } => snapshot_id,
-        CommitOutcome::AlreadyCommitted { snapshot_id } => {
-            bail!(
-                "job id {job_id} already committed snapshot {snapshot_id} to {ident}; use a new job id"
-            )
-        }
-    };
-    Ok(DeleteReport {
-        table: ident.to_string(),
-        rows_deleted: matching.rows,
-        files_rewritten: matching.files.len(),
-        snapshot_id: Some(snapshot_id),
-        seconds: started.elapsed().as_secs_f64(),
-    })
+        .await?)
+}
+
+fn committed(outcome: CommitOutcome, delete: &DeleteWhere<'_>) -> Result<i64> {
+    match outcome {
+        CommitOutcome::Committed { snapshot_id, .. } => Ok(snapshot_id),
+        CommitOutcome::AlreadyCommitted { snapshot_id } => bail!(
+            "job id {} already committed snapshot {snapshot_id} to {}; use a new job id",
+            delete.job_id,
+            delete.ident
+        ),
+    }
 }
 
 /// The live data files holding rows a predicate is true for.

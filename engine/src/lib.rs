@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod conflict_filter;
 pub mod delete;
+pub mod delete_positions;
 pub mod engine;
 pub mod errors;
 pub mod events;

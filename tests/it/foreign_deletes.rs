@@ -1,10 +1,11 @@
 //! Tables another engine updated with merge-on-read: Iceberg v2 position
 //! delete files, written by PyIceberg's own writers as Spark or DuckDB
 //! leave them after a DELETE (`tests/interop/position_deletes.py`).
-//! medallion reads the rows PyIceberg reads, and refuses to rewrite such a
-//! table instead of resurrecting its deleted rows.
+//! medallion reads the rows PyIceberg reads, and its rewrites apply the
+//! deletes (never resurrecting a deleted row) and drop delete files once no
+//! data file they cover is left.
 
-use crate::support::{Lakehouse, interop_script};
+use crate::support::{Lakehouse, interop_script, pyiceberg};
 
 const TABLE: &str = "foreign.deleted";
 
@@ -51,23 +52,26 @@ fn rows_deleted_by_position_delete_files_are_not_read() {
 }
 
 #[test]
-fn a_table_with_delete_files_is_not_rewritten_and_maintenance_keeps_its_deletes() {
-    let (lakehouse, _) = lakehouse_with_deletes();
+fn rewrites_of_a_table_with_foreign_deletes_keep_its_rows_deleted_and_compact_drops_the_delete_file()
+ {
+    let (lakehouse, written) = lakehouse_with_deletes();
     let rows = || lakehouse.scalar(&format!("SELECT COUNT(*) FROM {TABLE}"));
-    for rewrite in [
-        &["delete", TABLE, "--where", "id = 1"][..],
-        &["compact", TABLE][..],
-        &["rewrite-manifests", TABLE][..],
-    ] {
-        let error = lakehouse.fails(rewrite);
-        assert!(
-            error.contains("delete files") && error.contains("cannot rewrite"),
-            "{rewrite:?}: {error}"
-        );
-    }
-    assert_eq!(rows(), "171", "nothing changed");
-    // The delete file is referenced: neither sweep takes it. Old enough
-    // to be a candidate of the orphan sweep.
+    assert_eq!(rows(), written["rows"].to_string());
+    // One delete file covers both data files: a rewrite of one keeps it.
+    lakehouse.ok(&["delete", TABLE, "--where", "id = 1"]);
+    lakehouse.ok(&["rewrite-manifests", TABLE]);
+    assert_eq!(rows(), "170");
+    assert_eq!(delete_files_now(&lakehouse), 1);
+    lakehouse.ok(&["compact", TABLE]);
+    assert_eq!(
+        delete_files_now(&lakehouse),
+        0,
+        "compaction folded the deletes into both files"
+    );
+    assert_eq!(rows(), "170", "the deleted rows stay deleted");
+    let deleted_left = lakehouse.scalar(&format!("SELECT COUNT(*) FROM {TABLE} WHERE id % 7 = 0"));
+    assert_eq!(deleted_left, "0");
+    // The sweeps take nothing a snapshot needs.
     std::thread::sleep(std::time::Duration::from_millis(1500));
     lakehouse.ok(&[
         "remove-orphan-files",
@@ -84,5 +88,16 @@ fn a_table_with_delete_files_is_not_rewritten_and_maintenance_keeps_its_deletes(
         "--retain-last",
         "1",
     ]);
-    assert_eq!(rows(), "171", "the deleted rows stay deleted");
+    assert_eq!(rows(), "170");
+    let read = pyiceberg(&["sql", lakehouse.path().to_str().unwrap()], &[]).unwrap();
+    assert_eq!(read[TABLE]["rows"], 170, "{read}");
+}
+
+/// The delete files of the table's current snapshot, as `history` shows it.
+fn delete_files_now(lakehouse: &Lakehouse) -> u64 {
+    let history: serde_json::Value =
+        serde_json::from_str(&lakehouse.ok(&["history", TABLE, "--json"])).unwrap();
+    let snapshots = history.as_array().unwrap();
+    let current = snapshots.iter().find(|s| s["is_current"] == true).unwrap();
+    current["total_delete_files"].as_u64().unwrap()
 }

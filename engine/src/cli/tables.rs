@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use anyhow::{Result, bail};
 use clap::Args;
 use medallion_catalog::{
-    CatalogError, RollbackPlan, SnapshotInfo, TableInfo, snapshot_infos, table_ident,
+    CatalogError, RollbackPlan, RowLevelMode, SnapshotInfo, TableInfo, snapshot_infos, table_ident,
 };
 
 use super::job_id::JobIdArg;
@@ -27,8 +27,24 @@ pub struct DeleteArgs {
     /// SQL predicate over the table's columns; rows where it is true go.
     #[arg(long = "where", value_name = "PREDICATE")]
     predicate: String,
+    /// copy-on-write rewrites the files holding matching rows; merge-on-read
+    /// keeps them and writes position deletes (cheap now, folded in by
+    /// `compact` later). Default: the table's `write.delete.mode`, else
+    /// copy-on-write.
+    #[arg(long, value_name = "MODE", value_parser = parse_row_level_mode)]
+    write_mode: Option<RowLevelMode>,
     #[command(flatten)]
     job_id: JobIdArg,
+}
+
+fn parse_row_level_mode(value: &str) -> std::result::Result<RowLevelMode, String> {
+    match value {
+        "copy-on-write" => Ok(RowLevelMode::CopyOnWrite),
+        "merge-on-read" => Ok(RowLevelMode::MergeOnRead),
+        other => Err(format!(
+            "`{other}` is neither copy-on-write nor merge-on-read"
+        )),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -128,6 +144,11 @@ impl Report for HistoryReport {
 impl Report for DeleteReport {
     fn text(&self) -> String {
         match self.snapshot_id {
+            Some(snapshot_id) if self.delete_files_written > 0 => format!(
+                "deleted {} rows from {} by position ({} delete files, no data file rewritten) \
+                 in snapshot {snapshot_id} ({:.2}s)\n",
+                self.rows_deleted, self.table, self.delete_files_written, self.seconds
+            ),
             Some(snapshot_id) => format!(
                 "deleted {} rows from {} ({} files rewritten) in snapshot {snapshot_id} ({:.2}s)\n",
                 self.rows_deleted, self.table, self.files_rewritten, self.seconds
@@ -249,7 +270,13 @@ pub async fn history(engine: &Engine, args: HistoryArgs) -> Result<HistoryReport
 pub async fn delete(engine: &Engine, args: DeleteArgs) -> Result<DeleteReport> {
     let ident = table_ident(&args.table)?;
     let job_id = args.job_id.or_new();
-    crate::delete::delete_where(engine, &ident, &args.predicate, &job_id).await
+    let delete = crate::delete::DeleteWhere {
+        ident: &ident,
+        predicate: &args.predicate,
+        job_id: &job_id,
+        mode: args.write_mode,
+    };
+    crate::delete::delete_where(engine, &delete).await
 }
 
 /// Plans the rollback, says what it takes out, and does it only on the
