@@ -151,6 +151,23 @@ fn mixed_commit(writer: i64, round: i64) -> MixedCommit {
 
 #[test]
 fn four_writers_appending_and_merging_at_once_give_the_serial_result() {
+    appending_and_merging_at_once("merge, keys: [key]");
+}
+
+#[test]
+fn four_writers_appending_and_merging_on_read_at_once_give_the_serial_result() {
+    let lakehouse = appending_and_merging_at_once("merge, keys: [key], write_mode: merge-on-read");
+    let history = lakehouse.history("silver.state");
+    let current = history.iter().find(|s| s["is_current"] == true).unwrap();
+    assert!(
+        current["total_position_deletes"].as_u64().unwrap() > 0,
+        "the merges deleted by position: {current}"
+    );
+}
+
+/// Four writers × 25 commits, alternating appends and merges in `merge_mode`
+/// (the target's `mode` and what follows it), all into one table.
+fn appending_and_merging_at_once(merge_mode: &str) -> Arc<Lakehouse> {
     let lakehouse = Arc::new(Lakehouse::new());
     let spec_of = |mode: &str| {
         SPEC.replace(
@@ -163,7 +180,7 @@ fn four_writers_appending_and_merging_at_once_give_the_serial_result() {
         )
     };
     let append = write_spec(&lakehouse, "append.yaml", &spec_of("append"));
-    let merge = write_spec(&lakehouse, "merge.yaml", &spec_of("merge, keys: [key]"));
+    let merge = write_spec(&lakehouse, "merge.yaml", &spec_of(merge_mode));
     let writers: Vec<_> = (0..4i64)
         .map(|writer| {
             let lakehouse = lakehouse.clone();
@@ -220,25 +237,32 @@ fn four_writers_appending_and_merging_at_once_give_the_serial_result() {
         .collect();
     assert_eq!(actual.len(), expected.len(), "a key was lost or duplicated");
     assert_eq!(actual, expected);
+    lakehouse
 }
-
-/// The job kinds the crash test kills: an append to bronze and a merge of
-/// the same rows into silver (which rewrites the files holding their keys).
-const KILLED_JOBS: [(&str, &str, &str); 2] = [
-    ("append", "bronze.events", "bronze.events, mode: append"),
-    (
-        "merge",
-        "silver.state",
-        "silver.state, mode: merge, keys: [key]",
-    ),
-];
 
 #[test]
 fn a_run_killed_at_any_moment_leaves_the_table_whole_and_a_rerun_loads_exactly_once() {
+    // A merge rewrites the files holding its keys.
+    killed_at_any_moment("silver.state, mode: merge, keys: [key]");
+}
+
+#[test]
+fn a_merge_on_read_run_killed_at_any_moment_leaves_the_table_whole_and_a_rerun_loads_once() {
+    // A merge writes position deletes of the rows holding its keys.
+    killed_at_any_moment("silver.state, mode: merge, keys: [key], write_mode: merge-on-read");
+}
+
+/// Runs killed with SIGKILL at random moments, alternating an append to
+/// bronze and a merge of the same rows into silver (`merge_target`).
+fn killed_at_any_moment(merge_target: &str) {
+    let killed_jobs = [
+        ("append", "bronze.events", "bronze.events, mode: append"),
+        ("merge", "silver.state", merge_target),
+    ];
     let lakehouse = Lakehouse::new();
     const ROWS: i64 = 20_000;
     let raw = raw_load(&lakehouse.path().join("raw"), 0, ROWS);
-    let specs: Vec<(String, &str)> = KILLED_JOBS
+    let specs: Vec<(String, &str)> = killed_jobs
         .iter()
         .map(|(kind, table, target)| {
             let text = SPEC.replace("bronze.events, mode: append", target);
