@@ -172,7 +172,10 @@ impl RunReport {
                     j.snapshot_id
                         .map(|s| s.to_string())
                         .unwrap_or_else(|| "-".into()),
-                    number(j.rows_written),
+                    match j.rows_deleted {
+                        Some(deleted) => format!("{} ({deleted} deleted)", number(j.rows_written)),
+                        None => number(j.rows_written),
+                    },
                     number(j.table_rows),
                     j.bytes.map(human_bytes).unwrap_or_else(|| "-".into()),
                     j.files.map(|f| f.to_string()).unwrap_or_else(|| "-".into()),

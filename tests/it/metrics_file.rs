@@ -95,3 +95,36 @@ fn a_maintenance_command_records_its_run_its_writes_and_its_commit_under_its_nam
         "{text}"
     );
 }
+
+#[test]
+fn a_merge_on_read_counts_the_rows_it_deletes_by_position_and_says_so_in_its_summary() {
+    let lakehouse = Lakehouse::new();
+    let spec = |values: &str| {
+        format!(
+            "name: things\nsteps:\n  - sql: SELECT * FROM (VALUES {values}) AS t(k, v)\n\
+             target: {{ table: silver.things, mode: merge, keys: [k], write_mode: merge-on-read }}\n"
+        )
+    };
+    let first = lakehouse.spec("first.yaml", &spec("(1, 'a'), (2, 'b'), (3, 'c')"));
+    lakehouse.ok(&["run", first.to_str().unwrap(), "--job-id", "one"]);
+    let second = lakehouse.spec("second.yaml", &spec("(2, 'B'), (3, 'C'), (4, 'd')"));
+    let file = lakehouse.path().join("medallion.prom");
+    let summary = lakehouse.ok(&[
+        "run",
+        second.to_str().unwrap(),
+        "--job-id",
+        "two",
+        "--metrics-file",
+        file.to_str().unwrap(),
+    ]);
+    assert!(summary.contains("3 (2 deleted)"), "{summary}");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let labels = "job=\"things\",table=\"silver.things\",layer=\"silver\"";
+    for line in [
+        format!("medallion_rows_written_total{{{labels}}} 3"),
+        format!("medallion_rows_deleted_total{{{labels}}} 2"),
+        format!("medallion_table_rows{{{labels}}} 4"),
+    ] {
+        assert!(text.lines().any(|l| l == line), "no `{line}` in:\n{text}");
+    }
+}

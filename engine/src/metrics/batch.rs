@@ -44,6 +44,7 @@ pub fn record_job(registry: &Registry, job: &JobReport, commits: &CommitCounts) 
 fn record_written(registry: &Registry, job: &JobReport, labels: &[(&'static str, &str); 3]) {
     let counters = [
         (&ROWS_WRITTEN, job.rows_written),
+        (&ROWS_DELETED, job.rows_deleted),
         (&BYTES_WRITTEN, job.bytes),
         (&FILES_WRITTEN, job.files.map(|f| f as u64)),
     ];

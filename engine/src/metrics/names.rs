@@ -101,9 +101,14 @@ pub static ROWS_WRITTEN: Metric = counter(
     "Rows in the data files the job's snapshots added.",
     JOB,
 );
+pub static ROWS_DELETED: Metric = counter(
+    "medallion_rows_deleted_total",
+    "Rows the position delete files of the job's snapshots delete (merge-on-read).",
+    JOB,
+);
 pub static BYTES_WRITTEN: Metric = counter(
     "medallion_written_bytes_total",
-    "Bytes of the data files the job's snapshots added.",
+    "Bytes of the data and delete files the job's snapshots added.",
     JOB,
 );
 pub static FILES_WRITTEN: Metric = counter(
