@@ -62,6 +62,11 @@ fn rewrites_of_a_table_with_foreign_deletes_keep_its_rows_deleted_and_compact_dr
     lakehouse.ok(&["rewrite-manifests", TABLE]);
     assert_eq!(rows(), "170");
     assert_eq!(delete_files_now(&lakehouse), 1);
+    // The sweeps take no delete file a snapshot needs. Old enough to be a
+    // candidate of the orphan sweep.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    sweep(&lakehouse);
+    assert_eq!(rows(), "170", "the deleted rows stay deleted");
     lakehouse.ok(&["compact", TABLE]);
     assert_eq!(
         delete_files_now(&lakehouse),
@@ -71,8 +76,27 @@ fn rewrites_of_a_table_with_foreign_deletes_keep_its_rows_deleted_and_compact_dr
     assert_eq!(rows(), "170", "the deleted rows stay deleted");
     let deleted_left = lakehouse.scalar(&format!("SELECT COUNT(*) FROM {TABLE} WHERE id % 7 = 0"));
     assert_eq!(deleted_left, "0");
-    // The sweeps take nothing a snapshot needs.
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    sweep(&lakehouse);
+    assert_eq!(rows(), "170");
+    assert!(
+        !stored_files(lakehouse.path()).any(|f| f.ends_with("positions-deletes.parquet")),
+        "expiry deleted the delete file no snapshot needs any more"
+    );
+    let read = pyiceberg(&["sql", lakehouse.path().to_str().unwrap()], &[]).unwrap();
+    assert_eq!(read[TABLE]["rows"], 170, "{read}");
+}
+
+/// The delete files of the table's current snapshot, as `history` shows it.
+fn delete_files_now(lakehouse: &Lakehouse) -> u64 {
+    let history: serde_json::Value =
+        serde_json::from_str(&lakehouse.ok(&["history", TABLE, "--json"])).unwrap();
+    let snapshots = history.as_array().unwrap();
+    let current = snapshots.iter().find(|s| s["is_current"] == true).unwrap();
+    current["total_delete_files"].as_u64().unwrap()
+}
+
+/// Orphan removal at the shortest age, then expiry of every older snapshot.
+fn sweep(lakehouse: &Lakehouse) {
     lakehouse.ok(&[
         "remove-orphan-files",
         TABLE,
@@ -88,16 +112,19 @@ fn rewrites_of_a_table_with_foreign_deletes_keep_its_rows_deleted_and_compact_dr
         "--retain-last",
         "1",
     ]);
-    assert_eq!(rows(), "170");
-    let read = pyiceberg(&["sql", lakehouse.path().to_str().unwrap()], &[]).unwrap();
-    assert_eq!(read[TABLE]["rows"], 170, "{read}");
 }
 
-/// The delete files of the table's current snapshot, as `history` shows it.
-fn delete_files_now(lakehouse: &Lakehouse) -> u64 {
-    let history: serde_json::Value =
-        serde_json::from_str(&lakehouse.ok(&["history", TABLE, "--json"])).unwrap();
-    let snapshots = history.as_array().unwrap();
-    let current = snapshots.iter().find(|s| s["is_current"] == true).unwrap();
-    current["total_delete_files"].as_u64().unwrap()
+/// Every file below `dir`.
+fn stored_files(dir: &std::path::Path) -> impl Iterator<Item = std::path::PathBuf> {
+    let mut stack = vec![dir.to_path_buf()];
+    std::iter::from_fn(move || {
+        while let Some(path) = stack.pop() {
+            if path.is_dir() {
+                stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            } else {
+                return Some(path);
+            }
+        }
+        None
+    })
 }
