@@ -207,3 +207,52 @@ fn path_bound(bounds: &HashMap<i32, Datum>) -> Option<&str> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use iceberg::spec::{DataFileBuilder, DataFileFormat};
+
+    use super::*;
+
+    /// A position delete file of `rows` rows whose `file_path` bounds are
+    /// `lower` and `upper`, naming its data file when `referenced`.
+    fn delete_file(lower: &str, upper: &str, referenced: Option<&str>) -> DataFile {
+        let bound =
+            |path: &str| HashMap::from([(RESERVED_FIELD_ID_DELETE_FILE_PATH, Datum::string(path))]);
+        DataFileBuilder::default()
+            .content(DataContentType::PositionDeletes)
+            .file_path("s3://t/data/deletes.parquet".into())
+            .file_format(DataFileFormat::Parquet)
+            .record_count(2)
+            .file_size_in_bytes(100)
+            .lower_bounds(bound(lower))
+            .upper_bounds(bound(upper))
+            .referenced_data_file(referenced.map(str::to_string))
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_delete_file_covers_the_data_files_between_its_path_bounds() {
+        let delete = delete_file("s3://t/data/b", "s3://t/data/d", None);
+        assert_eq!(only_data_file_of(&delete), None);
+        assert!(may_delete_rows_of(&delete, "s3://t/data/c"));
+        assert!(!may_delete_rows_of(&delete, "s3://t/data/e"));
+        let live = |paths: &[&str]| paths.iter().map(|p| format!("s3://t/data/{p}")).collect();
+        assert_eq!(covers_none(&delete, &live(&["a", "e"])), Some(true));
+        assert_eq!(covers_none(&delete, &live(&["a", "c"])), Some(false));
+        assert_eq!(covers_none(&delete, &live(&["d"])), Some(false));
+    }
+
+    #[test]
+    fn a_delete_file_of_one_data_file_names_it_by_reference_or_by_equal_bounds() {
+        let named = delete_file("s3://t/data/a", "s3://t/data/z", Some("s3://t/data/b"));
+        assert_eq!(only_data_file_of(&named).as_deref(), Some("s3://t/data/b"));
+        assert!(!may_delete_rows_of(&named, "s3://t/data/c"));
+        let bounded = delete_file("s3://t/data/b", "s3://t/data/b", None);
+        assert_eq!(
+            only_data_file_of(&bounded).as_deref(),
+            Some("s3://t/data/b")
+        );
+    }
+}
