@@ -9,6 +9,7 @@ mod machine;
 mod measure;
 mod report;
 mod runner;
+mod second_load;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,7 +27,8 @@ use crate::engines::{Engine, Mode, Setup};
         cargo build --release -p medallion-engine -p medallion-bench\n  \
         target/release/medallion-bench --scale 1 --engines medallion,duckdb --runs 3\n  \
         target/release/medallion-bench --scale 10 --memory-limit 1GiB --engines medallion\n  \
-        target/release/medallion-bench --scale 1 --mode one-process\n\n\
+        target/release/medallion-bench --scale 1 --mode one-process\n  \
+        target/release/medallion-bench --scale 1 --engines medallion --loads 2\n\n\
         Peers: pip install -r benches/requirements.txt (DuckDB); \
         pip install -r benches/requirements-spark.txt (Spark, needs Java 17).\n\
         Exits with 1 when an engine's results differ or an engine fails."
@@ -69,6 +71,12 @@ struct Args {
     /// Folder of the peer scripts.
     #[arg(long, value_name = "DIR", default_value = "benches/peers")]
     peers: PathBuf,
+    /// 2: after the benchmark, a second load into medallion's tables (1% of
+    /// the orders changed, as many new), with silver's merge copy-on-write
+    /// and merge-on-read, and reads of the merged table before and after
+    /// `compact`.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
+    loads: u8,
     /// Skip chart.png (e.g. where no TrueType font is installed).
     #[arg(long)]
     no_chart: bool,
@@ -124,7 +132,10 @@ fn run(args: Args) -> Result<bool> {
         raw_dir: work_dir.join("raw").join(format!("sf{}", args.scale)),
         memory_limit: args.memory_limit,
     };
-    let report = runner::benchmark(&setup, &engines, &modes, args.scale, args.runs, &work_dir)?;
+    let mut report = runner::benchmark(&setup, &engines, &modes, args.scale, args.runs, &work_dir)?;
+    if args.loads == 2 {
+        report.second_load = Some(second_load::measure(&setup, args.scale, &work_dir)?);
+    }
 
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     let json_path = out.join("report.json");

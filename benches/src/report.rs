@@ -11,6 +11,7 @@ use crate::checks::Results;
 use crate::engines::Mode;
 use crate::machine::Machine;
 use crate::measure::Usage;
+use crate::second_load::SecondLoad;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
@@ -32,6 +33,9 @@ pub struct Report {
     /// Derived from `engines`, kept for readers of report.json.
     #[serde(default)]
     pub headline: Option<Headline>,
+    /// `--loads 2`: medallion's second load in each write mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub second_load: Option<Vec<SecondLoad>>,
 }
 
 /// medallion's medians divided by DuckDB's: below 1, medallion is faster
@@ -280,6 +284,9 @@ impl Report {
         self.render_layers(&mut md);
         self.render_jobs(&mut md);
         self.render_results(&mut md);
+        if let Some(loads) = &self.second_load {
+            crate::second_load::render(loads, &mut md);
+        }
         self.render_targets(&mut md);
         md
     }
@@ -660,6 +667,7 @@ pub(crate) mod tests {
             reference: "medallion".into(),
             engines,
             headline: None,
+            second_load: None,
         }
     }
 

@@ -165,6 +165,7 @@ pub fn benchmark(
         reference: reference.map_or("none", Engine::name).into(),
         engines,
         headline: None,
+        second_load: None,
     };
     report.headline = report.compute_headline();
     Ok(report)

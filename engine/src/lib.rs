@@ -33,5 +33,6 @@ pub mod storage;
 pub mod table_scan;
 pub mod tables;
 pub mod tpch;
+pub mod tpch_changes;
 pub mod upload_status;
 pub mod validate;

@@ -19,7 +19,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use tokio::io::AsyncWriteExt;
-use tpchgen::generators::{CustomerGenerator, OrderGenerator};
+use tpchgen::generators::{CustomerGenerator, Order, OrderGenerator};
 
 const BATCH_ROWS: usize = 64 * 1024;
 
@@ -30,7 +30,7 @@ pub struct RawData {
     pub customer_rows: u64,
 }
 
-fn orders_schema() -> SchemaRef {
+pub(crate) fn orders_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("o_orderkey", DataType::Int64, false),
         Field::new("o_custkey", DataType::Int64, false),
@@ -109,7 +109,7 @@ pub async fn generate(raw_dir: &Path, scale: f64) -> Result<RawData> {
 
 /// Writes to a temporary name and renames, so a killed run never leaves a
 /// truncated file that looks complete.
-fn write_parquet(
+pub(crate) fn write_parquet(
     path: &Path,
     schema: SchemaRef,
     batches: impl Iterator<Item = Result<RecordBatch>>,
@@ -130,9 +130,14 @@ fn write_parquet(
 }
 
 fn orders_batches(scale: f64, part: i32, parts: i32) -> impl Iterator<Item = Result<RecordBatch>> {
-    let mut rows = OrderGenerator::new(scale, part, parts)
-        .into_iter()
-        .peekable();
+    order_batches(OrderGenerator::new(scale, part, parts).into_iter())
+}
+
+/// Orders as record batches of the raw `orders` schema.
+pub(crate) fn order_batches<'a>(
+    rows: impl Iterator<Item = Order<'a>> + 'a,
+) -> impl Iterator<Item = Result<RecordBatch>> + 'a {
+    let mut rows = rows.peekable();
     std::iter::from_fn(move || {
         rows.peek()?;
         let mut key = Int64Builder::with_capacity(BATCH_ROWS);

@@ -32,6 +32,12 @@ pub struct GenerateArgs {
     /// TPC-H scale factor: 1 means 1,500,000 orders and 150,000 customers.
     #[arg(long, default_value_t = 1.0)]
     scale: f64,
+    /// Also write a second load into tpch/orders_changes/: this share of the
+    /// orders changed (every Nth, so every file of the first load holds
+    /// some) plus as many new orders, e.g. 0.01. Load it with
+    /// `--input raw_orders=tpch/orders_changes/part-1.parquet`.
+    #[arg(long, value_name = "SHARE")]
+    changes: Option<f64>,
 }
 
 #[derive(Debug, Args)]
@@ -102,14 +108,25 @@ pub struct RawReport {
     raw: String,
     scale: f64,
     seconds: f64,
+    /// `--changes`: the rows of the second load.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    changed_orders_rows: Option<u64>,
 }
 
 impl Report for RawReport {
     fn text(&self) -> String {
-        format!(
+        let mut text = format!(
             "raw TPC-H data at scale {}: {} orders, {} customers in {} ({:.2}s)\n",
             self.scale, self.orders_rows, self.customer_rows, self.raw, self.seconds
-        )
+        );
+        if let Some(rows) = self.changed_orders_rows {
+            text.push_str(&format!(
+                "second load: {rows} orders (changed and new) in {}/orders_changes; load it with \
+                 --input raw_orders=tpch/orders_changes/part-1.parquet\n",
+                self.raw
+            ));
+        }
+        text
     }
 
     fn json(&self) -> Result<String> {
@@ -174,7 +191,18 @@ pub async fn demo(
 }
 
 pub async fn generate(config: &Config, args: GenerateArgs) -> Result<RawReport> {
-    generate_raw(config, args.scale).await
+    let mut report = generate_raw(config, args.scale).await?;
+    if let Some(share) = args.changes {
+        let Some(raw_dir) = config.local_raw_root() else {
+            bail!(
+                "--changes writes to a local raw root; the raw root is {}",
+                config.raw_root
+            );
+        };
+        let rows = crate::tpch_changes::generate_changes(&raw_dir, args.scale, share).await?;
+        report.changed_orders_rows = Some(rows);
+    }
+    Ok(report)
 }
 
 pub async fn run(
@@ -223,6 +251,7 @@ async fn generate_raw(config: &Config, scale: f64) -> Result<RawReport> {
     Ok(RawReport {
         customer_rows: raw.customer_rows,
         orders_rows: raw.orders_rows,
+        changed_orders_rows: None,
         raw: format!("{}/tpch", config.raw_root),
         scale,
         seconds: started.elapsed().as_secs_f64(),
