@@ -5,7 +5,7 @@
 //! deletes (never resurrecting a deleted row) and drop delete files once no
 //! data file they cover is left.
 
-use crate::support::{Lakehouse, interop_script, pyiceberg};
+use crate::support::{Lakehouse, interop_script, parquet_files_under, pyiceberg};
 
 const TABLE: &str = "foreign.deleted";
 
@@ -79,7 +79,9 @@ fn rewrites_of_a_table_with_foreign_deletes_keep_its_rows_deleted_and_compact_dr
     sweep(&lakehouse);
     assert_eq!(rows(), "170");
     assert!(
-        !stored_files(lakehouse.path()).any(|f| f.ends_with("positions-deletes.parquet")),
+        !parquet_files_under(lakehouse.path())
+            .iter()
+            .any(|f| f.ends_with("positions-deletes.parquet")),
         "expiry deleted the delete file no snapshot needs any more"
     );
     let read = pyiceberg(&["sql", lakehouse.path().to_str().unwrap()], &[]).unwrap();
@@ -112,19 +114,4 @@ fn sweep(lakehouse: &Lakehouse) {
         "--retain-last",
         "1",
     ]);
-}
-
-/// Every file below `dir`.
-fn stored_files(dir: &std::path::Path) -> impl Iterator<Item = std::path::PathBuf> {
-    let mut stack = vec![dir.to_path_buf()];
-    std::iter::from_fn(move || {
-        while let Some(path) = stack.pop() {
-            if path.is_dir() {
-                stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
-            } else {
-                return Some(path);
-            }
-        }
-        None
-    })
 }

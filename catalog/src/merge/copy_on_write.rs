@@ -10,7 +10,7 @@ use arrow::compute::kernels::boolean::not;
 use futures::{StreamExt, TryStreamExt, stream};
 use iceberg::scan::FileScanTask;
 
-use super::plan::{KeyScan, READ_CONCURRENCY, key_error};
+use super::key_scan::{KeyScan, READ_CONCURRENCY, key_error};
 use crate::commit::Attempt;
 use crate::data_files::write_data_files;
 use crate::error::{CatalogError, Result};

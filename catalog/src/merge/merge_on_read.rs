@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use futures::{StreamExt, TryStreamExt, stream};
 use iceberg::scan::FileScanTask;
 
-use super::plan::{KeyScan, READ_CONCURRENCY, key_error};
+use super::key_scan::{KeyScan, READ_CONCURRENCY, key_error};
 use crate::commit::Attempt;
 use crate::delete_files::{DeletedPositions, write_position_deletes};
 use crate::error::{CatalogError, Result};

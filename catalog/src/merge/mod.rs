@@ -10,6 +10,7 @@
 //! duplicated.
 
 mod copy_on_write;
+mod key_scan;
 mod keys;
 mod merge_on_read;
 mod plan;

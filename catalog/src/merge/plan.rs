@@ -8,6 +8,7 @@ use std::sync::Arc;
 use iceberg::TableIdent;
 use iceberg::table::Table;
 
+use super::key_scan::KeyScan;
 use super::keys::MergeKeys;
 use super::{copy_on_write, merge_on_read};
 use crate::commit::{Attempt, AttemptPlanner};
@@ -15,9 +16,6 @@ use crate::error::{CatalogError, Result};
 use crate::row_level::RowLevelMode;
 use crate::scan::live_files;
 use crate::snapshot::SnapshotKind;
-
-/// Files of the head read at once while looking for matching keys.
-pub(super) const READ_CONCURRENCY: usize = 4;
 
 /// Plans a merge afresh on every head, so a concurrent commit's rows with
 /// a merged key are matched too instead of being duplicated.
@@ -27,15 +25,6 @@ pub(super) struct MergePlanner<'a> {
     pub job_id: Option<&'a str>,
     pub keys: Arc<MergeKeys>,
     pub mode: RowLevelMode,
-}
-
-/// A key scan of the head's files: the keys, and their field ids in the
-/// head's schema.
-pub(super) struct KeyScan<'a> {
-    pub head: &'a Table,
-    pub keys: &'a Arc<MergeKeys>,
-    pub key_ids: Vec<i32>,
-    pub job_id: Option<&'a str>,
 }
 
 impl AttemptPlanner for MergePlanner<'_> {
@@ -87,13 +76,5 @@ impl MergePlanner<'_> {
             table: self.ident.clone(),
             detail: detail.into(),
         }
-    }
-}
-
-/// A key comparison that failed on a file of the head.
-pub(super) fn key_error(head: &Table, error: impl ToString) -> CatalogError {
-    CatalogError::Merge {
-        table: head.identifier().clone(),
-        detail: error.to_string(),
     }
 }
