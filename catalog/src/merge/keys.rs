@@ -2,7 +2,7 @@
 //! data files, then matched against the rows of the table's files.
 
 use std::collections::HashSet;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
 use std::sync::{Mutex, RwLock};
 
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch};
@@ -10,6 +10,7 @@ use arrow::compute::{cast, prep_null_mask_filter};
 use arrow::datatypes::{DataType, Schema};
 use arrow::row::{RowConverter, Rows, SortField};
 use arrow::util::display::array_value_to_string;
+use foldhash::fast::RandomState;
 
 use crate::scan::BoxError;
 
@@ -21,7 +22,9 @@ pub(super) struct MergeKeys {
     pub(super) kept: bool,
     types: Vec<DataType>,
     converter: RowConverter,
-    seen: RwLock<HashSet<Box<[u8]>>>,
+    /// foldhash, not SipHash: every key of every file of the head is looked
+    /// up here on every attempt.
+    seen: RwLock<HashSet<Box<[u8]>, RandomState>>,
     /// When keys are not kept: each new key's 64-bit hash (8 bytes a key
     /// instead of ~60), so that a repeated key is still found.
     pub(super) hashes: Mutex<Vec<u64>>,
@@ -58,9 +61,9 @@ impl MergeKeys {
             kept,
             types,
             converter,
-            seen: RwLock::default(),
+            seen: RwLock::new(HashSet::with_hasher(RandomState::default())),
             hashes: Mutex::default(),
-            hasher: RandomState::new(),
+            hasher: RandomState::default(),
         })
     }
 
