@@ -123,9 +123,10 @@ pub enum Command {
     /// List tables with their current snapshot, rows, files and size.
     Tables,
     /// Delete the rows a SQL predicate matches. Only data files holding such
-    /// rows are rewritten; the change is one snapshot (undo with rollback).
+    /// rows are rewritten, or none with --write-mode merge-on-read (position
+    /// deletes); the change is one snapshot (undo with rollback).
     #[command(
-        after_help = "Example:\n  medallion delete bronze.orders --where \"order_date < DATE '1993-01-01'\""
+        after_help = "Examples:\n  medallion delete bronze.orders --where \"order_date < DATE '1993-01-01'\"\n  medallion delete silver.orders --where \"order_status = 'X'\" --write-mode merge-on-read"
     )]
     Delete(tables::DeleteArgs),
     /// Make an earlier snapshot of a table current again (undo a bad load).
