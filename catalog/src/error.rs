@@ -119,7 +119,7 @@ pub enum CatalogError {
         source: arrow::error::ArrowError,
     },
 
-    #[error("cannot read the position delete file {path} of {table}")]
+    #[error("cannot read the delete file {path} of {table}")]
     DeleteFile {
         table: TableIdent,
         path: String,

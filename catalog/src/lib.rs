@@ -23,6 +23,7 @@ mod credentials;
 mod data_files;
 mod delete;
 mod delete_files;
+mod deletion_vectors;
 mod error;
 mod fanout;
 mod history;
@@ -61,7 +62,7 @@ pub use maintenance::{
 pub use merge::MergeWrite;
 pub use object_storage::{ObjectStores, S3Settings};
 pub use partition::PartitionField;
-pub use position_deletes::{DeletedRows, position_delete_files, read_positions};
+pub use position_deletes::{DeletedRows, position_delete_files, read_delete_file};
 pub use rest::RestSettings;
 pub use rollback::RollbackPlan;
 pub use row_level::{RowLevelMode, RowLevelOperation};

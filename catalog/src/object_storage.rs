@@ -237,14 +237,17 @@ impl ObjectStores {
         Ok(())
     }
 
-    /// The store holding `location` (`s3://bucket/key`, `file:///path`)
-    /// and the object's path inside it. The most specific table location
+    /// The store holding `location` (`s3://bucket/key`, `file:///path`,
+    /// or `file:/path` as Hadoop spells it in tables Spark keeps in a
+    /// Hadoop catalog) and the object's path inside it. The most specific table location
     /// holding it decides its credentials; the configured ones serve the
     /// rest (raw files, a catalog that vends nothing).
     pub fn resolve(&self, location: &str) -> object_store::Result<(Arc<dyn ObjectStore>, Path)> {
-        let (scheme, rest) = location
-            .split_once("://")
-            .ok_or_else(|| unsupported(location))?;
+        let (scheme, rest) = match location.split_once("://") {
+            Some(split) => split,
+            None if location.starts_with("file:/") => ("file", &location["file:".len()..]),
+            None => return Err(unsupported(location)),
+        };
         let (bucket, key) = match scheme {
             "file" => ("", rest),
             "s3" | "s3a" => rest.split_once('/').unwrap_or((rest, "")),

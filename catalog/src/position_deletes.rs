@@ -1,9 +1,11 @@
-//! Reading Iceberg v2 position delete files: which rows of which data files
-//! they delete. A position delete file is Parquet with `file_path` and
-//! `pos` (the row's position in that data file, from 0); one file may
-//! delete rows of many data files. Positions are held in memory per data
-//! file: as many as the deletes hold, never the data. The engine's scans
-//! and the merge-on-read writers read them the same way.
+//! Reading Iceberg position deletes: which rows of which data files they
+//! delete. A v2 position delete file is Parquet with `file_path` and `pos`
+//! (the row's position in that data file, from 0); one file may delete rows
+//! of many data files. A v3 deletion vector is a bitmap of the positions of
+//! one data file, in a Puffin file ([`crate::deletion_vectors`]). Positions
+//! are held in memory per data file: as many as the deletes hold, never the
+//! data. The engine's scans and the merge-on-read writers read them the
+//! same way.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -21,13 +23,15 @@ use parquet::arrow::ParquetRecordBatchStreamBuilder;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::async_reader::AsyncFileReader;
 
+use crate::deletion_vectors::read_deletion_vectors;
 use crate::error::{CatalogError, Result};
 use crate::scan::BoxError;
 
 /// The deleted row positions of each data file (by its URI), sorted.
 pub type DeletedRows = HashMap<String, BTreeSet<u64>>;
 
-/// The position delete files the `tasks` name, each once, with its size.
+/// The position delete files and deletion vector files the `tasks` name,
+/// each once, with its size.
 pub fn position_delete_files(tasks: &[FileScanTask]) -> Vec<(&str, u64)> {
     let mut files: Vec<(&str, u64)> = tasks
         .iter()
@@ -40,9 +44,35 @@ pub fn position_delete_files(tasks: &[FileScanTask]) -> Vec<(&str, u64)> {
     files
 }
 
-/// Adds the positions one delete file holds for the `data_files` to
-/// `deleted`; its rows for other data files are skipped.
-pub async fn read_positions<R>(
+/// Adds the positions one delete file at `path` (of `size` bytes) holds for
+/// the `data_files` to `deleted`: a Parquet position delete file, or a
+/// Puffin file of deletion vectors, told apart by the name Iceberg's
+/// writers give them (a scan task does not carry the file format).
+pub async fn read_delete_file<R>(
+    reader: R,
+    path: &str,
+    size: u64,
+    data_files: &HashSet<&str>,
+    deleted: &mut DeletedRows,
+) -> std::result::Result<(), BoxError>
+where
+    R: AsyncFileReader + Unpin + Send + 'static,
+{
+    if is_deletion_vector_file(path) {
+        read_deletion_vectors(reader, size, data_files, deleted).await
+    } else {
+        read_positions(reader, data_files, deleted).await
+    }
+}
+
+/// Whether the delete file at `path` is a Puffin file of deletion vectors.
+pub(crate) fn is_deletion_vector_file(path: &str) -> bool {
+    path.ends_with(".puffin")
+}
+
+/// Adds the positions one position delete file holds for the `data_files`
+/// to `deleted`; its rows for other data files are skipped.
+async fn read_positions<R>(
     reader: R,
     data_files: &HashSet<&str>,
     deleted: &mut DeletedRows,
@@ -119,7 +149,7 @@ pub(crate) async fn deleted_positions(
             .map_err(|e| unreadable(e.into()))?;
         let file = input.reader().await.map_err(|e| unreadable(e.into()))?;
         let reader = ArrowFileReader::new(FileMetadata { size }, file);
-        read_positions(reader, &data_files, &mut deleted)
+        read_delete_file(reader, path, size, &data_files, &mut deleted)
             .await
             .map_err(unreadable)?;
     }

@@ -1,7 +1,10 @@
 //! Reading a table's data files back with Iceberg's own Arrow reader, for
 //! the operations that rewrite files (merge, compact).
 
-use arrow::array::RecordBatch;
+use std::collections::BTreeSet;
+
+use arrow::array::{BooleanArray, RecordBatch};
+use arrow::compute::filter_record_batch;
 use futures::TryStreamExt;
 use futures::stream::{self, BoxStream, StreamExt};
 use iceberg::scan::FileScanTask;
@@ -9,6 +12,7 @@ use iceberg::spec::{DataContentType, SnapshotRef};
 use iceberg::table::Table;
 
 use crate::error::{CatalogError, Context, MissingDataFile, Result};
+use crate::position_deletes::{deleted_positions, is_deletion_vector_file};
 
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -25,11 +29,11 @@ pub async fn live_files(table: &Table) -> Result<Vec<FileScanTask>> {
 
 /// The data files of a snapshot, as scan tasks over all columns, each with
 /// the delete files that apply to it (Iceberg matches them by partition and
-/// sequence number). Readers apply position deletes; equality deletes and
-/// v3 deletion vectors are refused, naming them.
+/// sequence number). Readers apply them all: position deletes, v3 deletion
+/// vectors and equality deletes.
 pub async fn snapshot_files(table: &Table, snapshot_id: i64) -> Result<Vec<FileScanTask>> {
     let ident = table.identifier();
-    let tasks: Vec<FileScanTask> = table
+    table
         .scan()
         .snapshot_id(snapshot_id)
         .build()
@@ -39,26 +43,75 @@ pub async fn snapshot_files(table: &Table, snapshot_id: i64) -> Result<Vec<FileS
         .context(|| format!("cannot list the data files of {ident}"))?
         .try_collect()
         .await
-        .context(|| format!("cannot list the data files of {ident}"))?;
-    let deletes = tasks.iter().flat_map(|t| &t.deletes);
-    for delete in deletes {
-        let what = match delete.file_type {
-            DataContentType::EqualityDeletes => "equality delete files",
-            _ if delete.file_path.ends_with(".puffin") => "deletion vectors (Iceberg v3)",
-            _ => continue,
-        };
-        return Err(CatalogError::Unsupported {
-            table: ident.clone(),
-            what,
-            action: "read",
-        });
-    }
-    Ok(tasks)
+        .context(|| format!("cannot list the data files of {ident}"))
 }
 
-/// The record batches of one data file, in the table's Arrow schema. A file
-/// storage lacks is a [`MissingDataFile`], never an empty read.
+/// The record batches of one data file, in the table's Arrow schema, its
+/// deletes applied. A file storage lacks is a [`MissingDataFile`], never an
+/// empty read.
 pub(crate) fn read_file(
+    table: &Table,
+    task: FileScanTask,
+) -> Result<BoxStream<'static, Result<RecordBatch>>> {
+    let with_vectors = task
+        .deletes
+        .iter()
+        .any(|d| is_deletion_vector_file(&d.file_path));
+    if !with_vectors {
+        return read_with_iceberg_reader(table, task);
+    }
+    // iceberg-rust's reader reads no deletion vectors: the file is read
+    // whole, in order, and the positions of all its deletes left out here.
+    // Its equality deletes would take rows out of that order.
+    if task
+        .deletes
+        .iter()
+        .any(|d| d.file_type == DataContentType::EqualityDeletes)
+    {
+        return Err(CatalogError::Unsupported {
+            table: table.identifier().clone(),
+            what: "data files with both deletion vectors and equality delete files",
+            action: "rewrite",
+        });
+    }
+    let table = table.clone();
+    let read = async move {
+        let mut deleted = deleted_positions(&table, std::slice::from_ref(&task)).await?;
+        let gone = deleted.remove(&task.data_file_path).unwrap_or_default();
+        let mut whole = task;
+        whole.deletes.clear();
+        Ok::<_, CatalogError>(without_positions(
+            read_with_iceberg_reader(&table, whole)?,
+            gone,
+        ))
+    };
+    Ok(stream::once(read).try_flatten().boxed())
+}
+
+/// The batches of one whole data file without the rows at the `gone`
+/// positions (counted from the file's first row).
+fn without_positions(
+    batches: BoxStream<'static, Result<RecordBatch>>,
+    gone: BTreeSet<u64>,
+) -> BoxStream<'static, Result<RecordBatch>> {
+    let mut first = 0u64;
+    batches
+        .map(move |batch| {
+            let batch = batch?;
+            let rows = batch.num_rows() as u64;
+            let keep: BooleanArray = (first..first + rows)
+                .map(|p| Some(!gone.contains(&p)))
+                .collect();
+            first += rows;
+            filter_record_batch(&batch, &keep).map_err(|e| CatalogError::Iceberg {
+                context: "cannot leave deleted rows out".to_string(),
+                source: Box::new(e.into()),
+            })
+        })
+        .boxed()
+}
+
+fn read_with_iceberg_reader(
     table: &Table,
     task: FileScanTask,
 ) -> Result<BoxStream<'static, Result<RecordBatch>>> {

@@ -6,8 +6,8 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use iceberg::spec::{
     DataContentType, DataFile, DataFileFormat, FormatVersion, MAIN_BRANCH, ManifestContentType,
-    ManifestFile, ManifestListWriter, ManifestWriter, ManifestWriterBuilder, Operation,
-    PartitionSpecRef, SchemaRef, Snapshot, SnapshotReference, SnapshotRetention,
+    ManifestEntry, ManifestFile, ManifestListWriter, ManifestWriter, ManifestWriterBuilder,
+    Operation, PartitionSpecRef, SchemaRef, Snapshot, SnapshotReference, SnapshotRetention,
     SnapshotSummaryCollector, Summary, TableMetadata,
 };
 use iceberg::table::Table;
@@ -214,6 +214,9 @@ struct Plan<'a> {
     /// The live data files the snapshot keeps (known once the data
     /// manifests are carried over), sorted for range lookups.
     kept: BTreeSet<String>,
+    /// The least data sequence number of the kept data files: equality
+    /// deletes apply only to data older than they are.
+    oldest_kept: Option<i64>,
     /// Manifest writers opened so far, which numbers their files.
     manifests_opened: u32,
     /// Manifests and manifest list written.
@@ -231,6 +234,7 @@ impl<'a> Plan<'a> {
             summary: SnapshotSummaryCollector::default(),
             removed: Removed::default(),
             kept: BTreeSet::new(),
+            oldest_kept: None,
             manifests_opened: 0,
             metadata_files: Vec::new(),
         }
@@ -313,12 +317,14 @@ impl<'a> Plan<'a> {
         for manifest_file in data {
             let manifest = manifest_file.load_manifest(self.table.file_io()).await?;
             let alive = manifest.entries().iter().filter(|e| e.is_alive());
-            self.kept.extend(
-                alive
-                    .map(|e| e.file_path())
-                    .filter(|path| !kind.removes(path))
-                    .map(str::to_string),
-            );
+            for entry in alive.filter(|e| !kind.removes(e.file_path())) {
+                self.kept.insert(entry.file_path().to_string());
+                let sequence_number = entry.sequence_number().unwrap_or(0);
+                let oldest = self
+                    .oldest_kept
+                    .map_or(sequence_number, |o| o.min(sequence_number));
+                self.oldest_kept = Some(oldest);
+            }
             let touched = *kind == SnapshotKind::RewriteManifests
                 || manifest
                     .entries()
@@ -361,7 +367,7 @@ impl<'a> Plan<'a> {
             let alive: Vec<_> = manifest.entries().iter().filter(|e| e.is_alive()).collect();
             let mut leaving = Vec::with_capacity(alive.len());
             for entry in &alive {
-                leaving.push(self.delete_file_leaves(entry.data_file(), kind).await?);
+                leaving.push(self.delete_file_leaves(entry, kind).await?);
             }
             if !leaving.contains(&true) {
                 manifests.push(manifest_file);
@@ -403,14 +409,22 @@ impl<'a> Plan<'a> {
 
     /// Whether a delete file leaves with the data files the snapshot removes:
     /// by its metadata (`referenced_data_file`, `file_path` bounds), else by
-    /// the data files its rows name.
+    /// the data files its rows name. An equality delete file leaves once
+    /// every kept data file is at least as new as it is.
     async fn delete_file_leaves(
         &self,
-        file: &DataFile,
+        entry: &ManifestEntry,
         kind: &SnapshotKind,
     ) -> iceberg::Result<bool> {
         if *kind == SnapshotKind::OverwriteAll {
             return Ok(true);
+        }
+        let file = entry.data_file();
+        if file.content_type() == DataContentType::EqualityDeletes {
+            let sequence_number = entry.sequence_number().unwrap_or(0);
+            return Ok(self
+                .oldest_kept
+                .is_none_or(|oldest| oldest >= sequence_number));
         }
         if let Some(path) = only_data_file_of(file) {
             return Ok(self.removed.paths.contains(&path));

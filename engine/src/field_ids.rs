@@ -37,6 +37,14 @@ impl FieldIds {
             .collect();
         Self { ids }
     }
+
+    /// The column of a field id, if it is a top-level column.
+    pub fn name_of(&self, id: i32) -> Option<&str> {
+        let mut columns = self.ids.iter();
+        columns
+            .find(|(_, i)| **i == id)
+            .map(|(name, _)| name.as_str())
+    }
 }
 
 impl PhysicalExprAdapterFactory for FieldIds {

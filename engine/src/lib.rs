@@ -11,6 +11,7 @@ pub mod conflict_filter;
 pub mod delete;
 pub mod delete_positions;
 pub mod engine;
+pub mod equality_deletes;
 pub mod errors;
 pub mod events;
 pub mod execute;

@@ -1,10 +1,11 @@
-//! Iceberg v2 position deletes, applied where the data files are read:
+//! Iceberg position deletes (v2 delete files, v3 deletion vectors), applied
+//! where the data files are read:
 //! the rows a table's delete files name are left out of each data file's
 //! scan as a row selection (DataFusion's `ParquetAccessPlan`), so the scan
 //! stays parallel and pruned. Tables that DuckDB or Spark updated with
 //! merge-on-read, and medallion's own merge-on-read tables, read the rows
 //! they read. The delete files are read as the catalog's writers read
-//! them (`medallion_catalog::read_positions`), through DataFusion's store.
+//! them (`medallion_catalog::read_delete_file`), through DataFusion's store.
 
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
@@ -14,7 +15,7 @@ use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::datasource::physical_plan::parquet::{ParquetAccessPlan, RowGroupAccess};
 use datafusion::execution::object_store::ObjectStoreUrl;
 use iceberg::scan::FileScanTask;
-use medallion_catalog::{DeletedRows, position_delete_files, read_positions};
+use medallion_catalog::{DeletedRows, position_delete_files, read_delete_file};
 use object_store::ObjectStore;
 use object_store::path::Path;
 use parquet::arrow::arrow_reader::{RowSelection, RowSelector};
@@ -32,17 +33,17 @@ pub async fn deleted_rows(
     for (uri, size) in position_delete_files(tasks) {
         let reader =
             ParquetObjectReader::new(store.clone(), location(store_url, uri)?).with_file_size(size);
-        read_positions(reader, &data_files, &mut deleted)
+        read_delete_file(reader, uri, size, &data_files, &mut deleted)
             .await
             .map_err(|e| anyhow::anyhow!(e))
-            .with_context(|| format!("cannot read the position delete file {uri}"))?;
+            .with_context(|| format!("cannot read the delete file {uri}"))?;
     }
     Ok(deleted)
 }
 
 /// The path of `uri` within the store at `store_url`, parsed as the data
 /// files' URIs are (`DataFilesTable::try_new`).
-fn location(store_url: &ObjectStoreUrl, uri: &str) -> Result<Path> {
+pub fn location(store_url: &ObjectStoreUrl, uri: &str) -> Result<Path> {
     let url = ListingTableUrl::parse(uri).with_context(|| format!("bad URI {uri}"))?;
     if url.object_store() != *store_url {
         anyhow::bail!("{uri} is not in {store_url}, where the table's data files are");

@@ -5,9 +5,10 @@
 //! planning (a `ListingTable` sends a HEAD for each), and a file the
 //! metadata names but storage lacks is an error when it is opened, never an
 //! empty read (a listing finds nothing where the file should be and reads
-//! it as empty; see [`crate::missing_files`]). Position deletes of other
-//! engines are applied per file as row selections, read at the first scan
-//! ([`crate::position_deletes`]).
+//! it as empty; see [`crate::missing_files`]). Position deletes and
+//! deletion vectors are applied per file as row selections, read at the
+//! first scan ([`crate::position_deletes`]); equality deletes by an
+//! anti-join of the files they apply to ([`crate::equality_deletes`]).
 
 use std::any::Any;
 use std::collections::HashMap;
@@ -31,14 +32,18 @@ use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_expr_adapter::PhysicalExprAdapterFactory;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
+use datafusion::physical_plan::union::UnionExec;
 use iceberg::scan::FileScanTask;
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore};
 use tokio::sync::OnceCell;
 
+use crate::equality_deletes::{
+    DeleteGroup, EqualityDeleteFile, FileGroups, anti_join, first_columns,
+};
 use crate::field_ids::FieldIds;
 use crate::missing_files::NamingMissingFiles;
-use crate::position_deletes::{access_plan, deleted_rows};
+use crate::position_deletes::{access_plan, deleted_rows, location};
 
 /// The data files of one table (or of one snapshot's part of it) as a
 /// DataFusion table, read in parallel with Parquet pruning and by field id.
@@ -55,6 +60,8 @@ pub struct DataFilesTable {
     with_deletes: Vec<FileScanTask>,
     /// Their access plans, made at the first scan.
     plans: OnceCell<Arc<HashMap<Path, Arc<ParquetAccessPlan>>>>,
+    /// The files by the equality delete files that apply to them.
+    groups: FileGroups,
     field_ids: Arc<FieldIds>,
     statistics: Statistics,
 }
@@ -111,6 +118,7 @@ impl DataFilesTable {
                 .cloned()
                 .collect(),
             plans: OnceCell::new(),
+            groups: FileGroups::of(tasks),
             field_ids: Arc::new(field_ids),
             statistics,
         })
@@ -202,18 +210,53 @@ impl TableProvider for DataFilesTable {
             let schema = project_schema(&self.schema, projection)?;
             return Ok(Arc::new(EmptyExec::new(schema)));
         }
+        let store = state.runtime_env().object_store(&self.store)?;
+        let files = self
+            .files_to_scan(&store)
+            .await
+            .map_err(|e| DataFusionError::External(e.into()))?;
+        if self.groups.with_deletes.is_empty() {
+            return self.parquet_scan(state, files, self.uris.clone(), projection.cloned(), limit);
+        }
+        let mut inputs = Vec::new();
+        if !self.groups.plain.is_empty() {
+            let plain = pick(&files, &self.groups.plain);
+            let projection = projection.cloned();
+            inputs.push(self.parquet_scan(state, plain, self.uris.clone(), projection, limit)?);
+        }
+        for group in &self.groups.with_deletes {
+            let scan = self
+                .without_equality_deletes(state, group, pick(&files, &group.files), projection)
+                .map_err(|e| DataFusionError::External(e.into()))?;
+            inputs.push(scan);
+        }
+        UnionExec::try_new(inputs)
+    }
+}
+
+/// The files at these indices.
+fn pick(files: &[PartitionedFile], indices: &[usize]) -> Vec<PartitionedFile> {
+    indices.iter().map(|&i| files[i].clone()).collect()
+}
+
+impl DataFilesTable {
+    /// One parallel Parquet scan of these files (by field id), its
+    /// missing files named by `uris`.
+    fn parquet_scan(
+        &self,
+        state: &dyn Session,
+        files: Vec<PartitionedFile>,
+        uris: Arc<HashMap<Path, String>>,
+        projection: Option<Vec<usize>>,
+        limit: Option<usize>,
+    ) -> datafusion::common::Result<Arc<dyn ExecutionPlan>> {
         let runtime = state.runtime_env();
         let store = runtime.object_store(&self.store)?;
         let cached = CachedParquetFileReaderFactory::new(
             store.clone(),
             runtime.cache_manager.get_file_metadata_cache(),
         );
-        let files = self
-            .files_to_scan(&store)
-            .await
-            .map_err(|e| DataFusionError::External(e.into()))?;
-        let naming =
-            NamingMissingFiles::new(&self.table, store, Arc::new(cached), self.uris.clone());
+        let naming = NamingMissingFiles::new(&self.table, store, Arc::new(cached), uris);
         let source = ParquetSource::new(self.schema.clone())
             .with_parquet_file_reader_factory(Arc::new(naming));
         let adapter: Arc<dyn PhysicalExprAdapterFactory> = self.field_ids.clone();
@@ -224,10 +267,86 @@ impl TableProvider for DataFilesTable {
         let config = FileScanConfigBuilder::new(self.store.clone(), Arc::new(source))
             .with_file_group(FileGroup::new(files))
             .with_statistics(self.statistics.clone())
-            .with_projection_indices(projection.cloned())?
+            .with_projection_indices(projection)?
             .with_limit(limit)
             .with_expr_adapter(Some(adapter))
             .build();
         Ok(DataSourceExec::from_data_source(config))
+    }
+
+    /// The rows of a group's data files that none of its equality delete
+    /// files deletes, in the query's `projection`. The data is read with
+    /// the equality columns too; no limit is pushed below the joins.
+    fn without_equality_deletes(
+        &self,
+        state: &dyn Session,
+        group: &DeleteGroup,
+        files: Vec<PartitionedFile>,
+        projection: Option<&Vec<usize>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let wanted: Vec<usize> = match projection {
+            Some(columns) => columns.clone(),
+            None => (0..self.schema.fields().len()).collect(),
+        };
+        let sets = group.by_field_ids();
+        let mut read = wanted.clone();
+        let mut keys_of_sets = Vec::new();
+        for field_ids in sets.keys() {
+            let keys = self.columns_of(field_ids)?;
+            for key in &keys {
+                if !read.contains(key) {
+                    read.push(*key);
+                }
+            }
+            keys_of_sets.push(keys);
+        }
+        let mut plan =
+            self.parquet_scan(state, files, self.uris.clone(), Some(read.clone()), None)?;
+        for (deletes, keys) in sets.values().zip(keys_of_sets) {
+            let delete_scan = self.delete_file_scan(state, deletes, &keys)?;
+            plan = anti_join(delete_scan, plan, &keys, &read)?;
+        }
+        first_columns(plan, wanted.len())
+    }
+
+    /// The table's columns of these field ids, in their order.
+    fn columns_of(&self, field_ids: &[i32]) -> Result<Vec<usize>> {
+        field_ids
+            .iter()
+            .map(|id| {
+                let name = self.field_ids.name_of(*id).with_context(|| {
+                    format!(
+                        "an equality delete file of {} compares field {id}, which is not a \
+                         top-level column of its schema; medallion cannot apply it",
+                        self.table
+                    )
+                })?;
+                Ok(self.schema.index_of(name)?)
+            })
+            .collect()
+    }
+
+    /// A scan of the `keys` columns of equality delete files.
+    fn delete_file_scan(
+        &self,
+        state: &dyn Session,
+        deletes: &[&EqualityDeleteFile],
+        keys: &[usize],
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let mut files = Vec::new();
+        let mut uris = HashMap::new();
+        for delete in deletes {
+            let path = location(&self.store, &delete.uri)?;
+            uris.insert(path.clone(), delete.uri.clone());
+            files.push(PartitionedFile::new_from_meta(ObjectMeta {
+                location: path,
+                last_modified: chrono::DateTime::UNIX_EPOCH,
+                size: delete.size,
+                e_tag: None,
+                version: None,
+            }));
+        }
+        let scan = self.parquet_scan(state, files, Arc::new(uris), Some(keys.to_vec()), None)?;
+        Ok(scan)
     }
 }
