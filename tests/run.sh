@@ -57,8 +57,8 @@ cargo nextest run --workspace --no-fail-fast "$@"
 # DuckDB run the reference pipeline and must compute the same tables, and
 # medallion's second load must give the same silver.orders merged
 # copy-on-write and merge-on-read, before and after compact
-# (medallion-bench exits non-zero otherwise). Spark stays out of CI: its
-# install is ~300 MiB and a run takes minutes (see README, Benchmarks).
+# (medallion-bench exits non-zero otherwise). The Spark peer stays out: a
+# run takes minutes (see README, Benchmarks).
 cargo build --quiet -p medallion-engine -p medallion-bench --bins
 bench_dir="$(mktemp -d)"
 if ! cargo run --quiet -p medallion-bench -- --scale 0.01 --engines medallion,duckdb --runs 1 --loads 2 \

@@ -50,7 +50,7 @@ class DeleteManifestWriter(ManifestWriterV2):
         return {**super()._meta, "content": "deletes"}
 
 
-class AddPositionDeletes(_FastAppendFiles):
+class AddDeleteFiles(_FastAppendFiles):
     """A snapshot that keeps every manifest of its parent and adds one
     delete manifest listing `delete_files`."""
 
@@ -137,7 +137,7 @@ def main(lakehouse, name):
         positions += [(task.file.file_path, i) for i in range(100) if (first + i) % 7 == 0]
     delete_file = position_delete_file(table, sorted(positions))
     with table.transaction() as transaction:
-        AddPositionDeletes(
+        AddDeleteFiles(
             [delete_file],
             operation=Operation.DELETE,
             transaction=transaction,

@@ -51,5 +51,6 @@ mod metrics_file;
 mod no_credentials;
 mod reruns;
 mod secrets;
+mod spark_tables;
 mod time_travel;
 mod validate;
