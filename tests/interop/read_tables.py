@@ -12,6 +12,8 @@ start for a test). For the embedded catalog also:
       runs the code with `catalog` set (e.g. to change a table's schema)
   read_tables.py sql <lakehouse> --duckdb-rows <table> "<column>, <column>"
       the rows DuckDB reads (its iceberg extension, from PyPI), as --rows
+  read_tables.py sql <lakehouse> --spark-rows <table> "<column>, <column>"
+      the rows Spark reads (Iceberg's Spark runtime, see spark_tables.py), as --rows
 """
 import json
 import os
@@ -98,10 +100,26 @@ def duckdb_rows(catalog, table, columns):
     return [",".join("" if value is None else str(value) for value in row) for row in data]
 
 
+def spark_rows(catalog, table, columns):
+    """The table's rows as Iceberg's Spark runtime reads its current metadata."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from spark_tables import session
+
+    location = catalog.load_table(table).metadata_location
+    spark = session(os.path.join(os.path.dirname(location.removeprefix("file://")), "unused-warehouse"))
+    spark.sparkContext.setLogLevel("ERROR")
+    frame = spark.read.format("iceberg").load(location.removeprefix("file://"))
+    data = frame.selectExpr(*[c.strip() for c in columns.split(",")]).collect()
+    spark.stop()
+    return [",".join("" if value is None else str(value) for value in row) for row in data]
+
+
 if sys.argv[1] == "sql" and sys.argv[3:4] == ["--rows"]:
     print(json.dumps(rows(sql_catalog(sys.argv[2]), sys.argv[4], sys.argv[5])))
 elif sys.argv[1] == "sql" and sys.argv[3:4] == ["--duckdb-rows"]:
     print(json.dumps(duckdb_rows(sql_catalog(sys.argv[2]), sys.argv[4], sys.argv[5])))
+elif sys.argv[1] == "sql" and sys.argv[3:4] == ["--spark-rows"]:
+    print(json.dumps(spark_rows(sql_catalog(sys.argv[2]), sys.argv[4], sys.argv[5])))
 elif sys.argv[1] == "sql" and sys.argv[3:4] == ["--run"]:
     exec(sys.argv[4], {"catalog": sql_catalog(sys.argv[2])})
 elif sys.argv[1] == "sql":

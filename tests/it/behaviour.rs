@@ -22,6 +22,9 @@
 //! duckdb <table>: <column>, <column>, ...
 //! ----
 //! <the rows DuckDB (its iceberg extension) reads, as CSV, in any order>
+//! spark <table>: <column>, <column>, ...
+//! ----
+//! <the rows Spark 3.5 with Iceberg 1.10 reads, as CSV, in any order>
 //! file <path in the lakehouse, e.g. raw/orders/part-1.csv>
 //!   <its text, indented>
 //! python
@@ -70,7 +73,7 @@ fn indented_block(lines: &[&str], start: usize) -> (String, usize) {
     (text, end)
 }
 
-/// Checks what another engine reads of a table (`pyiceberg` or `duckdb`,
+/// Checks what another engine reads of a table (`pyiceberg`, `duckdb`, `spark`,
 /// whose rows `read_tables.py` prints with `how`); where the block ends.
 fn read_back(
     lakehouse: &Lakehouse,
@@ -177,6 +180,9 @@ fn run_file(name: &str) {
             checks += 1;
         } else if let Some(rest) = line.strip_prefix("duckdb ") {
             at = read_back(&lakehouse, &lines, at, rest, "--duckdb-rows", &place);
+            checks += 1;
+        } else if let Some(rest) = line.strip_prefix("spark ") {
+            at = read_back(&lakehouse, &lines, at, rest, "--spark-rows", &place);
             checks += 1;
         } else if let Some(relative) = line.strip_prefix("file ") {
             let (text, end) = indented_block(&lines, at);
