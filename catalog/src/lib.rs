@@ -62,7 +62,7 @@ pub use maintenance::{
 pub use merge::MergeWrite;
 pub use object_storage::{ObjectStores, S3Settings};
 pub use partition::PartitionField;
-pub use position_deletes::{DeletedRows, position_delete_files, read_delete_file};
+pub use position_deletes::{DeletedRows, read_delete_files_of};
 pub use rest::RestSettings;
 pub use rollback::RollbackPlan;
 pub use row_level::{RowLevelMode, RowLevelOperation};

@@ -12,7 +12,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Int64Type};
-use futures::TryStreamExt;
+use futures::stream::{self, StreamExt, TryStreamExt};
 use iceberg::arrow::ArrowFileReader;
 use iceberg::io::FileMetadata;
 use iceberg::metadata_columns::RESERVED_FIELD_ID_DELETE_FILE_PATH;
@@ -129,31 +129,69 @@ where
     Ok(())
 }
 
+/// How many delete files are read at once. They are small: read one after
+/// another, a table with a delete file beside each data file waits a round
+/// trip to storage per file before its scan starts.
+const DELETE_FILE_CONCURRENCY: usize = 8;
+
+/// Reads every delete file the `tasks` name (a few at once), each through
+/// the reader `open` gives it, keeping the positions of the tasks' own data
+/// files. An error names the delete file it came from.
+pub async fn read_delete_files_of<R, F, Fut>(
+    tasks: &[FileScanTask],
+    open: F,
+) -> std::result::Result<DeletedRows, (String, BoxError)>
+where
+    R: AsyncFileReader + Unpin + Send + 'static,
+    F: Fn(String, u64) -> Fut,
+    Fut: Future<Output = std::result::Result<R, BoxError>>,
+{
+    let data_files: HashSet<&str> = tasks.iter().map(|t| t.data_file_path.as_str()).collect();
+    let data_files = &data_files;
+    let open = &open;
+    let files: Vec<(String, u64)> = position_delete_files(tasks)
+        .into_iter()
+        .map(|(path, size)| (path.to_string(), size))
+        .collect();
+    let mut reads = stream::iter(files)
+        .map(|(path, size): (String, u64)| async move {
+            let mut deleted = DeletedRows::new();
+            let read = async {
+                let reader = open(path.clone(), size).await?;
+                read_delete_file(reader, &path, size, data_files, &mut deleted).await
+            };
+            match read.await {
+                Ok(()) => Ok(deleted),
+                Err(e) => Err((path, e)),
+            }
+        })
+        .buffer_unordered(DELETE_FILE_CONCURRENCY);
+    let mut all = DeletedRows::new();
+    while let Some(deleted) = reads.try_next().await? {
+        for (data_file, positions) in deleted {
+            all.entry(data_file).or_default().extend(positions);
+        }
+    }
+    Ok(all)
+}
+
 /// The rows the delete files of `tasks` delete from the tasks' data files,
 /// read through the table's own storage.
 pub(crate) async fn deleted_positions(
     table: &Table,
     tasks: &[FileScanTask],
 ) -> Result<DeletedRows> {
-    let data_files: HashSet<&str> = tasks.iter().map(|t| t.data_file_path.as_str()).collect();
-    let mut deleted = DeletedRows::new();
-    for (path, size) in position_delete_files(tasks) {
-        let unreadable = |source: BoxError| CatalogError::DeleteFile {
+    let open = |path: String, size: u64| async move {
+        let file = table.file_io().new_input(&path)?.reader().await?;
+        Ok(ArrowFileReader::new(FileMetadata { size }, file))
+    };
+    read_delete_files_of(tasks, open)
+        .await
+        .map_err(|(path, source)| CatalogError::DeleteFile {
             table: table.identifier().clone(),
-            path: path.to_string(),
+            path,
             source,
-        };
-        let input = table
-            .file_io()
-            .new_input(path)
-            .map_err(|e| unreadable(e.into()))?;
-        let file = input.reader().await.map_err(|e| unreadable(e.into()))?;
-        let reader = ArrowFileReader::new(FileMetadata { size }, file);
-        read_delete_file(reader, path, size, &data_files, &mut deleted)
-            .await
-            .map_err(unreadable)?;
-    }
-    Ok(deleted)
+        })
 }
 
 /// The one data file whose rows a delete file deletes, when its metadata

@@ -5,9 +5,9 @@
 //! stays parallel and pruned. Tables that DuckDB or Spark updated with
 //! merge-on-read, and medallion's own merge-on-read tables, read the rows
 //! they read. The delete files are read as the catalog's writers read
-//! them (`medallion_catalog::read_delete_file`), through DataFusion's store.
+//! them (`medallion_catalog::read_delete_files_of`), through DataFusion's store.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -15,30 +15,26 @@ use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::datasource::physical_plan::parquet::{ParquetAccessPlan, RowGroupAccess};
 use datafusion::execution::object_store::ObjectStoreUrl;
 use iceberg::scan::FileScanTask;
-use medallion_catalog::{DeletedRows, position_delete_files, read_delete_file};
+use medallion_catalog::{DeletedRows, read_delete_files_of};
 use object_store::ObjectStore;
 use object_store::path::Path;
 use parquet::arrow::arrow_reader::{RowSelection, RowSelector};
 use parquet::arrow::async_reader::{AsyncFileReader, ParquetObjectReader};
 
-/// Reads every position delete file the `tasks` name, once each, keeping
-/// the positions of the tasks' own data files.
+/// Reads every delete file the `tasks` name, once each (a few at once),
+/// keeping the positions of the tasks' own data files.
 pub async fn deleted_rows(
     store: &Arc<dyn ObjectStore>,
     store_url: &ObjectStoreUrl,
     tasks: &[FileScanTask],
 ) -> Result<DeletedRows> {
-    let data_files: HashSet<&str> = tasks.iter().map(|t| t.data_file_path.as_str()).collect();
-    let mut deleted = DeletedRows::new();
-    for (uri, size) in position_delete_files(tasks) {
-        let reader =
-            ParquetObjectReader::new(store.clone(), location(store_url, uri)?).with_file_size(size);
-        read_delete_file(reader, uri, size, &data_files, &mut deleted)
-            .await
-            .map_err(|e| anyhow::anyhow!(e))
-            .with_context(|| format!("cannot read the delete file {uri}"))?;
-    }
-    Ok(deleted)
+    let open = |uri: String, size: u64| async move {
+        let reader = ParquetObjectReader::new(store.clone(), location(store_url, &uri)?);
+        Ok(reader.with_file_size(size))
+    };
+    read_delete_files_of(tasks, open).await.map_err(|(uri, e)| {
+        anyhow::anyhow!(e).context(format!("cannot read the delete file {uri}"))
+    })
 }
 
 /// The path of `uri` within the store at `store_url`, parsed as the data
