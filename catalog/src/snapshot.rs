@@ -374,28 +374,9 @@ impl<'a> Plan<'a> {
                 continue;
             }
             for (entry, leaves) in alive.into_iter().zip(leaving) {
-                let file = entry.data_file();
-                let sequence_number = entry.sequence_number().unwrap_or(0);
-                if leaves {
-                    self.summary
-                        .remove_file(file, self.schema.clone(), self.spec.clone());
-                    self.removed.add_delete_file(file);
-                    deleted.add_delete_file(
-                        file.clone(),
-                        sequence_number,
-                        entry.file_sequence_number,
-                    )?;
-                    any_deleted = true;
-                } else {
-                    let snapshot_id = entry.snapshot_id().unwrap_or_default();
-                    kept.add_existing_file(
-                        file.clone(),
-                        snapshot_id,
-                        sequence_number,
-                        entry.file_sequence_number,
-                    )?;
-                    any_kept = true;
-                }
+                self.carry_entry(entry, leaves, &mut deleted, &mut kept)?;
+                any_deleted |= leaves;
+                any_kept |= !leaves;
             }
         }
         if any_deleted {
@@ -450,28 +431,39 @@ impl<'a> Plan<'a> {
     ) -> iceberg::Result<bool> {
         let mut any_kept = false;
         for entry in manifest.entries().iter().filter(|e| e.is_alive()) {
-            let file = entry.data_file();
-            let sequence_number = entry.sequence_number().unwrap_or(0);
-            if kind.removes(file.file_path()) {
-                self.summary
-                    .remove_file(file, self.schema.clone(), self.spec.clone());
-                self.removed.add(file);
-                deleted.add_delete_file(
-                    file.clone(),
-                    sequence_number,
-                    entry.file_sequence_number,
-                )?;
-            } else {
-                kept.add_existing_file(
-                    file.clone(),
-                    entry.snapshot_id().unwrap_or_default(),
-                    sequence_number,
-                    entry.file_sequence_number,
-                )?;
-                any_kept = true;
-            }
+            let leaves = kind.removes(entry.file_path());
+            self.carry_entry(entry, leaves, deleted, kept)?;
+            any_kept |= !leaves;
         }
         Ok(any_kept)
+    }
+
+    /// One live entry of the parent, into the new snapshot's manifests: as
+    /// deleted (counted as removed) when it `leaves`, else as existing,
+    /// keeping its sequence numbers either way.
+    fn carry_entry(
+        &mut self,
+        entry: &ManifestEntry,
+        leaves: bool,
+        deleted: &mut ManifestWriter,
+        kept: &mut ManifestWriter,
+    ) -> iceberg::Result<()> {
+        let file = entry.data_file();
+        let sequence_number = entry.sequence_number().unwrap_or(0);
+        if !leaves {
+            let snapshot_id = entry.snapshot_id().unwrap_or_default();
+            let file_sequence_number = entry.file_sequence_number;
+            return kept.add_existing_file(
+                file.clone(),
+                snapshot_id,
+                sequence_number,
+                file_sequence_number,
+            );
+        }
+        self.summary
+            .remove_file(file, self.schema.clone(), self.spec.clone());
+        self.removed.add(file);
+        deleted.add_delete_file(file.clone(), sequence_number, entry.file_sequence_number)
     }
 
     /// Fails when a file the snapshot rewrites is no longer live.
@@ -545,18 +537,22 @@ struct Removed {
 }
 
 impl Removed {
+    /// A data or delete file the snapshot removes.
     fn add(&mut self, file: &DataFile) {
-        self.paths.insert(file.file_path().to_string());
-        self.records += file.record_count();
-        self.bytes += file.file_size_in_bytes();
-    }
-
-    fn add_delete_file(&mut self, file: &DataFile) {
-        self.delete_files += 1;
         self.bytes += file.file_size_in_bytes();
         match file.content_type() {
-            DataContentType::EqualityDeletes => self.equality_deletes += file.record_count(),
-            _ => self.position_deletes += file.record_count(),
+            DataContentType::Data => {
+                self.paths.insert(file.file_path().to_string());
+                self.records += file.record_count();
+            }
+            DataContentType::EqualityDeletes => {
+                self.delete_files += 1;
+                self.equality_deletes += file.record_count();
+            }
+            DataContentType::PositionDeletes => {
+                self.delete_files += 1;
+                self.position_deletes += file.record_count();
+            }
         }
     }
 }
