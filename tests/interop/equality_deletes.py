@@ -25,7 +25,6 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg import manifest
 from pyiceberg.manifest import DataFile, DataFileContent, FileFormat
 from pyiceberg.schema import Schema
@@ -33,7 +32,7 @@ from pyiceberg.table.snapshots import Operation
 from pyiceberg.typedef import Record
 from pyiceberg.types import IntegerType, ListType, LongType, NestedField, StringType
 
-from position_deletes import AddDeleteFiles
+from position_deletes import AddDeleteFiles, table_catalog
 
 SCHEMA = Schema(
     NestedField(1, "id", LongType(), required=False),
@@ -103,14 +102,7 @@ def spark_reads(metadata_location):
 
 def main(lakehouse, name):
     spec_equality_ids()
-    lakehouse = Path(lakehouse).resolve()
-    catalog = SqlCatalog(
-        "medallion",
-        uri=f"sqlite:///{lakehouse / 'catalog.db'}",
-        warehouse=f"file://{lakehouse / 'warehouse'}",
-    )
-    namespace, _ = name.split(".")
-    catalog.create_namespace_if_not_exists(namespace)
+    catalog = table_catalog(lakehouse, name)
     table = catalog.create_table(name, SCHEMA, properties={"format-version": "2"})
     for start in (0, 100):
         table.append(rows(list(range(start, start + 100))))

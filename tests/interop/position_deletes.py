@@ -113,7 +113,9 @@ def position_delete_file(table, positions):
     )
 
 
-def main(lakehouse, name):
+def table_catalog(lakehouse, name):
+    """medallion's embedded catalog in the `lakehouse` folder, holding the
+    namespace of the table `name`."""
     lakehouse = Path(lakehouse).resolve()
     catalog = SqlCatalog(
         "medallion",
@@ -122,6 +124,11 @@ def main(lakehouse, name):
     )
     namespace, _ = name.split(".")
     catalog.create_namespace_if_not_exists(namespace)
+    return catalog
+
+
+def main(lakehouse, name):
+    catalog = table_catalog(lakehouse, name)
     schema = Schema(
         NestedField(1, "id", LongType(), required=False),
         NestedField(2, "name", StringType(), required=False),

@@ -22,7 +22,7 @@ import shutil
 import sys
 import uuid
 
-from pyiceberg.catalog.sql import SqlCatalog
+from position_deletes import table_catalog
 
 TABLES = {"v2_positions": 2, "v3_vectors": 3}
 
@@ -129,12 +129,7 @@ def main():
         write(spark, table, version)
         read[f"{namespace}.{name}"] = facts(spark, table)
     spark.stop()
-    catalog = SqlCatalog(
-        "medallion",
-        uri=f"sqlite:///{os.path.join(lakehouse, 'catalog.db')}",
-        warehouse=f"file://{os.path.abspath(lakehouse)}",
-    )
-    catalog.create_namespace_if_not_exists(namespace)
+    catalog = table_catalog(lakehouse, f"{namespace}.any")
     for name in TABLES:
         catalog.register_table(f"{namespace}.{name}", last_metadata(warehouse, namespace, name))
     print(json.dumps(read))
