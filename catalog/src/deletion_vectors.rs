@@ -8,15 +8,14 @@
 //! the engine's scans (through DataFusion's object store) and the
 //! catalog's rewrites (through the table's FileIO) read them the same way.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io::Cursor;
 
 use iceberg::puffin::{DELETION_VECTOR_V1, FileMetadata};
 use parquet::arrow::async_reader::AsyncFileReader;
 use roaring::RoaringTreemap;
 
-use crate::position_deletes::DeletedRows;
-use crate::scan::BoxError;
+use crate::error::BoxError;
 
 /// Puffin's magic, at the start of the file and around the footer.
 const PUFFIN_MAGIC: [u8; 4] = [0x50, 0x46, 0x41, 0x31];
@@ -26,13 +25,13 @@ const VECTOR_MAGIC: [u8; 4] = [0xD1, 0xD3, 0x39, 0x64];
 const FOOTER_TAIL: u64 = 12;
 
 /// Adds the positions the deletion vectors of one Puffin file (of `size`
-/// bytes) hold for the `data_files` to `deleted`; the vectors of other data
-/// files are not read.
+/// bytes) hold for the `data_files` to `deleted` (by data file URI); the
+/// vectors of other data files are not read.
 pub async fn read_deletion_vectors<R: AsyncFileReader>(
     mut reader: R,
     size: u64,
     data_files: &HashSet<&str>,
-    deleted: &mut DeletedRows,
+    deleted: &mut HashMap<String, BTreeSet<u64>>,
 ) -> Result<(), BoxError> {
     let footer = read_footer(&mut reader, size).await?;
     for blob in footer.blobs() {

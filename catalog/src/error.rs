@@ -3,6 +3,9 @@
 
 use iceberg::TableIdent;
 
+/// Any error, kept as a cause.
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Errors of the catalog layer. Every variant keeps its cause so that the
 /// CLI can print the whole chain on one line.
 #[derive(Debug, thiserror::Error)]

@@ -24,8 +24,7 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::async_reader::AsyncFileReader;
 
 use crate::deletion_vectors::read_deletion_vectors;
-use crate::error::{CatalogError, Result};
-use crate::scan::BoxError;
+use crate::error::{BoxError, CatalogError, Result};
 
 /// The deleted row positions of each data file (by its URI), sorted.
 pub type DeletedRows = HashMap<String, BTreeSet<u64>>;

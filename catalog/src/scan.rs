@@ -11,10 +11,8 @@ use iceberg::scan::FileScanTask;
 use iceberg::spec::{DataContentType, SnapshotRef};
 use iceberg::table::Table;
 
-use crate::error::{CatalogError, Context, MissingDataFile, Result};
+use crate::error::{BoxError, CatalogError, Context, MissingDataFile, Result};
 use crate::position_deletes::{deleted_positions, is_deletion_vector_file};
-
-pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The data files of the table's current snapshot, as scan tasks over all
 /// columns, each with its position delete files, for the operations that

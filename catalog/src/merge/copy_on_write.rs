@@ -13,8 +13,9 @@ use iceberg::scan::FileScanTask;
 use super::key_scan::{KeyScan, READ_CONCURRENCY, key_error};
 use crate::commit::Attempt;
 use crate::data_files::write_data_files;
+use crate::error::BoxError;
 use crate::error::{CatalogError, Result};
-use crate::scan::{BoxError, read_file, read_files};
+use crate::scan::{read_file, read_files};
 use crate::schema::WriteSchema;
 use crate::snapshot::SnapshotKind;
 

@@ -12,7 +12,7 @@ use arrow::row::{RowConverter, Rows, SortField};
 use arrow::util::display::array_value_to_string;
 use foldhash::fast::RandomState;
 
-use crate::scan::BoxError;
+use crate::error::BoxError;
 
 /// The keys of the new rows, in Arrow's row format so that any key columns
 /// hash and compare the same way.
