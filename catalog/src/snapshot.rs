@@ -413,9 +413,6 @@ impl<'a> Plan<'a> {
         if let Some(none) = covers_none(file, &self.kept) {
             return Ok(none);
         }
-        if file.content_type() != DataContentType::PositionDeletes {
-            return Ok(false);
-        }
         let named = data_files_named_by(self.table, file).await?;
         Ok(named.iter().all(|path| !self.kept.contains(path)))
     }

@@ -96,7 +96,10 @@ impl DataFilesTable {
                 Some(_) => {}
             }
             uris.insert(url.prefix().clone(), task.data_file_path.clone());
-            files.push(partitioned_file(task, &url));
+            files.push(partitioned_file(
+                url.prefix().clone(),
+                task.file_size_in_bytes,
+            ));
         }
         let rows: Option<u64> = tasks.iter().map(|t| t.record_count).sum();
         let statistics = Statistics {
@@ -127,11 +130,11 @@ impl DataFilesTable {
 
 /// One whole data file, its size known from the manifest (so the footer is
 /// read without asking storage for the size first).
-fn partitioned_file(task: &FileScanTask, url: &ListingTableUrl) -> PartitionedFile {
+fn partitioned_file(location: Path, size: u64) -> PartitionedFile {
     PartitionedFile::new_from_meta(ObjectMeta {
-        location: url.prefix().clone(),
+        location,
         last_modified: chrono::DateTime::UNIX_EPOCH,
-        size: task.file_size_in_bytes,
+        size,
         e_tag: None,
         version: None,
     })
@@ -216,13 +219,13 @@ impl TableProvider for DataFilesTable {
             .await
             .map_err(|e| DataFusionError::External(e.into()))?;
         if self.groups.with_deletes.is_empty() {
-            return self.parquet_scan(state, files, self.uris.clone(), projection.cloned(), limit);
+            return self.parquet_scan(state, self.data(files), projection.cloned(), limit);
         }
         let mut inputs = Vec::new();
         if !self.groups.plain.is_empty() {
             let plain = pick(&files, &self.groups.plain);
             let projection = projection.cloned();
-            inputs.push(self.parquet_scan(state, plain, self.uris.clone(), projection, limit)?);
+            inputs.push(self.parquet_scan(state, self.data(plain), projection, limit)?);
         }
         for group in &self.groups.with_deletes {
             let scan = self
@@ -239,14 +242,29 @@ fn pick(files: &[PartitionedFile], indices: &[usize]) -> Vec<PartitionedFile> {
     indices.iter().map(|&i| files[i].clone()).collect()
 }
 
+/// The files of one Parquet scan, their URIs as the metadata spells them
+/// (for errors), and what is known of their rows.
+struct ScanFiles {
+    files: Vec<PartitionedFile>,
+    uris: Arc<HashMap<Path, String>>,
+    statistics: Statistics,
+}
+
 impl DataFilesTable {
-    /// One parallel Parquet scan of these files (by field id), its
-    /// missing files named by `uris`.
+    /// Some of the table's data files, to scan.
+    fn data(&self, files: Vec<PartitionedFile>) -> ScanFiles {
+        ScanFiles {
+            files,
+            uris: self.uris.clone(),
+            statistics: self.statistics.clone(),
+        }
+    }
+
+    /// One parallel Parquet scan of these files (by field id).
     fn parquet_scan(
         &self,
         state: &dyn Session,
-        files: Vec<PartitionedFile>,
-        uris: Arc<HashMap<Path, String>>,
+        scan: ScanFiles,
         projection: Option<Vec<usize>>,
         limit: Option<usize>,
     ) -> datafusion::common::Result<Arc<dyn ExecutionPlan>> {
@@ -256,7 +274,7 @@ impl DataFilesTable {
             store.clone(),
             runtime.cache_manager.get_file_metadata_cache(),
         );
-        let naming = NamingMissingFiles::new(&self.table, store, Arc::new(cached), uris);
+        let naming = NamingMissingFiles::new(&self.table, store, Arc::new(cached), scan.uris);
         let source = ParquetSource::new(self.schema.clone())
             .with_parquet_file_reader_factory(Arc::new(naming));
         let adapter: Arc<dyn PhysicalExprAdapterFactory> = self.field_ids.clone();
@@ -265,8 +283,8 @@ impl DataFilesTable {
         // the table is big enough to gain from it, and a small table stays
         // one stream (a rewrite of it writes one file, not one per core).
         let config = FileScanConfigBuilder::new(self.store.clone(), Arc::new(source))
-            .with_file_group(FileGroup::new(files))
-            .with_statistics(self.statistics.clone())
+            .with_file_group(FileGroup::new(scan.files))
+            .with_statistics(scan.statistics)
             .with_projection_indices(projection)?
             .with_limit(limit)
             .with_expr_adapter(Some(adapter))
@@ -300,8 +318,7 @@ impl DataFilesTable {
             }
             keys_of_sets.push(keys);
         }
-        let mut plan =
-            self.parquet_scan(state, files, self.uris.clone(), Some(read.clone()), None)?;
+        let mut plan = self.parquet_scan(state, self.data(files), Some(read.clone()), None)?;
         for (deletes, keys) in sets.values().zip(keys_of_sets) {
             let delete_scan = self.delete_file_scan(state, deletes, &keys)?;
             plan = anti_join(delete_scan, plan, &keys, &read)?;
@@ -338,15 +355,16 @@ impl DataFilesTable {
         for delete in deletes {
             let path = location(&self.store, &delete.uri)?;
             uris.insert(path.clone(), delete.uri.clone());
-            files.push(PartitionedFile::new_from_meta(ObjectMeta {
-                location: path,
-                last_modified: chrono::DateTime::UNIX_EPOCH,
-                size: delete.size,
-                e_tag: None,
-                version: None,
-            }));
+            files.push(partitioned_file(path, delete.size));
         }
-        let scan = self.parquet_scan(state, files, Arc::new(uris), Some(keys.to_vec()), None)?;
-        Ok(scan)
+        // Their size is unknown: the data files' row count would tell the
+        // join planner the delete rows are as many as the table's.
+        let unknown = Statistics::new_unknown(&self.schema);
+        let scan = ScanFiles {
+            files,
+            uris: Arc::new(uris),
+            statistics: unknown,
+        };
+        Ok(self.parquet_scan(state, scan, Some(keys.to_vec()), None)?)
     }
 }
