@@ -16,9 +16,10 @@ use crate::commit::{CommitOutcome, CommitProperties, commit};
 use crate::conflicts::{FilterOverwrite, OverwriteByFilter};
 use crate::connection::Lakehouse;
 use crate::data_files::write_data_files;
-use crate::delete_files::{DeletedPositions, write_position_deletes};
+use crate::delete_files::DeletedPositions;
 use crate::error::Result;
 use crate::position_deletes::deleted_positions;
+use crate::row_level::write_deletes;
 use crate::schema::{SchemaEvolution, WriteSchema};
 use crate::target::fit;
 
@@ -80,7 +81,7 @@ impl Lakehouse {
             }
         }
         matched.retain(|m| !m.positions.is_empty());
-        let deletes = write_position_deletes(&table, properties.job(), matched).await?;
+        let deletes = write_deletes(&table, properties.job(), matched, &already).await?;
         let mut planner = OverwriteByFilter {
             overwrite: chosen,
             operation: "delete",

@@ -1,8 +1,10 @@
-//! Reading Iceberg v3 deletion vectors: the deleted row positions of a
-//! data file as one Roaring bitmap, a `deletion-vector-v1` blob in a Puffin
-//! file. Spark and DuckDB write them on v3 tables in place of position
+//! Iceberg v3 deletion vectors: the deleted row positions of a data file
+//! as one Roaring bitmap, a `deletion-vector-v1` blob in a Puffin file.
+//! Spark, DuckDB and medallion write them on v3 tables in place of position
 //! delete files; one Puffin file holds the vectors of many data files, each
-//! blob naming its data file in the `referenced-data-file` property.
+//! blob naming its data file in the `referenced-data-file` property. This
+//! file reads them, and encodes one blob (`deletion_vector_files.rs`
+//! writes the Puffin files).
 //!
 //! The reader needs only byte ranges ([`AsyncFileReader::get_bytes`]), so
 //! the engine's scans (through DataFusion's object store) and the
@@ -104,19 +106,25 @@ pub(crate) fn decode(blob: &[u8]) -> Result<RoaringTreemap, BoxError> {
     Ok(RoaringTreemap::deserialize_from(Cursor::new(&body[4..]))?)
 }
 
+/// One `deletion-vector-v1` blob of `positions`, as [`decode`] reads it
+/// and Iceberg Java's `BitmapPositionDeleteIndex` writes it.
+pub(crate) fn encode(positions: &RoaringTreemap) -> Vec<u8> {
+    let mut body = VECTOR_MAGIC.to_vec();
+    positions
+        .serialize_into(&mut body)
+        .expect("writing to memory cannot fail");
+    let mut blob = (body.len() as u32).to_be_bytes().to_vec();
+    blob.extend(&body);
+    blob.extend(crc32fast::hash(&body).to_be_bytes());
+    blob
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// A blob as Iceberg Java's `BitmapPositionDeleteIndex` serializes it.
     fn blob(positions: &[u64]) -> Vec<u8> {
-        let bitmap: RoaringTreemap = positions.iter().copied().collect();
-        let mut body = VECTOR_MAGIC.to_vec();
-        bitmap.serialize_into(&mut body).unwrap();
-        let mut blob = (body.len() as u32).to_be_bytes().to_vec();
-        blob.extend(&body);
-        blob.extend(crc32fast::hash(&body).to_be_bytes());
-        blob
+        encode(&positions.iter().copied().collect())
     }
 
     #[test]

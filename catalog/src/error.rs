@@ -2,6 +2,7 @@
 //! and `Context` to attach that sentence to iceberg, sqlx and Arrow errors.
 
 use iceberg::TableIdent;
+use iceberg::spec::FormatVersion;
 
 /// Any error, kept as a cause.
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -43,6 +44,16 @@ pub enum CatalogError {
          (the same job id is safe to re-run)"
     )]
     ReplaceConflict { table: TableIdent, detail: String },
+
+    #[error(
+        "{table} is an Iceberg {version} table and the job asks for {asked}: remove \
+         `target.format_version` from the job, or write to a new table"
+    )]
+    FormatVersion {
+        table: TableIdent,
+        version: FormatVersion,
+        asked: FormatVersion,
+    },
 
     #[error(
         "{operation} of {table} conflicts with a concurrent commit: {count} data file(s) it \

@@ -23,6 +23,7 @@ mod credentials;
 mod data_files;
 mod delete;
 mod delete_files;
+mod deletion_vector_files;
 mod deletion_vectors;
 mod error;
 mod fanout;
@@ -55,6 +56,8 @@ pub use error::{CatalogError, MissingDataFile, Result};
 pub use history::{
     SnapshotInfo, TableInfo, input_read, snapshot_infos, snapshot_of_job, table_rows,
 };
+/// The Iceberg format version a job asks for its table (`target.format_version`).
+pub use iceberg::spec::FormatVersion;
 pub use maintenance::{
     CompactReport, ExpireOptions, ExpireReport, MIN_SAFE_ORPHAN_AGE, ManifestsReport,
     OrphanOptions, OrphanReport,

@@ -5,8 +5,16 @@
 //! the deletes until `compact` folds them in). A job spec's
 //! `target.write_mode` decides; without it the table's own
 //! `write.merge.mode` / `write.delete.mode` properties do, as in Spark.
+//! The deletes are position delete files on a v2 table and deletion
+//! vectors on a v3 one ([`write_deletes`]).
 
+use iceberg::spec::{DataFile, FormatVersion};
 use iceberg::table::Table;
+
+use crate::delete_files::{DeletedPositions, write_position_deletes};
+use crate::deletion_vector_files::write_deletion_vectors;
+use crate::error::Result;
+use crate::position_deletes::DeletedRows;
 
 /// How rows leave the files that hold them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -53,5 +61,22 @@ impl RowLevelMode {
                 Self::CopyOnWrite
             }
         }
+    }
+}
+
+/// Writes the deletes of `deleted` as the table's format version has them:
+/// v2, one position delete file per data file of its new positions; v3,
+/// one deletion vector per data file of all its positions, new and those
+/// `already` deleted (a v3 data file has one vector at most). Nothing is
+/// committed.
+pub(crate) async fn write_deletes(
+    table: &Table,
+    job_id: Option<&str>,
+    deleted: Vec<DeletedPositions>,
+    already: &DeletedRows,
+) -> Result<Vec<DataFile>> {
+    match table.metadata().format_version() {
+        FormatVersion::V3 => write_deletion_vectors(table, job_id, deleted, already).await,
+        _ => write_position_deletes(table, job_id, deleted).await,
     }
 }

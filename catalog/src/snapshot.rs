@@ -54,6 +54,11 @@ impl SnapshotKind {
         }
     }
 
+    /// Whether the snapshot removes no data file.
+    fn adds_only(&self) -> bool {
+        matches!(self, Self::Append | Self::RowDelta(_))
+    }
+
     /// The files that must be live for the snapshot to apply.
     pub(crate) fn named_files(&self) -> Option<&HashSet<String>> {
         match self {
@@ -97,13 +102,14 @@ pub(crate) async fn plan_snapshot(
     properties: &HashMap<String, String>,
 ) -> iceberg::Result<PlannedSnapshot> {
     let metadata = table.metadata();
-    require_v2(table)?;
+    require_writable(table)?;
     let SchemaCommit {
         schema,
         updates: schema_updates,
         requirements: schema_requirements,
     } = schema;
     let mut plan = Plan::new(table, schema);
+    plan.superseded = vectors_added_for(added);
     for file in added {
         plan.summary
             .add_file(file, plan.schema.clone(), plan.spec.clone());
@@ -125,7 +131,7 @@ pub(crate) async fn plan_snapshot(
                 .await?,
         );
     }
-    let list_path = plan.write_manifest_list(manifests).await?;
+    let (list_path, row_range) = plan.write_manifest_list(manifests).await?;
 
     let mut additional_properties = properties.clone();
     let parent = metadata.current_snapshot();
@@ -143,8 +149,13 @@ pub(crate) async fn plan_snapshot(
             additional_properties,
         })
         .with_schema_id(plan.schema.schema_id())
-        .with_timestamp_ms(chrono::Utc::now().timestamp_millis())
-        .build();
+        .with_timestamp_ms(chrono::Utc::now().timestamp_millis());
+    let snapshot = match row_range {
+        Some((first_row_id, added_rows)) => {
+            snapshot.with_row_range(first_row_id, added_rows).build()
+        }
+        None => snapshot.build(),
+    };
 
     let mut updates = schema_updates;
     updates.extend(make_current(snapshot));
@@ -158,15 +169,16 @@ pub(crate) async fn plan_snapshot(
     })
 }
 
-fn require_v2(table: &Table) -> iceberg::Result<()> {
+fn require_writable(table: &Table) -> iceberg::Result<()> {
     let version = table.metadata().format_version();
-    if version == FormatVersion::V2 {
+    if version != FormatVersion::V1 {
         return Ok(());
     }
     Err(Error::new(
         ErrorKind::FeatureUnsupported,
         format!(
-            "medallion writes Iceberg v2 tables; {} is {version}",
+            "medallion writes Iceberg v2 and v3 tables; {} is {version}: upgrade it (Spark: \
+             ALTER TABLE ... SET TBLPROPERTIES ('format-version'='2'))",
             table.identifier()
         ),
     ))
@@ -217,6 +229,10 @@ struct Plan<'a> {
     /// The least data sequence number of the kept data files: equality
     /// deletes apply only to data older than they are.
     oldest_kept: Option<i64>,
+    /// The data files the snapshot adds a deletion vector for: their
+    /// earlier vectors and file-scoped delete files leave (the new vector
+    /// holds their positions too).
+    superseded: HashSet<String>,
     /// Manifest writers opened so far, which numbers their files.
     manifests_opened: u32,
     /// Manifests and manifest list written.
@@ -235,6 +251,7 @@ impl<'a> Plan<'a> {
             removed: Removed::default(),
             kept: BTreeSet::new(),
             oldest_kept: None,
+            superseded: HashSet::new(),
             manifests_opened: 0,
             metadata_files: Vec::new(),
         }
@@ -259,9 +276,12 @@ impl<'a> Plan<'a> {
             self.schema.clone(),
             self.spec.as_ref().clone(),
         );
-        let writer = match content {
-            ManifestContentType::Data => builder.build_v2_data(),
-            ManifestContentType::Deletes => builder.build_v2_deletes(),
+        let v3 = self.table.metadata().format_version() == FormatVersion::V3;
+        let writer = match (content, v3) {
+            (ManifestContentType::Data, false) => builder.build_v2_data(),
+            (ManifestContentType::Deletes, false) => builder.build_v2_deletes(),
+            (ManifestContentType::Data, true) => builder.build_v3_data(),
+            (ManifestContentType::Deletes, true) => builder.build_v3_deletes(),
         };
         Ok((path, writer))
     }
@@ -292,14 +312,18 @@ impl<'a> Plan<'a> {
             return Ok(Vec::new());
         };
         let list = self.table.manifest_list_reader(parent).load().await?;
-        if matches!(kind, SnapshotKind::Append | SnapshotKind::RowDelta(_)) {
+        let adds_only = kind.adds_only();
+        if adds_only && self.superseded.is_empty() {
             return Ok(list.consume_entries().into_iter().collect());
         }
         let (data, deletes): (Vec<ManifestFile>, Vec<ManifestFile>) = list
             .consume_entries()
             .into_iter()
             .partition(|m| m.content == ManifestContentType::Data);
-        let mut manifests = self.carry_data(data, kind).await?;
+        let mut manifests = match adds_only {
+            true => data,
+            false => self.carry_data(data, kind).await?,
+        };
         manifests.extend(self.carry_deletes(deletes, kind).await?);
         Ok(manifests)
     }
@@ -355,7 +379,7 @@ impl<'a> Plan<'a> {
         deletes: Vec<ManifestFile>,
         kind: &SnapshotKind,
     ) -> iceberg::Result<Vec<ManifestFile>> {
-        if self.removed.paths.is_empty() {
+        if self.removed.paths.is_empty() && self.superseded.is_empty() {
             return Ok(deletes);
         }
         let (deleted_path, mut deleted) = self.manifest_writer(ManifestContentType::Deletes)?;
@@ -374,7 +398,8 @@ impl<'a> Plan<'a> {
                 continue;
             }
             for (entry, leaves) in alive.into_iter().zip(leaving) {
-                self.carry_entry(entry, leaves, &mut deleted, &mut kept)?;
+                let file = entry.data_file().clone();
+                self.carry_entry(entry, file, leaves, &mut deleted, &mut kept)?;
                 any_deleted |= leaves;
                 any_kept |= !leaves;
             }
@@ -391,7 +416,8 @@ impl<'a> Plan<'a> {
     /// Whether a delete file leaves with the data files the snapshot removes:
     /// by its metadata (`referenced_data_file`, `file_path` bounds), else by
     /// the data files its rows name. An equality delete file leaves once
-    /// every kept data file is at least as new as it is.
+    /// every kept data file is at least as new as it is. A snapshot that
+    /// removes no data file removes only the deletes its vectors replace.
     async fn delete_file_leaves(
         &self,
         entry: &ManifestEntry,
@@ -401,6 +427,11 @@ impl<'a> Plan<'a> {
             return Ok(true);
         }
         let file = entry.data_file();
+        if kind.adds_only() {
+            let replaced = |path: String| self.superseded.contains(&path);
+            return Ok(file.content_type() == DataContentType::PositionDeletes
+                && only_data_file_of(file).is_some_and(replaced));
+        }
         if file.content_type() == DataContentType::EqualityDeletes {
             let sequence_number = entry.sequence_number().unwrap_or(0);
             return Ok(self
@@ -408,7 +439,7 @@ impl<'a> Plan<'a> {
                 .is_none_or(|oldest| oldest >= sequence_number));
         }
         if let Some(path) = only_data_file_of(file) {
-            return Ok(self.removed.paths.contains(&path));
+            return Ok(self.removed.paths.contains(&path) || self.superseded.contains(&path));
         }
         if let Some(none) = covers_none(file, &self.kept) {
             return Ok(none);
@@ -429,38 +460,39 @@ impl<'a> Plan<'a> {
         let mut any_kept = false;
         for entry in manifest.entries().iter().filter(|e| e.is_alive()) {
             let leaves = kind.removes(entry.file_path());
-            self.carry_entry(entry, leaves, deleted, kept)?;
+            self.carry_entry(entry, entry.data_file().clone(), leaves, deleted, kept)?;
             any_kept |= !leaves;
         }
         Ok(any_kept)
     }
 
-    /// One live entry of the parent, into the new snapshot's manifests: as
-    /// deleted (counted as removed) when it `leaves`, else as existing,
-    /// keeping its sequence numbers either way.
+    /// One live entry of the parent (its `file` as the new manifests list
+    /// it), into the new snapshot's manifests: as deleted (counted as
+    /// removed) when it `leaves`, else as existing, keeping its sequence
+    /// numbers either way.
     fn carry_entry(
         &mut self,
         entry: &ManifestEntry,
+        file: DataFile,
         leaves: bool,
         deleted: &mut ManifestWriter,
         kept: &mut ManifestWriter,
     ) -> iceberg::Result<()> {
-        let file = entry.data_file();
         let sequence_number = entry.sequence_number().unwrap_or(0);
         if !leaves {
             let snapshot_id = entry.snapshot_id().unwrap_or_default();
             let file_sequence_number = entry.file_sequence_number;
             return kept.add_existing_file(
-                file.clone(),
+                file,
                 snapshot_id,
                 sequence_number,
                 file_sequence_number,
             );
         }
         self.summary
-            .remove_file(file, self.schema.clone(), self.spec.clone());
-        self.removed.add(file);
-        deleted.add_delete_file(file.clone(), sequence_number, entry.file_sequence_number)
+            .remove_file(&file, self.schema.clone(), self.spec.clone());
+        self.removed.add(&file);
+        deleted.add_delete_file(file, sequence_number, entry.file_sequence_number)
     }
 
     /// Fails when a file the snapshot rewrites is no longer live.
@@ -494,11 +526,12 @@ impl<'a> Plan<'a> {
         self.finish(path, writer).await
     }
 
-    /// Writes the manifest list; its path.
+    /// Writes the manifest list; its path, and on a v3 table the row ids
+    /// it assigned (the first, and how many: v3's row lineage).
     async fn write_manifest_list(
         &mut self,
         manifests: Vec<ManifestFile>,
-    ) -> iceberg::Result<String> {
+    ) -> iceberg::Result<(String, Option<(u64, u64)>)> {
         let metadata = self.table.metadata();
         let path = format!(
             "{}/metadata/snap-{}-0-{}.{}",
@@ -507,17 +540,37 @@ impl<'a> Plan<'a> {
             self.commit_uuid,
             DataFileFormat::Avro
         );
-        let mut writer = ManifestListWriter::v2(
-            self.table.file_io().new_output(&path)?.writer().await?,
-            self.snapshot_id,
-            metadata.current_snapshot_id(),
-            metadata.next_sequence_number(),
-        );
+        let output = self.table.file_io().new_output(&path)?.writer().await?;
+        let (snapshot_id, parent) = (self.snapshot_id, metadata.current_snapshot_id());
+        let sequence_number = metadata.next_sequence_number();
+        let first_row_id = metadata.next_row_id();
+        let mut writer = match metadata.format_version() {
+            FormatVersion::V3 => ManifestListWriter::v3(
+                output,
+                snapshot_id,
+                parent,
+                sequence_number,
+                Some(first_row_id),
+            ),
+            _ => ManifestListWriter::v2(output, snapshot_id, parent, sequence_number),
+        };
         writer.add_manifests(manifests.into_iter())?;
+        let row_range = writer
+            .next_row_id()
+            .map(|next| (first_row_id, next - first_row_id));
         writer.close().await?;
         self.metadata_files.push(path.clone());
-        Ok(path)
+        Ok((path, row_range))
     }
+}
+
+/// The data files that deletion vectors among `added` delete rows of.
+fn vectors_added_for(added: &[DataFile]) -> HashSet<String> {
+    added
+        .iter()
+        .filter(|f| f.file_format() == DataFileFormat::Puffin)
+        .filter_map(|f| f.referenced_data_file())
+        .collect()
 }
 
 /// Live files a snapshot removes.

@@ -6,26 +6,37 @@ use std::collections::HashMap;
 
 use arrow::datatypes::Schema;
 use iceberg::arrow::arrow_schema_to_schema_auto_assign_ids;
-use iceberg::spec::TableProperties;
+use iceberg::spec::{FormatVersion, TableProperties};
 use iceberg::table::Table;
 use iceberg::{TableCreation, TableIdent};
 
 use crate::connection::Lakehouse;
-use crate::error::{Context, Result};
+use crate::error::{CatalogError, Context, Result};
 use crate::partition::{PartitionField, check_spec, unbound_spec};
 use crate::schema::{
     SchemaEvolution, WriteSchema, check_typed, fit_schema, normalize_arrow_schema,
 };
 
+/// How a table a write creates is laid out; an existing one must match.
+pub(crate) struct TableLayout<'a> {
+    /// Empty: an existing table may be partitioned any way.
+    pub partition_by: &'a [PartitionField],
+    /// `None`: v2 for a new table, any for an existing one.
+    pub format_version: Option<FormatVersion>,
+}
+
 /// The target table, and whether this write created it. An existing table
-/// must already be partitioned as `partition_by` says (empty: as it is).
+/// must already be partitioned as `partition_by` says (empty: as it is),
+/// and of the format version asked for, if one is.
 pub(crate) async fn ensure_table(
     lakehouse: &Lakehouse,
     ident: &TableIdent,
     schema: &Schema,
-    partition_by: &[PartitionField],
+    layout: TableLayout<'_>,
 ) -> Result<(Table, bool)> {
+    let partition_by = layout.partition_by;
     if let Some(table) = lakehouse.try_load_table(ident).await? {
+        check_format_version(&table, layout.format_version)?;
         if !partition_by.is_empty() {
             let metadata = table.metadata();
             check_spec(
@@ -46,6 +57,7 @@ pub(crate) async fn ensure_table(
         .name(ident.name().to_string())
         .schema(iceberg_schema)
         .partition_spec(partition_spec)
+        .format_version(layout.format_version.unwrap_or(FormatVersion::V2))
         .properties(HashMap::from([
             (
                 TableProperties::PROPERTY_DEFAULT_FILE_FORMAT.to_string(),
@@ -72,6 +84,18 @@ pub(crate) async fn ensure_table(
             Some(table) => Ok((table, false)),
             None => Err(e).context(|| format!("cannot create table {ident}")),
         },
+    }
+}
+
+fn check_format_version(table: &Table, asked: Option<FormatVersion>) -> Result<()> {
+    let version = table.metadata().format_version();
+    match asked {
+        Some(asked) if asked != version => Err(CatalogError::FormatVersion {
+            table: table.identifier().clone(),
+            version,
+            asked,
+        }),
+        _ => Ok(()),
     }
 }
 

@@ -8,7 +8,7 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use futures::Stream;
 use iceberg::TableIdent;
-use iceberg::spec::DataFile;
+use iceberg::spec::{DataFile, FormatVersion};
 use iceberg::table::Table;
 
 use crate::commit::{
@@ -22,7 +22,7 @@ use crate::partition::PartitionField;
 use crate::row_level::RowLevelMode;
 use crate::schema::{SchemaEvolution, WriteSchema};
 use crate::snapshot::SnapshotKind;
-use crate::target::{drop_if_still_empty, ensure_table, fit};
+use crate::target::{TableLayout, drop_if_still_empty, ensure_table, fit};
 
 /// How a write changes the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -51,6 +51,20 @@ pub struct WriteOptions {
     /// How a merge removes the rows its keys replace; `None`: as the
     /// table's `write.merge.mode` says (copy-on-write when unset).
     pub row_level: Option<RowLevelMode>,
+    /// The Iceberg format version a new table gets (`None`: v2); an
+    /// existing table must already be of it. v3 tables take merge-on-read
+    /// deletes as deletion vectors.
+    pub format_version: Option<FormatVersion>,
+}
+
+impl WriteOptions {
+    /// How a table the write creates is laid out.
+    pub(crate) fn layout(&self) -> TableLayout<'_> {
+        TableLayout {
+            partition_by: &self.partition_by,
+            format_version: self.format_version,
+        }
+    }
 }
 
 /// One write to one table: data files streamed to storage, then a single
@@ -110,7 +124,7 @@ impl TableWrite {
     {
         let options = &self.options;
         let (table, created) =
-            ensure_table(&self.lakehouse, &self.ident, &schema, &options.partition_by).await?;
+            ensure_table(&self.lakehouse, &self.ident, &schema, options.layout()).await?;
         if let Some(snapshot_id) = options.commit.committed_in(&table) {
             return Ok(CommitOutcome::AlreadyCommitted { snapshot_id });
         }

@@ -299,6 +299,7 @@ impl Engine {
             partition_by: job.target.partition_fields(),
             on_schema_change: job.target.on_schema_change,
             row_level: job.target.write_mode,
+            format_version: job.target.format_version,
         };
         let Output {
             schema, partitions, ..

@@ -9,12 +9,17 @@ use anyhow::{Result, bail};
 use arrow::datatypes::SchemaRef;
 use datafusion::datasource::empty::EmptyTable;
 use iceberg::arrow::schema_to_arrow_schema;
-use medallion_catalog::{normalize_arrow_schema, table_ident};
+use medallion_catalog::{FormatVersion, normalize_arrow_schema, table_ident};
 use medallion_jobs::{InputSpec, Pipeline, RunParameters, plan_job};
 
 use crate::engine::Engine;
 use crate::session::register_provider;
 use crate::storage::{list_raw_files, raw_uri, some_of};
+
+/// Which readers a v3 table needs: those of the interop tests read it.
+const V3_READERS: &str = "target.format_version 3: readers need Iceberg v3 (deletion vectors, \
+    row lineage); PyIceberg 0.11, DuckDB 1.5 and Spark with Iceberg 1.10 read medallion's v3 \
+    tables, Iceberg Java before 1.8 and engines without v3 cannot";
 
 pub async fn validate_pipeline(engine: &Engine, pipeline: &Pipeline) -> Result<Vec<String>> {
     let run = RunParameters {
@@ -75,6 +80,9 @@ pub async fn validate_pipeline(engine: &Engine, pipeline: &Pipeline) -> Result<V
                     }
                 }
             }
+        }
+        if job.target.format_version == Some(FormatVersion::V3) {
+            notes.push(V3_READERS.to_string());
         }
         let frame = plan_job(&ctx, job, &raw_files, &run).await?;
         let schema = normalize_arrow_schema(frame.schema().as_arrow());

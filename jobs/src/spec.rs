@@ -354,6 +354,11 @@ pub struct TargetSpec {
     /// `write.merge.mode` property, else copy-on-write.
     #[serde(default)]
     pub write_mode: Option<medallion_catalog::RowLevelMode>,
+    /// The Iceberg format version of a table this job creates: 2 (the
+    /// default) or 3, whose merge-on-read deletes are deletion vectors.
+    /// An existing table must already be of it.
+    #[serde(default, alias = "format-version")]
+    pub format_version: Option<medallion_catalog::FormatVersion>,
     /// When the output's columns differ from the table's: `fail` (the
     /// default), or `evolve` (add new columns, widen int to long, float to
     /// double and a decimal's precision, write nulls for missing columns).
@@ -558,6 +563,11 @@ impl JobSpec {
         if !merge && self.target.write_mode.is_some() {
             return Err(self.error(
                 "`target.write_mode` only applies to `mode: merge` (copy-on-write or merge-on-read)",
+            ));
+        }
+        if self.target.format_version == Some(medallion_catalog::FormatVersion::V1) {
+            return Err(self.error(
+                "`target.format_version: 1` cannot be written by medallion; use 2 (the default) or 3",
             ));
         }
         if !merge && (!self.target.keys.is_empty() || self.target.delete_when.is_some()) {

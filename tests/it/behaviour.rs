@@ -255,6 +255,11 @@ fn delete_and_maintenance() {
 }
 
 #[test]
+fn merge_on_read_v3() {
+    run_file("merge_on_read_v3");
+}
+
+#[test]
 fn schema_drift() {
     run_file("schema_drift");
 }

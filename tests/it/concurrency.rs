@@ -151,23 +151,54 @@ fn mixed_commit(writer: i64, round: i64) -> MixedCommit {
 
 #[test]
 fn four_writers_appending_and_merging_at_once_give_the_serial_result() {
-    appending_and_merging_at_once("merge, keys: [key]");
+    appending_and_merging_at_once("merge, keys: [key]", "");
 }
 
 #[test]
 fn four_writers_appending_and_merging_on_read_at_once_give_the_serial_result() {
-    let lakehouse = appending_and_merging_at_once("merge, keys: [key], write_mode: merge-on-read");
+    let lakehouse =
+        appending_and_merging_at_once("merge, keys: [key], write_mode: merge-on-read", "");
+    every_replaced_row_is_deleted_once(&lakehouse);
+}
+
+#[test]
+fn four_writers_merging_on_read_into_a_v3_table_at_once_give_the_serial_result() {
+    // Deletion vectors: each merge replaces the vector of every file it
+    // deletes rows of, so a vector lost or kept twice shows in the counts.
+    let lakehouse = appending_and_merging_at_once(
+        "merge, keys: [key], write_mode: merge-on-read",
+        ", format_version: 3",
+    );
+    every_replaced_row_is_deleted_once(&lakehouse);
+}
+
+/// The table's deletes delete exactly the rows no longer live, each once.
+fn every_replaced_row_is_deleted_once(lakehouse: &Lakehouse) {
     let history = lakehouse.history("silver.state");
     let current = history.iter().find(|s| s["is_current"] == true).unwrap();
+    let count = |key: &str| current[key].as_u64().unwrap();
+    let live = lakehouse.ok(&[
+        "sql",
+        "--format",
+        "csv",
+        "SELECT COUNT(*) FROM silver.state",
+    ]);
+    let live: u64 = live.lines().nth(1).unwrap().parse().unwrap();
     assert!(
-        current["total_position_deletes"].as_u64().unwrap() > 0,
+        count("total_position_deletes") > 0,
         "the merges deleted by position: {current}"
+    );
+    assert_eq!(
+        count("total_records") - live,
+        count("total_position_deletes"),
+        "rows in data files minus live rows are the deleted ones: {current}"
     );
 }
 
 /// Four writers × 25 commits, alternating appends and merges in `merge_mode`
-/// (the target's `mode` and what follows it), all into one table.
-fn appending_and_merging_at_once(merge_mode: &str) -> Arc<Lakehouse> {
+/// (the target's `mode` and what follows it), all into one table, whose
+/// target spec both end with `table_options`.
+fn appending_and_merging_at_once(merge_mode: &str, table_options: &str) -> Arc<Lakehouse> {
     let lakehouse = Arc::new(Lakehouse::new());
     let spec_of = |mode: &str| {
         SPEC.replace(
@@ -179,8 +210,16 @@ fn appending_and_merging_at_once(merge_mode: &str) -> Arc<Lakehouse> {
             &format!("silver.state, mode: {mode}"),
         )
     };
-    let append = write_spec(&lakehouse, "append.yaml", &spec_of("append"));
-    let merge = write_spec(&lakehouse, "merge.yaml", &spec_of(merge_mode));
+    let append = write_spec(
+        &lakehouse,
+        "append.yaml",
+        &spec_of(&format!("append{table_options}")),
+    );
+    let merge = write_spec(
+        &lakehouse,
+        "merge.yaml",
+        &spec_of(&format!("{merge_mode}{table_options}")),
+    );
     let writers: Vec<_> = (0..4i64)
         .map(|writer| {
             let lakehouse = lakehouse.clone();

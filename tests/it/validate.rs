@@ -128,3 +128,29 @@ fn check_json_is_json_and_names_the_step_that_fails() {
         .collect();
     assert_eq!(failed, ["raw storage"], "{report}");
 }
+
+#[test]
+fn validate_says_which_readers_a_v3_table_needs_and_refuses_format_version_1() {
+    let lakehouse = Lakehouse::new();
+    let job = |version: u8| {
+        format!(
+            "name: gold_x\nsteps:\n  - sql: SELECT 1 AS id\n\
+             target: {{ table: gold.x, mode: overwrite, format_version: {version} }}\n"
+        )
+    };
+    let v3 = lakehouse.spec("v3.yaml", &job(3));
+    let out = lakehouse.ok(&["validate", v3.to_str().unwrap()]);
+    assert!(
+        out.contains("note: target.format_version 3") && out.contains("PyIceberg 0.11"),
+        "{out}"
+    );
+    let v2 = lakehouse.spec("v2.yaml", &job(2));
+    let out = lakehouse.ok(&["validate", v2.to_str().unwrap()]);
+    assert!(!out.contains("note:"), "{out}");
+    let v1 = lakehouse.spec("v1.yaml", &job(1));
+    let error = lakehouse.fails(&["validate", v1.to_str().unwrap()]);
+    assert!(
+        error.contains("`target.format_version: 1` cannot be written"),
+        "{error}"
+    );
+}

@@ -1,6 +1,7 @@
 //! Merge-on-read merge: the rows a merged key matches stay where they are
-//! and are deleted by position (one delete file per data file holding
-//! one), so a small update writes what changed, not the files it touches.
+//! and are deleted by position (a delete file, or on a v3 table a deletion
+//! vector, per data file holding one), so a small update writes what
+//! changed, not the files it touches.
 //! Rows the file's earlier delete files removed are not deleted again.
 
 use std::collections::BTreeSet;
@@ -10,9 +11,10 @@ use iceberg::scan::FileScanTask;
 
 use super::key_scan::{KeyScan, READ_CONCURRENCY, key_error};
 use crate::commit::Attempt;
-use crate::delete_files::{DeletedPositions, write_position_deletes};
+use crate::delete_files::DeletedPositions;
 use crate::error::{CatalogError, Result};
 use crate::position_deletes::{DeletedRows, deleted_positions};
+use crate::row_level::write_deletes;
 use crate::scan::read_file;
 use crate::snapshot::SnapshotKind;
 
@@ -36,7 +38,7 @@ pub(super) async fn delete_matched(
         .iter()
         .map(|m| m.task.data_file_path.clone())
         .collect();
-    let deletes = write_position_deletes(scan.head, scan.job_id, matched).await?;
+    let deletes = write_deletes(scan.head, scan.job_id, matched, already).await?;
     Ok(Attempt {
         kind: SnapshotKind::RowDelta(deleted_from),
         rewritten: deletes,

@@ -92,8 +92,8 @@ impl MergeWrite {
             .collect();
         let stored_schema = Arc::new(schema.project(&stored).expect("indices of the schema"));
         let (lakehouse, ident) = (&self.lakehouse, &self.ident);
-        let partition_by = &self.options.partition_by;
-        let (table, created) = ensure_table(lakehouse, ident, &stored_schema, partition_by).await?;
+        let (table, created) =
+            ensure_table(lakehouse, ident, &stored_schema, self.options.layout()).await?;
         if let Some(snapshot_id) = self.options.commit.committed_in(&table) {
             return Ok(CommitOutcome::AlreadyCommitted { snapshot_id });
         }

@@ -7,6 +7,7 @@ use std::sync::{Arc, Weak};
 
 use async_trait::async_trait;
 use iceberg::io::{FileIOBuilder, StorageFactory};
+use iceberg::spec::FormatVersion;
 use iceberg::table::Table;
 use iceberg::{
     Catalog, Error, ErrorKind, Namespace, NamespaceIdent, Runtime, TableCommit, TableCreation,
@@ -352,6 +353,12 @@ impl Catalog for RestCatalog {
         creation: TableCreation,
     ) -> iceberg::Result<Table> {
         let ident = TableIdent::new(namespace.clone(), creation.name.clone());
+        let mut properties = creation.properties;
+        // The REST protocol carries the version as this reserved property.
+        if creation.format_version != FormatVersion::V2 {
+            let version = creation.format_version as u8;
+            properties.insert("format-version".into(), version.to_string());
+        }
         let request = CreateTableRequest {
             name: creation.name,
             location: creation.location,
@@ -359,7 +366,7 @@ impl Catalog for RestCatalog {
             partition_spec: creation.partition_spec,
             write_order: creation.sort_order,
             stage_create: Some(false),
-            properties: creation.properties,
+            properties,
         };
         let result: LoadTableResult = self
             .client
