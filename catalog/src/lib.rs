@@ -36,6 +36,7 @@ mod position_deletes;
 mod rest;
 mod rollback;
 mod row_level;
+mod row_lineage;
 mod scan;
 mod schema;
 mod secret;

@@ -19,6 +19,7 @@ use crate::history::{
     TOTAL_POSITION_DELETES, TOTAL_RECORDS, summary_number,
 };
 use crate::position_deletes::{covers_none, data_files_named_by, only_data_file_of};
+use crate::row_lineage::{first_row_ids, with_first_row_id};
 use crate::schema::SchemaCommit;
 
 /// What a snapshot does to the table's files, as the operation that makes
@@ -358,7 +359,8 @@ impl<'a> Plan<'a> {
                 manifests.push(manifest_file);
                 continue;
             }
-            any_kept |= self.split(&manifest, kind, &mut deleted, &mut kept)?;
+            let first_row_id = manifest_file.first_row_id;
+            any_kept |= self.split(&manifest, first_row_id, kind, &mut deleted, &mut kept)?;
         }
         self.require_named_files_removed(kind)?;
         if !self.removed.paths.is_empty() {
@@ -448,19 +450,27 @@ impl<'a> Plan<'a> {
         Ok(named.iter().all(|path| !self.kept.contains(path)))
     }
 
-    /// Sorts the live files of one touched manifest into removed and kept;
-    /// whether any was kept.
+    /// Sorts the live files of one touched data manifest (whose first row
+    /// id is `first_row_id`) into removed and kept, with the row ids they
+    /// inherited written out; whether any was kept.
     fn split(
         &mut self,
         manifest: &iceberg::spec::Manifest,
+        first_row_id: Option<u64>,
         kind: &SnapshotKind,
         deleted: &mut ManifestWriter,
         kept: &mut ManifestWriter,
     ) -> iceberg::Result<bool> {
         let mut any_kept = false;
-        for entry in manifest.entries().iter().filter(|e| e.is_alive()) {
+        let spec_id = manifest.metadata().partition_spec().spec_id();
+        let row_ids = first_row_ids(first_row_id, manifest.entries());
+        for (entry, row_id) in manifest.entries().iter().zip(row_ids) {
+            if !entry.is_alive() {
+                continue;
+            }
             let leaves = kind.removes(entry.file_path());
-            self.carry_entry(entry, entry.data_file().clone(), leaves, deleted, kept)?;
+            let file = with_first_row_id(entry.data_file(), spec_id, row_id);
+            self.carry_entry(entry, file, leaves, deleted, kept)?;
             any_kept |= !leaves;
         }
         Ok(any_kept)

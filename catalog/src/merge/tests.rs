@@ -434,3 +434,82 @@ fn walk(dir: std::path::PathBuf) -> impl Iterator<Item = std::path::PathBuf> {
         None
     })
 }
+
+/// Each live data file's first row id, its own or inherited (v3).
+async fn row_ids(lakehouse: &Lakehouse) -> HashMap<String, i64> {
+    let table = lakehouse
+        .load_table(&table_ident("silver.things").unwrap())
+        .await
+        .unwrap();
+    let snapshot = table.metadata().current_snapshot().unwrap();
+    let list = table.manifest_list_reader(snapshot).load().await.unwrap();
+    let mut ids = HashMap::new();
+    for manifest_file in list.entries() {
+        let manifest = manifest_file.load_manifest(table.file_io()).await.unwrap();
+        let inherited =
+            crate::row_lineage::first_row_ids(manifest_file.first_row_id, manifest.entries());
+        for (entry, id) in manifest.entries().iter().zip(inherited) {
+            if entry.is_alive()
+                && let Some(id) = id
+            {
+                ids.insert(entry.file_path().to_string(), id);
+            }
+        }
+    }
+    ids
+}
+
+#[tokio::test]
+async fn a_copy_on_write_merge_into_a_v3_table_keeps_the_row_ids_of_the_files_it_keeps() {
+    let dir = tempfile::tempdir().unwrap();
+    let lakehouse = Lakehouse::in_test_folder(dir.path()).await;
+    let v3_merge = |job: &'static str, batches: Vec<RecordBatch>| {
+        let merge = lakehouse
+            .merge(table_ident("silver.things").unwrap(), vec!["key".into()])
+            .with_options(WriteOptions {
+                commit: CommitProperties::default().job_id(job),
+                format_version: Some(iceberg::spec::FormatVersion::V3),
+                ..WriteOptions::default()
+            });
+        async move {
+            merge
+                .execute(batches[0].schema(), partitions(batches))
+                .await
+                .unwrap()
+        }
+    };
+    // Two files in one manifest; the merge rewrites the first and keeps
+    // the second, which moves into a new manifest.
+    v3_merge(
+        "load-1",
+        vec![
+            rows(&[(1, "a"), (2, "b")], None),
+            rows(&[(3, "c"), (4, "d")], None),
+        ],
+    )
+    .await;
+    let before = row_ids(&lakehouse).await;
+    assert_eq!(
+        before
+            .values()
+            .copied()
+            .collect::<std::collections::BTreeSet<_>>(),
+        [0, 2].into()
+    );
+    v3_merge("load-2", vec![rows(&[(1, "a2")], None)]).await;
+    let after = row_ids(&lakehouse).await;
+    let kept: Vec<_> = before
+        .iter()
+        .filter(|(path, _)| after.contains_key(*path))
+        .collect();
+    assert_eq!(kept.len(), 1, "{before:?} {after:?}");
+    assert_eq!(
+        after[kept[0].0], *kept[0].1,
+        "the kept file's rows keep their ids"
+    );
+    let newest = after.iter().filter(|(path, _)| !before.contains_key(*path));
+    assert!(
+        newest.clone().count() > 0 && newest.into_iter().all(|(_, id)| *id >= 4),
+        "{after:?}"
+    );
+}
