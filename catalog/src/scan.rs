@@ -51,16 +51,33 @@ pub(crate) fn read_file(
     table: &Table,
     task: FileScanTask,
 ) -> Result<BoxStream<'static, Result<RecordBatch>>> {
-    let with_vectors = task
-        .deletes
-        .iter()
-        .any(|d| is_deletion_vector_file(&d.file_path));
-    if !with_vectors {
+    if !has_vectors(&task) {
         return read_with_iceberg_reader(table, task);
     }
-    // iceberg-rust's reader reads no deletion vectors: the file is read
-    // whole, in order, and the positions of all its deletes left out here.
-    // Its equality deletes would take rows out of that order.
+    let table = table.clone();
+    let read = async move {
+        let mut deleted = deleted_positions(&table, std::slice::from_ref(&task)).await?;
+        let gone = deleted.remove(&task.data_file_path).unwrap_or_default();
+        read_whole_without(&table, task, gone)
+    };
+    Ok(stream::once(read).try_flatten().boxed())
+}
+
+fn has_vectors(task: &FileScanTask) -> bool {
+    task.deletes
+        .iter()
+        .any(|d| is_deletion_vector_file(&d.file_path))
+}
+
+/// A file with deletion vectors, which iceberg-rust's reader does not
+/// read: the file is read whole, in order, without the `gone` positions
+/// (of all its deletes). Its equality deletes would take rows out of that
+/// order, so a file with both is refused.
+fn read_whole_without(
+    table: &Table,
+    mut task: FileScanTask,
+    gone: BTreeSet<u64>,
+) -> Result<BoxStream<'static, Result<RecordBatch>>> {
     if task
         .deletes
         .iter()
@@ -72,18 +89,11 @@ pub(crate) fn read_file(
             action: "rewrite",
         });
     }
-    let table = table.clone();
-    let read = async move {
-        let mut deleted = deleted_positions(&table, std::slice::from_ref(&task)).await?;
-        let gone = deleted.remove(&task.data_file_path).unwrap_or_default();
-        let mut whole = task;
-        whole.deletes.clear();
-        Ok::<_, CatalogError>(without_positions(
-            read_with_iceberg_reader(&table, whole)?,
-            gone,
-        ))
-    };
-    Ok(stream::once(read).try_flatten().boxed())
+    task.deletes.clear();
+    Ok(without_positions(
+        read_with_iceberg_reader(table, task)?,
+        gone,
+    ))
 }
 
 /// The batches of one whole data file without the rows at the `gone`
@@ -137,17 +147,33 @@ fn read_error(table: &str, path: &str, error: iceberg::Error) -> CatalogError {
 }
 
 /// The record batches of several data files, one file after the other.
+/// The deletes of those with deletion vectors are read first, together: a
+/// Puffin file holds the vectors of many files, and is read once.
 pub(crate) fn read_files(
     table: &Table,
     tasks: Vec<FileScanTask>,
 ) -> BoxStream<'static, std::result::Result<RecordBatch, BoxError>> {
     let table = table.clone();
-    stream::iter(tasks)
-        .flat_map(move |task| match read_file(&table, task) {
-            Ok(batches) => batches.map(|b| b.map_err(BoxError::from)).boxed(),
-            Err(e) => stream::iter([Err(BoxError::from(e))]).boxed(),
-        })
-        .boxed()
+    let read = async move {
+        let with_vectors: Vec<FileScanTask> =
+            tasks.iter().filter(|t| has_vectors(t)).cloned().collect();
+        let mut deleted = deleted_positions(&table, &with_vectors).await?;
+        let files = stream::iter(tasks).flat_map(move |task| {
+            let read = match has_vectors(&task) {
+                true => {
+                    let gone = deleted.remove(&task.data_file_path).unwrap_or_default();
+                    read_whole_without(&table, task, gone)
+                }
+                false => read_with_iceberg_reader(&table, task),
+            };
+            match read {
+                Ok(batches) => batches.map(|b| b.map_err(BoxError::from)).boxed(),
+                Err(e) => stream::iter([Err(BoxError::from(e))]).boxed(),
+            }
+        });
+        Ok::<_, BoxError>(files)
+    };
+    stream::once(read).try_flatten().boxed()
 }
 
 /// Every file the given snapshots need: their manifest lists, manifests
