@@ -31,6 +31,7 @@ mod support {
 
 mod auth;
 mod backend;
+mod duckdb_tables;
 mod faults;
 mod idp_outage;
 mod ingest;
