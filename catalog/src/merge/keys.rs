@@ -12,6 +12,7 @@ use arrow::row::{RowConverter, Rows, SortField};
 use arrow::util::display::array_value_to_string;
 use foldhash::fast::RandomState;
 
+use super::key_set::KeySet;
 use crate::error::BoxError;
 
 /// The keys of the new rows, in Arrow's row format so that any key columns
@@ -22,9 +23,8 @@ pub(super) struct MergeKeys {
     pub(super) kept: bool,
     types: Vec<DataType>,
     converter: RowConverter,
-    /// foldhash, not SipHash: every key of every file of the head is looked
-    /// up here on every attempt.
-    seen: RwLock<HashSet<Box<[u8]>, RandomState>>,
+    /// Every key of every file of the head is looked up here on every attempt.
+    seen: RwLock<KeySet>,
     /// When keys are not kept: each new key's 64-bit hash (8 bytes a key
     /// instead of ~60), so that a repeated key is still found.
     pub(super) hashes: Mutex<Vec<u64>>,
@@ -59,9 +59,9 @@ impl MergeKeys {
         Ok(Self {
             names: names.to_vec(),
             kept,
-            types,
             converter,
-            seen: RwLock::new(HashSet::with_hasher(RandomState::default())),
+            seen: RwLock::new(KeySet::for_types(&types)),
+            types,
             hashes: Mutex::default(),
             hasher: RandomState::default(),
         })
@@ -101,19 +101,17 @@ impl MergeKeys {
                 .into());
             }
         }
-        let rows = self.rows(&columns)?;
         if !self.kept {
+            let rows = self.rows(&columns)?;
             let hashes = rows.iter().map(|row| self.hasher.hash_one(row.as_ref()));
             self.hashes.lock().expect("key hash lock").extend(hashes);
             return Ok(());
         }
         let mut seen = self.seen.write().expect("key set lock");
-        for (index, row) in rows.iter().enumerate() {
-            if !seen.insert(row.as_ref().into()) {
-                return Err(self.repeated(&columns, index).into());
-            }
+        match seen.insert_all(&columns, &self.converter)? {
+            Some(index) => Err(self.repeated(&columns, index).into()),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     fn repeated(&self, columns: &[ArrayRef], index: usize) -> KeyProblem {
@@ -167,12 +165,9 @@ impl MergeKeys {
         &self,
         batch: &RecordBatch,
     ) -> std::result::Result<BooleanArray, BoxError> {
-        let rows = self.rows(&self.columns(batch)?)?;
+        let columns = self.columns(batch)?;
         let seen = self.seen.read().expect("key set lock");
-        Ok(rows
-            .iter()
-            .map(|row| Some(seen.contains(row.as_ref())))
-            .collect())
+        seen.contains_all(&columns, &self.converter)
     }
 }
 

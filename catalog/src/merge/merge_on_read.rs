@@ -67,8 +67,8 @@ async fn matched_positions(
             .keys
             .matches(&batch)
             .map_err(|e| key_error(scan.head, e))?;
-        let matched = matches.iter().enumerate().filter(|(_, m)| *m == Some(true));
-        for (row, _) in matched {
+        // `matches` has no nulls: a row's key is in the set or it is not.
+        for row in matches.values().set_indices() {
             let position = first + row as u64;
             if !gone.is_some_and(|g| g.contains(&position)) {
                 positions.insert(position);

@@ -11,6 +11,7 @@
 
 mod copy_on_write;
 mod key_scan;
+mod key_set;
 mod keys;
 mod merge_on_read;
 mod plan;
