@@ -311,6 +311,50 @@ mod tests {
     }
 
     #[test]
+    fn duckdb_is_rendered_beside_both_write_modes() {
+        let medallion = ["copy-on-write", "merge-on-read"].map(|mode| SecondLoad {
+            write_mode: mode.into(),
+            first_seconds: 1.0,
+            first_bytes: 40 << 20,
+            merge_seconds: 0.5,
+            merge_bytes: 1 << 20,
+            merge_rows_written: 30_000,
+            merge_rows_deleted: 15_000,
+            load_seconds: 1.0,
+            read_seconds: 0.1,
+            read_seconds_compacted: 0.1,
+            compact_seconds: 1.0,
+        });
+        let duckdb = DuckdbSecondLoad {
+            statement: "MERGE INTO".into(),
+            create_seconds: 2.0,
+            create_bytes: 40 << 20,
+            local_copy_seconds: 1.0,
+            merge_seconds: 0.75,
+            merge_bytes: 2 << 20,
+            merge_files: 3,
+            merge_rows: 30_000,
+            merge_rows_deleted: 15_000,
+            read_seconds: 0.2,
+            process: Usage::default(),
+        };
+        let mut md = String::new();
+        render(&duckdb, &medallion, &mut md);
+        assert!(
+            md.contains("| medallion merge-on-read | 0.50 s | 1.0 MiB | 15000 | 0.10 s |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| DuckDB MERGE INTO | 0.75 s | 2.0 MiB in 3 files | 15000 | 0.20 s |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("SeaweedFS's S3 and Iceberg REST on loopback"),
+            "{md}"
+        );
+    }
+
+    #[test]
     fn answers_compare_by_value() {
         let medallion = "order_status,orders,total\nF,2,10.50\nO,1,3.00\n";
         let duckdb = "order_status,orders,total\nF,2,10.5\nO,1,3\n";
