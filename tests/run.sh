@@ -58,7 +58,7 @@ cargo nextest run --workspace --no-fail-fast "$@"
 # medallion's second load must give the same silver.orders merged
 # copy-on-write and merge-on-read, before and after compact, and DuckDB's
 # second load (MERGE INTO on Iceberg, through a SeaweedFS of the harness's
-# own on 127.0.0.1:28333/28181, ~8 s, stopped by its PID file) must read the
+# own on 127.0.0.1:19333/19181, ~8 s, stopped by its PID file) must read the
 # same (medallion-bench exits non-zero otherwise). The Spark peer stays out: a
 # run takes minutes (see README, Benchmarks).
 cargo build --quiet -p medallion-engine -p medallion-bench --bins

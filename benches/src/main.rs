@@ -77,7 +77,7 @@ struct Args {
     /// and merge-on-read, and reads of the merged table before and after
     /// `compact`. With duckdb among the engines, DuckDB does the same second
     /// load as a MERGE INTO on an Iceberg table of a local SeaweedFS
-    /// (127.0.0.1:28333 and :28181), and must read the same answer.
+    /// (127.0.0.1:19333 and :19181), and must read the same answer.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
     loads: u8,
     /// The script that starts SeaweedFS (S3 + Iceberg REST) for DuckDB's second load.

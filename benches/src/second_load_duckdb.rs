@@ -19,9 +19,10 @@ use crate::measure::{Usage, run_measured};
 use crate::second_load::{CHANGES_FILE, READ_SQL, READS, SecondLoad, size};
 
 /// SeaweedFS's S3 port (it also takes the next 8, and admin gRPC at +10008)
-/// and its Iceberg REST port: not the test suite's 18333 and 18181.
-const S3_PORT: u16 = 28333;
-const ICEBERG_PORT: u16 = 28181;
+/// and its Iceberg REST port: clear of the test suite's 18333-18341, 18181
+/// and its admin gRPC at 28341, so both can run at once.
+const S3_PORT: u16 = 19333;
+const ICEBERG_PORT: u16 = 19181;
 /// READ_SQL's columns, to compare DuckDB's answer with medallion's.
 const READ_COLUMNS: &[(&str, Kind)] = &[
     ("order_status", Kind::Text),
