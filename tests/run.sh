@@ -56,8 +56,10 @@ cargo nextest run --workspace --no-fail-fast "$@"
 # The benchmark harness at a tiny scale, so it cannot rot: medallion and
 # DuckDB run the reference pipeline and must compute the same tables, and
 # medallion's second load must give the same silver.orders merged
-# copy-on-write and merge-on-read, before and after compact
-# (medallion-bench exits non-zero otherwise). The Spark peer stays out: a
+# copy-on-write and merge-on-read, before and after compact, and DuckDB's
+# second load (MERGE INTO on Iceberg, through a SeaweedFS of the harness's
+# own on 127.0.0.1:19333/19181, ~8 s, stopped by its PID file) must read the
+# same (medallion-bench exits non-zero otherwise). The Spark peer stays out: a
 # run takes minutes (see README, Benchmarks).
 cargo build --quiet -p medallion-engine -p medallion-bench --bins
 bench_dir="$(mktemp -d)"
@@ -67,5 +69,5 @@ if ! cargo run --quiet -p medallion-bench -- --scale 0.01 --engines medallion,du
   echo "benchmark smoke run failed: medallion and DuckDB differ, or an engine failed (above)"
   exit 1
 fi
-echo "benchmark smoke run: medallion and DuckDB computed the same tables at scale 0.01, and both second loads agree"
+echo "benchmark smoke run: medallion and DuckDB computed the same tables at scale 0.01, and their second loads agree"
 rm -rf "$bench_dir"

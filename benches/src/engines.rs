@@ -135,7 +135,8 @@ impl Setup {
         command
     }
 
-    fn peer(&self, engine: Engine, work_dir: &Path) -> Command {
+    /// The engine's peer script, run in `work_dir`.
+    pub fn peer(&self, engine: Engine, work_dir: &Path) -> Command {
         let script = self
             .peers_dir
             .join(engine.peer_script().expect("peers have a script"));

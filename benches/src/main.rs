@@ -10,6 +10,7 @@ mod measure;
 mod report;
 mod runner;
 mod second_load;
+mod second_load_duckdb;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,7 +29,7 @@ use crate::engines::{Engine, Mode, Setup};
         target/release/medallion-bench --scale 1 --engines medallion,duckdb --runs 3\n  \
         target/release/medallion-bench --scale 10 --memory-limit 1GiB --engines medallion\n  \
         target/release/medallion-bench --scale 1 --mode one-process\n  \
-        target/release/medallion-bench --scale 1 --engines medallion --loads 2\n\n\
+        target/release/medallion-bench --scale 1 --engines medallion,duckdb --loads 2\n\n\
         Peers: pip install -r benches/requirements.txt (DuckDB); \
         pip install -r benches/requirements-spark.txt (Spark, needs Java 17).\n\
         Exits with 1 when an engine's results differ or an engine fails."
@@ -74,9 +75,14 @@ struct Args {
     /// 2: after the benchmark, a second load into medallion's tables (1% of
     /// the orders changed, as many new), with silver's merge copy-on-write
     /// and merge-on-read, and reads of the merged table before and after
-    /// `compact`.
+    /// `compact`. With duckdb among the engines, DuckDB does the same second
+    /// load as a MERGE INTO on an Iceberg table of a local SeaweedFS
+    /// (127.0.0.1:19333 and :19181), and must read the same answer.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
     loads: u8,
+    /// The script that starts SeaweedFS (S3 + Iceberg REST) for DuckDB's second load.
+    #[arg(long, value_name = "FILE", default_value = ".ci/seaweedfs.sh")]
+    seaweedfs: PathBuf,
     /// Skip chart.png (e.g. where no TrueType font is installed).
     #[arg(long)]
     no_chart: bool,
@@ -134,7 +140,24 @@ fn run(args: Args) -> Result<bool> {
     };
     let mut report = runner::benchmark(&setup, &engines, &modes, args.scale, args.runs, &work_dir)?;
     if args.loads == 2 {
-        report.second_load = Some(second_load::measure(&setup, args.scale, &work_dir)?);
+        let (loads, answer) = second_load::measure(&setup, args.scale, &work_dir)?;
+        report.second_load = Some(loads);
+        let duckdb = report
+            .engines
+            .iter()
+            .find(|e| e.engine == Engine::Duckdb.name());
+        match duckdb {
+            Some(e) if e.verdict.reportable() => {
+                report.second_load_duckdb = Some(second_load_duckdb::measure(
+                    &setup,
+                    &std::path::absolute(&args.seaweedfs)?,
+                    &work_dir,
+                    &answer,
+                )?);
+            }
+            Some(_) => eprintln!("second load: duckdb skipped, its first load failed or differs"),
+            None => {}
+        }
     }
 
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;

@@ -12,6 +12,7 @@ use crate::engines::Mode;
 use crate::machine::Machine;
 use crate::measure::Usage;
 use crate::second_load::SecondLoad;
+use crate::second_load_duckdb::DuckdbSecondLoad;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
@@ -36,6 +37,9 @@ pub struct Report {
     /// `--loads 2`: medallion's second load in each write mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub second_load: Option<Vec<SecondLoad>>,
+    /// `--loads 2` with duckdb: its second load, a MERGE INTO on Iceberg.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub second_load_duckdb: Option<DuckdbSecondLoad>,
 }
 
 /// medallion's medians divided by DuckDB's: below 1, medallion is faster
@@ -285,7 +289,7 @@ impl Report {
         self.render_jobs(&mut md);
         self.render_results(&mut md);
         if let Some(loads) = &self.second_load {
-            crate::second_load::render(loads, &mut md);
+            crate::second_load::render(loads, self.second_load_duckdb.as_ref(), &mut md);
         }
         self.render_targets(&mut md);
         md
@@ -668,6 +672,7 @@ pub(crate) mod tests {
             engines,
             headline: None,
             second_load: None,
+            second_load_duckdb: None,
         }
     }
 

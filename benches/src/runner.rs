@@ -166,6 +166,7 @@ pub fn benchmark(
         engines,
         headline: None,
         second_load: None,
+        second_load_duckdb: None,
     };
     report.headline = report.compute_headline();
     Ok(report)

@@ -16,13 +16,14 @@ use serde_json::Value;
 
 use crate::engines::Setup;
 use crate::measure::run_measured;
+use crate::second_load_duckdb::DuckdbSecondLoad;
 
 /// The share of the orders the second load changes (and adds).
 const CHANGES: &str = "0.01";
-const CHANGES_FILE: &str = "tpch/orders_changes/part-1.parquet";
-const READS: usize = 3;
+pub const CHANGES_FILE: &str = "tpch/orders_changes/part-1.parquet";
+pub const READS: usize = 3;
 /// What is read of the merged table: every row of silver.orders, grouped.
-const READ_SQL: &str = "SELECT order_status, COUNT(*) AS orders, SUM(total_price) AS total \
+pub const READ_SQL: &str = "SELECT order_status, COUNT(*) AS orders, SUM(total_price) AS total \
     FROM silver.orders GROUP BY order_status ORDER BY order_status";
 
 /// One write mode's two loads.
@@ -45,8 +46,8 @@ pub struct SecondLoad {
     pub compact_seconds: f64,
 }
 
-/// Both write modes, copy-on-write first.
-pub fn measure(setup: &Setup, scale: f64, work_dir: &Path) -> Result<Vec<SecondLoad>> {
+/// Both write modes, copy-on-write first, and what READ_SQL answered.
+pub fn measure(setup: &Setup, scale: f64, work_dir: &Path) -> Result<(Vec<SecondLoad>, String)> {
     let root = work_dir.join("second-load");
     let mut generate = setup.medallion(work_dir);
     generate.args([
@@ -72,7 +73,8 @@ pub fn measure(setup: &Setup, scale: f64, work_dir: &Path) -> Result<Vec<SecondL
             answers[1]
         );
     }
-    Ok(loads)
+    let answer = answers.swap_remove(0);
+    Ok((loads, answer))
 }
 
 /// Two loads into a fresh lakehouse with silver's merge in `mode`; the
@@ -199,32 +201,37 @@ fn quietly(command: &mut Command) -> Result<Vec<u8>> {
     Ok(out.stdout)
 }
 
-/// The report's section: each mode's merge against its first load, and reads.
-pub fn render(loads: &[SecondLoad], md: &mut String) {
+/// Bytes as KiB below a MiB, else MiB.
+pub fn size(bytes: u64) -> String {
+    match bytes as f64 / 1024.0 {
+        kib if kib < 1024.0 => format!("{kib:.0} KiB"),
+        kib => format!("{:.1} MiB", kib / 1024.0),
+    }
+}
+
+/// The report's section: each mode's merge against its first load, and
+/// reads; then DuckDB's merge beside them, when it ran.
+pub fn render(loads: &[SecondLoad], duckdb: Option<&DuckdbSecondLoad>, md: &mut String) {
     use std::fmt::Write;
     let _ = writeln!(
         md,
         "## Second load (`--loads 2`): {}% of the orders changed, as many new\n\n\
          The silver_orders job of each load, the whole second load, and the median of {READS} reads \
-         of silver.orders after the merge and after `compact` (medallion only).\n\n\
+         of silver.orders after the merge and after `compact`; DuckDB's merge of the same load follows, when it ran.\n\n\
          | silver merge | first load | second load (merge) | share of first load's time | written | share of first load's bytes | rows deleted by position | whole second load | read after merge | read after compact | compact |\n\
          |---|---|---|---|---|---|---|---|---|---|---|",
         CHANGES.parse::<f64>().unwrap_or(0.0) * 100.0
     );
     for l in loads {
-        let mib = |bytes: u64| match bytes as f64 / 1024.0 {
-            kib if kib < 1024.0 => format!("{kib:.0} KiB"),
-            kib => format!("{:.1} MiB", kib / 1024.0),
-        };
         let _ = writeln!(
             md,
             "| {} | {:.2} s, {} | {:.2} s | {:.0}% | {} | {:.1}% | {} | {:.2} s | {:.2} s | {:.2} s | {:.2} s |",
             l.write_mode,
             l.first_seconds,
-            mib(l.first_bytes),
+            size(l.first_bytes),
             l.merge_seconds,
             100.0 * l.merge_seconds / l.first_seconds.max(1e-9),
-            mib(l.merge_bytes),
+            size(l.merge_bytes),
             100.0 * l.merge_bytes as f64 / (l.first_bytes.max(1) as f64),
             l.merge_rows_deleted,
             l.load_seconds,
@@ -234,4 +241,7 @@ pub fn render(loads: &[SecondLoad], md: &mut String) {
         );
     }
     md.push('\n');
+    if let Some(duckdb) = duckdb {
+        crate::second_load_duckdb::render(duckdb, loads, md);
+    }
 }
