@@ -2,10 +2,11 @@
 //! first load of the pipeline, a second load brings 1% of the orders
 //! changed (every 100th, so every data file of silver.orders holds some)
 //! plus 1% new orders (`medallion generate --changes 0.01`). It runs once
-//! with silver's merge copy-on-write and once merge-on-read, each on a
+//! with silver's merge copy-on-write, once merge-on-read (v2 position
+//! deletes) and once merge-on-read on a v3 table (deletion vectors), each on a
 //! fresh lakehouse; then the same aggregate is read from silver.orders
 //! three times, `compact` folds the deletes in, and it is read three times
-//! again. Both modes and both reads must agree, or the harness fails.
+//! again. Every mode and both reads must agree, or the harness fails.
 
 use std::path::Path;
 use std::process::Command;
@@ -46,7 +47,38 @@ pub struct SecondLoad {
     pub compact_seconds: f64,
 }
 
-/// Both write modes, copy-on-write first, and what READ_SQL answered.
+/// How silver.orders takes the second load: its merge's write mode, on a
+/// table of which Iceberg format version (v3: deletion vectors).
+struct Mode {
+    label: &'static str,
+    write_mode: &'static str,
+    format_version: u8,
+    /// The lakehouse folder under `second-load/`.
+    dir: &'static str,
+}
+
+const MODES: [Mode; 3] = [
+    Mode {
+        label: "copy-on-write",
+        write_mode: "copy-on-write",
+        format_version: 2,
+        dir: "copy-on-write",
+    },
+    Mode {
+        label: "merge-on-read",
+        write_mode: "merge-on-read",
+        format_version: 2,
+        dir: "merge-on-read",
+    },
+    Mode {
+        label: "merge-on-read, v3 deletion vectors",
+        write_mode: "merge-on-read",
+        format_version: 3,
+        dir: "merge-on-read-v3",
+    },
+];
+
+/// Every mode, copy-on-write first, and what READ_SQL answered.
 pub fn measure(setup: &Setup, scale: f64, work_dir: &Path) -> Result<(Vec<SecondLoad>, String)> {
     let root = work_dir.join("second-load");
     let mut generate = setup.medallion(work_dir);
@@ -60,17 +92,19 @@ pub fn measure(setup: &Setup, scale: f64, work_dir: &Path) -> Result<(Vec<Second
     quietly(&mut generate).context("cannot generate the second load")?;
     let mut loads = Vec::new();
     let mut answers = Vec::new();
-    for mode in ["copy-on-write", "merge-on-read"] {
-        eprintln!("second load: {mode}");
-        let (load, answer) = measure_mode(setup, mode, &root.join(mode))?;
+    for mode in &MODES {
+        eprintln!("second load: {}", mode.label);
+        let (load, answer) = measure_mode(setup, mode, &root.join(mode.dir))?;
         loads.push(load);
         answers.push(answer);
     }
-    if answers[0] != answers[1] {
+    if let Some(other) = (1..answers.len()).find(|&i| answers[i] != answers[0]) {
         bail!(
-            "silver.orders differs between copy-on-write and merge-on-read after the second load:\n{}\n{}",
+            "silver.orders differs between {} and {} after the second load:\n{}\n{}",
+            MODES[0].label,
+            MODES[other].label,
             answers[0],
-            answers[1]
+            answers[other]
         );
     }
     let answer = answers.swap_remove(0);
@@ -79,7 +113,7 @@ pub fn measure(setup: &Setup, scale: f64, work_dir: &Path) -> Result<(Vec<Second
 
 /// Two loads into a fresh lakehouse with silver's merge in `mode`; the
 /// numbers, and what the reads answered.
-fn measure_mode(setup: &Setup, mode: &str, dir: &Path) -> Result<(SecondLoad, String)> {
+fn measure_mode(setup: &Setup, mode: &Mode, dir: &Path) -> Result<(SecondLoad, String)> {
     if dir.exists() {
         std::fs::remove_dir_all(dir).with_context(|| format!("cannot clear {}", dir.display()))?;
     }
@@ -95,8 +129,9 @@ fn measure_mode(setup: &Setup, mode: &str, dir: &Path) -> Result<(SecondLoad, St
     let merge = silver_orders(&second)?;
     let deleted = merge["rows_deleted"].as_u64().unwrap_or(0);
     ensure!(
-        (mode == "merge-on-read") == (deleted > 0),
-        "silver_orders in {mode} deleted {deleted} rows by position; did {} take write_mode?",
+        (mode.write_mode == "merge-on-read") == (deleted > 0),
+        "silver_orders in {} deleted {deleted} rows by position; did {} take write_mode?",
+        mode.label,
         pipeline.join("silver/orders.yaml").display()
     );
     let (read_seconds, answer) = read_silver(setup, dir, &logs, "read")?;
@@ -106,11 +141,12 @@ fn measure_mode(setup: &Setup, mode: &str, dir: &Path) -> Result<(SecondLoad, St
     let (read_seconds_compacted, compacted) = read_silver(setup, dir, &logs, "read-compacted")?;
     ensure!(
         answer == compacted,
-        "silver.orders reads differently after compact ({mode}):\n{answer}\n{compacted}"
+        "silver.orders reads differently after compact ({}):\n{answer}\n{compacted}",
+        mode.label
     );
     let number = |job: &Value, key: &str| job[key].as_u64().unwrap_or(0);
     let load = SecondLoad {
-        write_mode: mode.into(),
+        write_mode: mode.label.into(),
         first_seconds: first["seconds"].as_f64().unwrap_or(0.0),
         first_bytes: number(&first, "bytes"),
         merge_seconds: merge["seconds"].as_f64().unwrap_or(0.0),
@@ -126,7 +162,7 @@ fn measure_mode(setup: &Setup, mode: &str, dir: &Path) -> Result<(SecondLoad, St
 }
 
 /// The reference pipeline, with silver.orders merging in `mode`.
-fn copy_pipeline(from: &Path, to: &Path, mode: &str) -> Result<()> {
+fn copy_pipeline(from: &Path, to: &Path, mode: &Mode) -> Result<()> {
     let status = Command::new("cp").arg("-r").arg(from).arg(to).status()?;
     ensure!(
         status.success(),
@@ -141,10 +177,11 @@ fn copy_pipeline(from: &Path, to: &Path, mode: &str) -> Result<()> {
         "{} no longer ends with its target's keys: say where write_mode goes",
         spec.display()
     );
-    std::fs::write(
-        &spec,
-        format!("{}\n  write_mode: {mode}\n", text.trim_end()),
-    )?;
+    let target = format!(
+        "\n  write_mode: {}\n  format_version: {}\n",
+        mode.write_mode, mode.format_version
+    );
+    std::fs::write(&spec, format!("{}{target}", text.trim_end()))?;
     Ok(())
 }
 
