@@ -289,7 +289,10 @@ impl Report {
         self.render_jobs(&mut md);
         self.render_results(&mut md);
         if let Some(loads) = &self.second_load {
-            crate::second_load::render(loads, self.second_load_duckdb.as_ref(), &mut md);
+            crate::second_load::render(loads, &mut md);
+            if let Some(duckdb) = &self.second_load_duckdb {
+                crate::second_load_duckdb::render(duckdb, loads, &mut md);
+            }
         }
         self.render_targets(&mut md);
         md

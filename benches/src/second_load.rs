@@ -17,7 +17,6 @@ use serde_json::Value;
 
 use crate::engines::Setup;
 use crate::measure::run_measured;
-use crate::second_load_duckdb::DuckdbSecondLoad;
 
 /// The share of the orders the second load changes (and adds).
 const CHANGES: &str = "0.01";
@@ -248,7 +247,7 @@ pub fn size(bytes: u64) -> String {
 
 /// The report's section: each mode's merge against its first load, and
 /// reads; then DuckDB's merge beside them, when it ran.
-pub fn render(loads: &[SecondLoad], duckdb: Option<&DuckdbSecondLoad>, md: &mut String) {
+pub fn render(loads: &[SecondLoad], md: &mut String) {
     use std::fmt::Write;
     let _ = writeln!(
         md,
@@ -278,7 +277,4 @@ pub fn render(loads: &[SecondLoad], duckdb: Option<&DuckdbSecondLoad>, md: &mut 
         );
     }
     md.push('\n');
-    if let Some(duckdb) = duckdb {
-        crate::second_load_duckdb::render(duckdb, loads, md);
-    }
 }
