@@ -291,6 +291,15 @@ fn a_merge_on_read_run_killed_at_any_moment_leaves_the_table_whole_and_a_rerun_l
     killed_at_any_moment("silver.state, mode: merge, keys: [key], write_mode: merge-on-read");
 }
 
+#[test]
+fn a_merge_on_read_run_into_a_v3_table_killed_at_any_moment_leaves_it_whole_and_a_rerun_loads_once()
+{
+    // A merge writes deletion vectors, each replacing the file's earlier one.
+    killed_at_any_moment(
+        "silver.state, mode: merge, keys: [key], write_mode: merge-on-read, format_version: 3",
+    );
+}
+
 /// Runs killed with SIGKILL at random moments, alternating an append to
 /// bronze and a merge of the same rows into silver (`merge_target`).
 fn killed_at_any_moment(merge_target: &str) {
