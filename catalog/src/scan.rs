@@ -12,7 +12,7 @@ use iceberg::spec::{DataContentType, SnapshotRef};
 use iceberg::table::Table;
 
 use crate::error::{BoxError, CatalogError, Context, MissingDataFile, Result};
-use crate::position_deletes::{deleted_positions, is_deletion_vector_file};
+use crate::position_deletes::{DeletedRows, deleted_positions, is_deletion_vector_file};
 
 /// The data files of the table's current snapshot, as scan tasks over all
 /// columns, each with its position delete files, for the operations that
@@ -57,10 +57,24 @@ pub(crate) fn read_file(
     let table = table.clone();
     let read = async move {
         let mut deleted = deleted_positions(&table, std::slice::from_ref(&task)).await?;
-        let gone = deleted.remove(&task.data_file_path).unwrap_or_default();
-        read_whole_without(&table, task, gone)
+        read_with_deletes_read(&table, task, &mut deleted)
     };
     Ok(stream::once(read).try_flatten().boxed())
+}
+
+/// One data file, its deletion vectors' positions (if it has vectors)
+/// taken from `deleted`, already read; iceberg-rust's reader applies any
+/// other deletes.
+fn read_with_deletes_read(
+    table: &Table,
+    task: FileScanTask,
+    deleted: &mut DeletedRows,
+) -> Result<BoxStream<'static, Result<RecordBatch>>> {
+    if !has_vectors(&task) {
+        return read_with_iceberg_reader(table, task);
+    }
+    let gone = deleted.remove(&task.data_file_path).unwrap_or_default();
+    read_whole_without(table, task, gone)
 }
 
 fn has_vectors(task: &FileScanTask) -> bool {
@@ -159,14 +173,7 @@ pub(crate) fn read_files(
             tasks.iter().filter(|t| has_vectors(t)).cloned().collect();
         let mut deleted = deleted_positions(&table, &with_vectors).await?;
         let files = stream::iter(tasks).flat_map(move |task| {
-            let read = match has_vectors(&task) {
-                true => {
-                    let gone = deleted.remove(&task.data_file_path).unwrap_or_default();
-                    read_whole_without(&table, task, gone)
-                }
-                false => read_with_iceberg_reader(&table, task),
-            };
-            match read {
+            match read_with_deletes_read(&table, task, &mut deleted) {
                 Ok(batches) => batches.map(|b| b.map_err(BoxError::from)).boxed(),
                 Err(e) => stream::iter([Err(BoxError::from(e))]).boxed(),
             }

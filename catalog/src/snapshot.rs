@@ -441,7 +441,7 @@ impl<'a> Plan<'a> {
                 .is_none_or(|oldest| oldest >= sequence_number));
         }
         if let Some(path) = only_data_file_of(file) {
-            return Ok(self.removed.paths.contains(&path) || self.superseded.contains(&path));
+            return Ok(self.removed.paths.contains(&path));
         }
         if let Some(none) = covers_none(file, &self.kept) {
             return Ok(none);
