@@ -27,16 +27,22 @@ def quote(text):
     return "'" + text.replace("'", "''") + "'"
 
 
-def connect(catalog, s3_endpoint, warehouse):
-    """A connection with the REST catalog attached as `lake`; extensions
-    from their PyPI packages only (DuckDB's server must not be asked)."""
+def duckdb_with(*extensions):
+    """A DuckDB connection with these extensions loaded from their PyPI
+    packages only (DuckDB's own extension server must not be asked)."""
     con = duckdb.connect()
     con.execute("SET autoinstall_known_extensions = false")
     con.execute("SET autoload_known_extensions = false")
-    for name in ("httpfs", "avro", "iceberg"):
+    for name in extensions:
         module = importlib.import_module(f"duckdb_extension_{name}")
         folder = os.path.join(os.path.dirname(module.__file__), "extensions", f"v{duckdb.__version__}")
         con.execute(f"LOAD {quote(os.path.join(folder, name + '.duckdb_extension'))}")
+    return con
+
+
+def connect(catalog, s3_endpoint, warehouse):
+    """A connection with the REST catalog attached as `lake`."""
+    con = duckdb_with("httpfs", "avro", "iceberg")
     endpoint = urlparse(s3_endpoint).netloc
     key, secret = os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"]
     con.execute(f"""CREATE SECRET s3 (TYPE s3, KEY_ID {quote(key)}, SECRET {quote(secret)},

@@ -86,15 +86,10 @@ def rows(catalog, table, columns):
 
 def duckdb_rows(catalog, table, columns):
     """The table's rows as DuckDB's iceberg extension reads its current metadata."""
-    import importlib
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from duckdb_deletes import duckdb_with
 
-    import duckdb
-
-    connection = duckdb.connect()
-    for name in ("avro", "iceberg"):
-        module = importlib.import_module(f"duckdb_extension_{name}")
-        folder = Path(module.__file__).parent / "extensions" / f"v{duckdb.__version__}"
-        connection.execute(f"LOAD '{folder / (name + '.duckdb_extension')}'")
+    connection = duckdb_with("avro", "iceberg")
     location = catalog.load_table(table).metadata_location.removeprefix("file://")
     data = connection.execute(f"SELECT {columns} FROM iceberg_scan(?)", [location]).fetchall()
     return [",".join("" if value is None else str(value) for value in row) for row in data]

@@ -7,7 +7,7 @@
 use serde_json::Value;
 
 use crate::foreign_deletes::delete_files_of;
-use crate::support::{Lakehouse, interop_script};
+use crate::support::{Lakehouse, interop_script, without_delete_files};
 
 const V2: &str = "spark_made.v2_positions";
 const V3: &str = "spark_made.v3_vectors";
@@ -41,12 +41,6 @@ fn medallion_reads(lakehouse: &Lakehouse, table: &str) -> Value {
         "updated": numbers[3],
         "merged": numbers[4],
     })
-}
-
-fn without_delete_files(facts: &Value) -> Value {
-    let mut facts = facts.clone();
-    facts.as_object_mut().unwrap().remove("delete_files");
-    facts
 }
 
 #[test]

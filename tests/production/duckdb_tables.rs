@@ -7,7 +7,7 @@
 use serde_json::Value;
 
 use crate::backend::Backend;
-use crate::support::{Lakehouse, interop_script};
+use crate::support::{Lakehouse, interop_script, without_delete_files};
 
 const TABLE: &str = "duck_made.updated";
 
@@ -33,12 +33,6 @@ fn medallion_reads(lakehouse: &Lakehouse) -> Value {
     serde_json::json!({
         "rows": numbers[0], "sum_id": numbers[1], "sum_amount": numbers[2], "updated": numbers[3],
     })
-}
-
-fn without_delete_files(facts: &Value) -> Value {
-    let mut facts = facts.clone();
-    facts.as_object_mut().unwrap().remove("delete_files");
-    facts
 }
 
 #[test]
