@@ -24,11 +24,12 @@ use crate::connection::Lakehouse;
 use crate::data_files::delete_quietly;
 use crate::error::{CatalogError, Context, Result};
 use crate::history::{
-    ENGINE_NAME, ENGINE_VERSION, JOB_ID_PROPERTY, JOB_PROPERTY, OPERATION_PROPERTY,
-    input_read_property, snapshot_of_job,
+    ENGINE_NAME, ENGINE_VERSION, JOB_ID_PROPERTY, JOB_PROPERTY, OPERATION_PROPERTY, SHARD_PROPERTY,
+    input_read_property, shards_of_job, snapshot_of_job, snapshot_of_shard,
 };
 use crate::scan::live_files;
 use crate::schema::WriteSchema;
+use crate::shard::Shard;
 use crate::snapshot::{PlannedSnapshot, SnapshotKind, plan_snapshot};
 
 /// What a commit records besides its files, like delta-rs's
@@ -38,6 +39,8 @@ use crate::snapshot::{PlannedSnapshot, SnapshotKind, plan_snapshot};
 #[derive(Debug, Clone, Default)]
 pub struct CommitProperties {
     job_id: Option<String>,
+    /// A per-shard commit: the job id commits once per shard.
+    shard: Option<Shard>,
     snapshot_properties: HashMap<String, String>,
 }
 
@@ -45,6 +48,13 @@ impl CommitProperties {
     /// Makes the commit idempotent: a job id commits to a table at most once.
     pub fn job_id(mut self, job_id: impl Into<String>) -> Self {
         self.job_id = Some(job_id.into());
+        self
+    }
+
+    /// Makes the commit one shard's own (`commit: per-shard`): the job id
+    /// commits once per shard, each recorded as `medallion.shard`.
+    pub fn shard(mut self, shard: Shard) -> Self {
+        self.shard = Some(shard);
         self
     }
 
@@ -73,9 +83,35 @@ impl CommitProperties {
         self.job_id.as_deref()
     }
 
-    /// The snapshot this job id already committed to the table, if any.
+    pub(crate) fn shard_of_commit(&self) -> Option<Shard> {
+        self.shard
+    }
+
+    /// The snapshot this job id (this shard of it, for a per-shard commit)
+    /// already committed to the table, if any.
     pub(crate) fn committed_in(&self, table: &Table) -> Option<i64> {
-        self.job().and_then(|job_id| snapshot_of_job(table, job_id))
+        let job_id = self.job()?;
+        match self.shard {
+            Some(shard) => snapshot_of_shard(table, job_id, shard),
+            None => snapshot_of_job(table, job_id),
+        }
+    }
+
+    /// A whole run of a job id whose shards committed on their own would
+    /// load their files again: refused.
+    pub(crate) fn check_not_sharded_before(&self, table: &Table) -> Result<()> {
+        let Some(job_id) = self.job().filter(|_| self.shard.is_none()) else {
+            return Ok(());
+        };
+        let shards = shards_of_job(table, job_id);
+        if shards.is_empty() {
+            return Ok(());
+        }
+        Err(CatalogError::ShardedBefore {
+            table: table.identifier().clone(),
+            job_id: job_id.to_string(),
+            shards: shards.join(", "),
+        })
     }
 
     /// The snapshot summary's own properties.
@@ -85,6 +121,9 @@ impl CommitProperties {
         properties.insert(ENGINE_VERSION.into(), env!("CARGO_PKG_VERSION").into());
         if let Some(job_id) = &self.job_id {
             properties.insert(JOB_ID_PROPERTY.into(), job_id.clone());
+        }
+        if let Some(shard) = self.shard {
+            properties.insert(SHARD_PROPERTY.into(), shard.to_string());
         }
         properties
     }
@@ -185,7 +224,7 @@ pub struct WriteStats {
 }
 
 impl WriteStats {
-    fn of(files: &[DataFile]) -> Self {
+    pub(crate) fn of(files: &[DataFile]) -> Self {
         let is_data = |f: &&DataFile| f.content_type() == DataContentType::Data;
         Self {
             rows: files.iter().filter(is_data).map(|f| f.record_count()).sum(),
@@ -293,8 +332,31 @@ pub(crate) async fn commit(
         summary: properties.summary(),
         written,
         files,
+        owns_files: true,
     };
     commit.run(planner).await
+}
+
+/// Commits files staged by the shards of a job as one append. Unlike
+/// [`commit`], a lost race or a failure leaves `files` in storage: another
+/// shard may be committing the same files, and a re-run commits them.
+pub(crate) async fn commit_staged(
+    lakehouse: &Lakehouse,
+    ident: &TableIdent,
+    properties: &CommitProperties,
+    written: &WriteSchema,
+    files: &[DataFile],
+) -> Result<CommitOutcome> {
+    let commit = Commit {
+        lakehouse,
+        ident,
+        properties,
+        summary: properties.summary(),
+        written,
+        files,
+        owns_files: false,
+    };
+    commit.run(&mut SameChange(SnapshotKind::Append)).await
 }
 
 /// One commit in progress.
@@ -306,6 +368,8 @@ struct Commit<'a> {
     summary: HashMap<String, String>,
     written: &'a WriteSchema,
     files: &'a [DataFile],
+    /// Whether `files` are this commit's to delete when it does not land.
+    owns_files: bool,
 }
 
 /// A commit attempt that may or may not have landed.
@@ -483,7 +547,9 @@ impl Commit<'_> {
     /// files, are deleted (none of them is referenced by a snapshot).
     async fn abandon(&self, table: &Table, attempts: Vec<PastAttempt>) {
         delete_quietly(table, attempts.into_iter().flat_map(|a| a.own_files)).await;
-        delete_quietly(table, self.files.iter().map(|f| f.file_path().to_string())).await;
+        if self.owns_files {
+            delete_quietly(table, self.files.iter().map(|f| f.file_path().to_string())).await;
+        }
     }
 
     fn log_commit(&self, snapshot_id: i64, number: u32, sent: Instant) {

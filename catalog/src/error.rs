@@ -88,6 +88,27 @@ pub enum CatalogError {
         operation: String,
     },
 
+    #[error(
+        "job id {job_id} loaded {table} in shards that committed on their own (shards \
+         {shards}); a whole run would load their files again: run the missing shards with \
+         --shard INDEX/COUNT, or use a new job id"
+    )]
+    ShardedBefore {
+        table: TableIdent,
+        job_id: String,
+        shards: String,
+    },
+
+    #[error(
+        "the shards of job id {job_id} cannot commit together to {table}: {detail}; run the job \
+         with a new job id"
+    )]
+    Shards {
+        table: TableIdent,
+        job_id: String,
+        detail: String,
+    },
+
     #[error(transparent)]
     MissingDataFile(#[from] MissingDataFile),
 

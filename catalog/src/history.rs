@@ -6,8 +6,18 @@
 use iceberg::spec::{SnapshotRef, Summary};
 use iceberg::table::Table;
 
+use crate::shard::Shard;
+
 /// Snapshot-summary key holding the job id of the run that made the snapshot.
 pub(crate) const JOB_ID_PROPERTY: &str = "medallion.job-id";
+
+/// Snapshot-summary key naming the shard (`2/4`) whose files a per-shard
+/// commit added; a job id commits once per shard.
+pub(crate) const SHARD_PROPERTY: &str = "medallion.shard";
+
+/// Snapshot-summary key holding how many shards' files a single commit of a
+/// sharded job added.
+pub(crate) const SHARDS_PROPERTY: &str = "medallion.shards";
 
 /// Snapshot-summary key holding the name of the job that made the snapshot.
 pub(crate) const JOB_PROPERTY: &str = "medallion.job";
@@ -146,17 +156,49 @@ pub(crate) fn may_have_rows(table: &Table) -> bool {
     })
 }
 
-/// The snapshot on the current branch's lineage made by `job_id`, if any.
+/// The snapshot on the current branch's lineage made by `job_id` as a
+/// whole (not one shard of it), if any.
 pub fn snapshot_of_job(table: &Table, job_id: &str) -> Option<i64> {
-    lineage(table)
-        .find(|s| {
-            s.summary()
-                .additional_properties
-                .get(JOB_ID_PROPERTY)
-                .map(String::as_str)
-                == Some(job_id)
-        })
+    snapshots_of_job(table, job_id)
+        .find(|s| shard_of(s).is_none())
         .map(|s| s.snapshot_id())
+}
+
+/// The snapshot holding `shard` of `job_id`: its per-shard commit, or the
+/// job's whole commit, which holds every shard.
+pub fn snapshot_of_shard(table: &Table, job_id: &str, shard: Shard) -> Option<i64> {
+    let shard = shard.to_string();
+    snapshots_of_job(table, job_id)
+        .find(|s| shard_of(s).is_none_or(|committed| committed == shard))
+        .map(|s| s.snapshot_id())
+}
+
+/// The shards of `job_id` that committed on their own (per-shard), newest first.
+pub fn shards_of_job(table: &Table, job_id: &str) -> Vec<String> {
+    snapshots_of_job(table, job_id)
+        .filter_map(|s| shard_of(s).map(str::to_string))
+        .collect()
+}
+
+fn snapshots_of_job<'a>(
+    table: &'a Table,
+    job_id: &'a str,
+) -> impl Iterator<Item = &'a SnapshotRef> {
+    lineage(table).filter(move |s| {
+        s.summary()
+            .additional_properties
+            .get(JOB_ID_PROPERTY)
+            .map(String::as_str)
+            == Some(job_id)
+    })
+}
+
+fn shard_of(snapshot: &SnapshotRef) -> Option<&str> {
+    snapshot
+        .summary()
+        .additional_properties
+        .get(SHARD_PROPERTY)
+        .map(String::as_str)
 }
 
 /// The rows in `table` as of snapshot `snapshot_id` (its summary's

@@ -40,6 +40,8 @@ mod row_lineage;
 mod scan;
 mod schema;
 mod secret;
+mod shard;
+mod shard_staging;
 mod snapshot;
 mod stale_connections;
 mod target;
@@ -55,7 +57,8 @@ pub use data_files::data_file_properties;
 pub use delete_files::DeletedPositions;
 pub use error::{CatalogError, MissingDataFile, Result};
 pub use history::{
-    SnapshotInfo, TableInfo, input_read, snapshot_infos, snapshot_of_job, table_rows,
+    SnapshotInfo, TableInfo, input_read, snapshot_infos, snapshot_of_job, snapshot_of_shard,
+    table_rows,
 };
 /// The Iceberg format version a job asks for its table (`target.format_version`).
 pub use iceberg::spec::FormatVersion;
@@ -73,4 +76,6 @@ pub use row_level::{RowLevelMode, RowLevelOperation};
 pub use scan::{live_files, snapshot_files};
 pub use schema::{SchemaEvolution, normalize_arrow_schema, table_ident};
 pub use secret::{Secret, redacted_uri};
+pub use shard::{Shard, ShardCommit};
+pub use shard_staging::ShardOutcome;
 pub use write::{TableWrite, WriteMode, WriteOptions};

@@ -345,7 +345,13 @@ impl Storage for ObjectStoreStorage {
         let (store, key) = self.resolve("look up", path)?;
         match store.head(&key).await {
             Ok(_) => Ok(true),
-            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            // S3 answers a HEAD of a missing key with 403, not 404, to a
+            // caller it does not let list the bucket (SeaweedFS's table
+            // buckets always do). Every caller looks up keys under a table
+            // location its credentials write, so a refusal means not there.
+            Err(
+                object_store::Error::NotFound { .. } | object_store::Error::PermissionDenied { .. },
+            ) => Ok(false),
             Err(e) => Err(io_error("look up", path, e)),
         }
     }

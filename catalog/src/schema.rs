@@ -341,7 +341,43 @@ fn renumbered(field: &NestedField, by: i32) -> NestedFieldRef {
     })
 }
 
+/// A write's schema as one shard stages it: what another process needs to
+/// commit the shard's files, which are written already (`shard_staging.rs`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct StagedSchema {
+    schema: IcebergSchema,
+    changes: Vec<String>,
+    base_schema_id: i32,
+    base_last_column_id: i32,
+}
+
+impl StagedSchema {
+    pub(crate) fn schema(&self) -> &IcebergSchema {
+        &self.schema
+    }
+
+    /// The schema the staged files commit with.
+    pub(crate) fn for_commit(&self) -> WriteSchema {
+        WriteSchema {
+            schema: Arc::new(self.schema.clone()),
+            sources: Vec::new(),
+            changes: self.changes.clone(),
+            base_schema_id: self.base_schema_id,
+            base_last_column_id: self.base_last_column_id,
+        }
+    }
+}
+
 impl WriteSchema {
+    pub(crate) fn staged(&self) -> StagedSchema {
+        StagedSchema {
+            schema: self.schema.as_ref().clone(),
+            changes: self.changes.clone(),
+            base_schema_id: self.base_schema_id,
+            base_last_column_id: self.base_last_column_id,
+        }
+    }
+
     /// The table's current schema, unchanged: for rewrites of the table's
     /// own rows, which come in that schema's columns.
     pub(crate) fn unchanged(metadata: &TableMetadata) -> Self {

@@ -70,10 +70,10 @@ impl WriteOptions {
 /// One write to one table: data files streamed to storage, then a single
 /// atomic snapshot commit. Readers see the old snapshot or the new one.
 pub struct TableWrite {
-    lakehouse: Lakehouse,
-    ident: TableIdent,
+    pub(crate) lakehouse: Lakehouse,
+    pub(crate) ident: TableIdent,
     mode: WriteMode,
-    options: WriteOptions,
+    pub(crate) options: WriteOptions,
     /// Overwrite by filter: the live files the new rows replace.
     replacing: Option<OverwriteByFilter>,
 }
@@ -128,8 +128,11 @@ impl TableWrite {
         if let Some(snapshot_id) = options.commit.committed_in(&table) {
             return Ok(CommitOutcome::AlreadyCommitted { snapshot_id });
         }
+        options.commit.check_not_sharded_before(&table)?;
+        // Other shards may be writing into the table a shard created.
+        let purge_on_failure = created && options.commit.shard_of_commit().is_none();
         let result = self.write_and_commit(&table, &schema, partitions).await;
-        if result.is_err() && created {
+        if result.is_err() && purge_on_failure {
             drop_if_still_empty(&self.lakehouse, &self.ident).await;
         }
         result

@@ -17,6 +17,8 @@ pub struct JobSource {
     pub reads: Vec<String>,
     /// The spec file on this machine.
     pub spec_path: PathBuf,
+    /// `execution.shards`: the job runs as an Indexed Job of this many pods.
+    pub shards: Option<u32>,
 }
 
 /// A pipeline folder (or the folder of a single spec) and its jobs, in the
@@ -37,6 +39,8 @@ pub struct JobDescription {
     pub reads: Vec<String>,
     /// Where the spec is inside the container image.
     pub spec_in_image: String,
+    /// Pods of an Indexed Job, each loading one shard of the raw files.
+    pub shards: Option<u32>,
 }
 
 /// Everything one `render` or `submit` needs.
@@ -85,6 +89,7 @@ impl PipelineSource {
                     target_table: job.target_table.clone(),
                     reads: job.reads.clone(),
                     spec_in_image: format!("{image_dir}/{relative}"),
+                    shards: job.shards,
                 })
             })
             .collect()

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result, bail};
-use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{Container, EnvVar};
 
 use crate::job::{JobDescription, RunRequest, check_job_id};
@@ -112,6 +112,9 @@ fn render_job(
         .spec
         .as_mut()
         .with_context(|| format!("the {} template has no spec", description.layer))?;
+    if let Some(shards) = description.shards {
+        indexed(spec, shards);
+    }
     // Pods carry the same labels, so `watch` finds them by job id and the
     // NetworkPolicy selects them.
     let pod_metadata = spec.template.metadata.get_or_insert_default();
@@ -151,6 +154,25 @@ fn render_job(
         layer: description.layer.clone(),
         job,
     })
+}
+
+/// How many times one pod's index is retried before the Job gives it up;
+/// the other indexes keep their pods and what they wrote.
+const BACKOFF_LIMIT_PER_INDEX: i32 = 2;
+
+/// An Indexed Job of `shards` pods, all at once: pod i gets
+/// JOB_COMPLETION_INDEX=i from Kubernetes, and `medallion run` loads shard
+/// i of the raw files. A failed index is retried on its own
+/// (`backoffLimitPerIndex`); the Job completes once every index has.
+fn indexed(spec: &mut JobSpec, shards: u32) {
+    let shards = i32::try_from(shards).unwrap_or(i32::MAX);
+    spec.completion_mode = Some("Indexed".into());
+    spec.completions = Some(shards);
+    spec.parallelism = Some(shards);
+    spec.backoff_limit_per_index = Some(BACKOFF_LIMIT_PER_INDEX);
+    // With a limit per index, the Job-wide limit would count every pod's
+    // failures together and give up on indexes that still have retries.
+    spec.backoff_limit = None;
 }
 
 fn insert_all(map: &mut BTreeMap<String, String>, pairs: &[(&str, String)]) {

@@ -70,6 +70,7 @@ mod tests {
             target_table: target.into(),
             reads: reads.iter().map(|s| s.to_string()).collect(),
             spec_in_image: String::new(),
+            shards: None,
         }
     }
 

@@ -81,6 +81,7 @@ async fn bronze_orders(
         job_id: "bench".into(),
         loaded_at_micros: 1_764_000_000_000_000,
         raw_inputs: Default::default(),
+        ..Default::default()
     };
     bronze_frame(ctx, spec, step, files, &run)
         .await

@@ -17,8 +17,8 @@ use datafusion::prelude::{DataFrame, SessionContext, ident, lit};
 use iceberg::TableIdent;
 use iceberg::table::Table;
 use medallion_catalog::{
-    CommitOutcome, CommitProperties, FilterOverwrite, WriteOptions, input_read, snapshot_of_job,
-    table_ident, table_rows,
+    CommitProperties, FilterOverwrite, Shard, ShardCommit, WriteOptions, input_read, table_ident,
+    table_rows,
 };
 use medallion_jobs::{InputSpec, JobSpec, RawFile, RunParameters, TableRead, TargetMode, plan_job};
 use tracing::Instrument;
@@ -30,6 +30,7 @@ use crate::progress::{JobProgress, Progress, TrackedStream};
 use crate::replan::on_new_heads;
 use crate::report::{JobMeasures, JobReport, JobStatus};
 use crate::session::{register_provider, register_table};
+use crate::sharded::{Written, committed_before};
 use crate::storage::{RawListing, list_raw_files, raw_uri};
 use crate::tables::appended_since;
 
@@ -98,10 +99,11 @@ impl Engine {
         progress: &JobProgress,
         started: Instant,
     ) -> Result<JobReport> {
+        let shard = job.shard(run)?;
         let target = table_ident(&job.target.table)?;
         let target_table = self.lakehouse.try_load_table(&target).await?;
         if let Some(table) = &target_table
-            && let Some(snapshot_id) = snapshot_of_job(table, &run.job_id)
+            && let Some(snapshot_id) = committed_before(table, job, run, shard)
         {
             let mut report = JobReport::new(
                 job,
@@ -111,11 +113,12 @@ impl Engine {
                 started,
             );
             report.table_rows = table_rows(table, snapshot_id);
+            report.shard = shard.map(|s| s.to_string());
             return Ok(report);
         }
         let ctx = self.session();
         let inputs = self
-            .register_inputs(&ctx, job, run, target_table.as_ref())
+            .register_inputs(&ctx, job, run, shard, target_table.as_ref())
             .await?;
         let mut output = self
             .plan_output(&ctx, job, &inputs.raw_files, run, progress)
@@ -131,11 +134,19 @@ impl Engine {
             }
             _ => None,
         };
-        let outcome = self
-            .commit_output(target.clone(), job, run, inputs.read, output, replaced)
+        let written = self
+            .commit_output(
+                target.clone(),
+                job,
+                run,
+                shard,
+                inputs.read,
+                output,
+                replaced,
+            )
             .await?;
-        let snapshot_id = outcome.snapshot_id();
-        let mut report = job_report(job, outcome, started);
+        let snapshot_id = written.snapshot_id();
+        let mut report = written.report(job, shard, started);
         report.measures = JobMeasures {
             plan_seconds: Some((planned - started).as_secs_f64()),
             write_seconds: Some(planned.elapsed().as_secs_f64()),
@@ -144,8 +155,10 @@ impl Engine {
         report.skipped_files = inputs.skipped_files;
         // The commit's answer does not carry the new snapshot's summary; the
         // table as committed does.
-        let committed = self.lakehouse.load_table(&target).await?;
-        report.table_rows = table_rows(&committed, snapshot_id);
+        if let Some(snapshot_id) = snapshot_id {
+            let committed = self.lakehouse.load_table(&target).await?;
+            report.table_rows = table_rows(&committed, snapshot_id);
+        }
         Ok(report)
     }
 
@@ -157,6 +170,7 @@ impl Engine {
         ctx: &SessionContext,
         job: &JobSpec,
         run: &RunParameters,
+        shard: Option<Shard>,
         target: Option<&Table>,
     ) -> Result<Inputs> {
         let mut inputs = Inputs::default();
@@ -182,6 +196,10 @@ impl Engine {
                             .with_context(|| format!("job `{}` input `{name}`", job.name))?;
                         listing.files.extend(listed.files);
                         listing.skipped.extend(listed.skipped);
+                    }
+                    if let Some(shard) = shard {
+                        listing.files.retain(|file| shard.takes(&file.uri));
+                        tracing::info!(job = %job.name, input = %name, %shard, files = listing.files.len(), "loading this shard's raw files");
                     }
                     if !listing.skipped.is_empty() {
                         tracing::warn!(
@@ -280,18 +298,26 @@ impl Engine {
 
     /// Streams the output into data files and commits them as one snapshot
     /// of the target, in the job's mode, with what the run read recorded.
+    /// One shard of a `commit: single` job stages its files instead, and
+    /// the last shard to stage commits them all.
+    #[allow(clippy::too_many_arguments)]
     async fn commit_output(
         &self,
         target: TableIdent,
         job: &JobSpec,
         run: &RunParameters,
+        shard: Option<Shard>,
         inputs_read: Vec<(String, i64)>,
         output: Output,
         replaced: Option<FilterOverwrite>,
-    ) -> Result<CommitOutcome> {
-        let commit = CommitProperties::default()
+    ) -> Result<Written> {
+        let mut commit = CommitProperties::default()
             .job_id(run.job_id.clone())
             .job_name(job.name.clone());
+        let single = job.execution.commit == ShardCommit::Single;
+        if let Some(shard) = shard.filter(|_| !single) {
+            commit = commit.shard(shard);
+        }
         let options = WriteOptions {
             commit: inputs_read
                 .iter()
@@ -304,9 +330,14 @@ impl Engine {
         let Output {
             schema, partitions, ..
         } = output;
-        Ok(match job.target.mode.write_mode() {
+        Ok(Written::Committed(match job.target.mode.write_mode() {
             Some(mode) => {
                 let mut write = self.lakehouse.write(target, mode).with_options(options);
+                if let Some(shard) = shard.filter(|_| single) {
+                    return Ok(Written::of_shard(
+                        write.execute_shard(shard, schema, partitions).await?,
+                    ));
+                }
                 if let Some(replaced) = replaced {
                     write = write.replacing_files(replaced);
                 }
@@ -323,7 +354,7 @@ impl Engine {
                 merge.execute(schema, partitions).await?
             }
             None => unreachable!("maintenance jobs return before planning"),
-        })
+        }))
     }
 }
 
@@ -457,25 +488,4 @@ fn as_output_columns(staying: DataFrame, job: &JobSpec, schema: &SchemaRef) -> R
         );
     }
     Ok(staying.select(columns)?)
-}
-
-fn job_report(job: &JobSpec, outcome: CommitOutcome, started: Instant) -> JobReport {
-    match outcome {
-        CommitOutcome::Committed {
-            snapshot_id, stats, ..
-        } => JobReport::new(
-            job,
-            JobStatus::Committed,
-            Some(snapshot_id),
-            Some(stats),
-            started,
-        ),
-        CommitOutcome::AlreadyCommitted { snapshot_id } => JobReport::new(
-            job,
-            JobStatus::AlreadyCommitted,
-            Some(snapshot_id),
-            None,
-            started,
-        ),
-    }
 }

@@ -30,6 +30,7 @@ pub mod replan;
 pub mod report;
 pub mod serve;
 pub mod session;
+pub mod sharded;
 pub mod storage;
 pub mod table_scan;
 pub mod tables;

@@ -129,6 +129,11 @@ impl JobProgress {
                 "already committed by this job id (snapshot {}), nothing written",
                 report.snapshot_id.unwrap_or_default()
             ),
+            JobStatus::Staged => format!(
+                "staged {} rows in {} files; the last shard to finish commits every shard's",
+                report.rows_written.unwrap_or_default(),
+                report.files.unwrap_or_default()
+            ),
             JobStatus::Failed => "failed".to_string(),
         };
         tracing::info!(job = %self.job, seconds = report.seconds, "{summary}");

@@ -14,6 +14,9 @@ pub enum JobStatus {
     Committed,
     /// This job id had committed to the table before; nothing was written.
     AlreadyCommitted,
+    /// One shard of a `commit: single` job: its files are written and wait
+    /// for the other shards; the last to finish commits them all.
+    Staged,
     Failed,
 }
 
@@ -41,6 +44,12 @@ pub struct JobReport {
     /// input's format, or in a subfolder.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub skipped_files: Vec<String>,
+    /// The shard of the job this run loaded (`2/4`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
+    /// Staged: the shards whose files the commit still waits for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting_for: Option<Vec<u32>>,
     /// What the job's query read and used, for the metrics.
     #[serde(skip)]
     pub measures: JobMeasures,
@@ -81,6 +90,8 @@ impl JobReport {
             seconds: started.elapsed().as_secs_f64(),
             maintenance: None,
             skipped_files: Vec::new(),
+            shard: None,
+            waiting_for: None,
             measures: JobMeasures::default(),
         }
     }
@@ -105,6 +116,8 @@ impl JobReport {
             seconds: 0.0,
             maintenance: None,
             skipped_files: Vec::new(),
+            shard: None,
+            waiting_for: None,
             measures: JobMeasures::default(),
         }
     }
@@ -167,6 +180,7 @@ impl RunReport {
                     match j.status {
                         JobStatus::Committed => "committed".into(),
                         JobStatus::AlreadyCommitted => "already committed".into(),
+                        JobStatus::Staged => "staged".into(),
                         JobStatus::Failed => "FAILED".into(),
                     },
                     j.snapshot_id
@@ -185,6 +199,9 @@ impl RunReport {
             .collect();
         let mut out = format!("job id {}\n", self.job_id);
         out.push_str(&render_table(&header, &rows));
+        for job in &self.jobs {
+            out.push_str(&shard_line(job));
+        }
         for job in self.jobs.iter().filter(|j| !j.skipped_files.is_empty()) {
             out.push_str(&format!(
                 "warning: job `{}` did not load {} objects of its raw input (not of its format, or in a subfolder): {}\n",
@@ -198,6 +215,26 @@ impl RunReport {
             self.seconds, self.trace_id
         ));
         out
+    }
+}
+
+/// What a shard of a job did, under the summary table; empty for a whole job.
+fn shard_line(job: &JobReport) -> String {
+    let Some(shard) = &job.shard else {
+        return String::new();
+    };
+    match (&job.waiting_for, job.status) {
+        (Some(waiting), _) => format!(
+            "{}: shard {shard} staged its files; they are committed, with every shard's, in one snapshot once shards {} have written theirs\n",
+            job.table,
+            waiting
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        (None, JobStatus::Failed) => String::new(),
+        (None, _) => format!("{}: shard {shard}\n", job.table),
     }
 }
 

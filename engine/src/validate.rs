@@ -26,6 +26,7 @@ pub async fn validate_pipeline(engine: &Engine, pipeline: &Pipeline) -> Result<V
         job_id: "validate".into(),
         loaded_at_micros: 0,
         raw_inputs: Default::default(),
+        ..Default::default()
     };
     let mut planned: HashMap<String, SchemaRef> = HashMap::new();
     let mut lines = Vec::new();

@@ -19,6 +19,7 @@ mod raw;
 mod raw_file_errors;
 mod raw_scan;
 mod run;
+mod shards;
 mod spec;
 
 pub use bronze::{JOB_ID, LOADED_AT, SOURCE_FILE, bronze_frame, loaded_at_type};
@@ -32,6 +33,7 @@ pub use query::{Effect, NotAQuery, QueryError, plan_query};
 pub use raw::{RawFile, compression_of};
 pub use run::RunParameters;
 pub use spec::{
-    BronzeStep, CastMode, ColumnSpec, DedupStep, ExpireSpec, InputSpec, JobSpec, MaintenanceSpec,
-    OrphanSpec, RawFormat, StepKind, StepSpec, TableRead, TargetMode, TargetSpec, parse_age,
+    BronzeStep, CastMode, ColumnSpec, DedupStep, ExecutionSpec, ExpireSpec, InputSpec, JobSpec,
+    MaintenanceSpec, OrphanSpec, RawFormat, StepKind, StepSpec, TableRead, TargetMode, TargetSpec,
+    parse_age,
 };

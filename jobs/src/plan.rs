@@ -118,6 +118,7 @@ mod tests {
             job_id: "t".into(),
             loaded_at_micros: 0,
             raw_inputs: Default::default(),
+            ..Default::default()
         };
         for (statement, says) in [
             (

@@ -3,8 +3,10 @@
 
 use std::collections::BTreeMap;
 
+use medallion_catalog::Shard;
+
 /// What every job of one run shares.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct RunParameters {
     pub job_id: String,
     /// Taken once when the run starts (UTC, microseconds since the epoch).
@@ -13,4 +15,10 @@ pub struct RunParameters {
     /// path (`run --input NAME=URI,...`), by input name; each a full URI
     /// or relative to the raw root.
     pub raw_inputs: BTreeMap<String, Vec<String>>,
+    /// `run --shard i/N`: only this shard of the raw files.
+    pub shard: Option<Shard>,
+    /// `JOB_COMPLETION_INDEX`, which Kubernetes sets in each pod of an
+    /// Indexed Job: the shard of a job whose spec declares
+    /// `execution.shards`.
+    pub completion_index: Option<u32>,
 }

@@ -12,6 +12,20 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 
 use crate::error::{JobError, Result};
 
+/// How a job's work is split (`execution: { shards: 4, commit: single }`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecutionSpec {
+    /// The processes its raw files are split among; each takes a stable
+    /// shard of them. Unset: one process reads every file.
+    #[serde(default)]
+    pub shards: Option<u32>,
+    /// `single` (the default): one snapshot once every shard has written;
+    /// `per-shard`: each shard commits its own.
+    #[serde(default)]
+    pub commit: medallion_catalog::ShardCommit,
+}
+
 /// One job: where its data comes from, how it is transformed and which table
 /// it commits to. Written as YAML; see `jobs/reference/` for examples.
 #[derive(Debug, Clone, Deserialize)]
@@ -33,6 +47,9 @@ pub struct JobSpec {
     /// compact, rewrite manifests, expire snapshots, remove orphan files.
     #[serde(default)]
     pub maintenance: Option<MaintenanceSpec>,
+    /// How the job's work is split: `execution: { shards: 4 }`.
+    #[serde(default)]
+    pub execution: ExecutionSpec,
     /// The file this spec was read from (set when loading).
     #[serde(skip)]
     pub path: PathBuf,
@@ -527,7 +544,7 @@ impl JobSpec {
         Ok(spec)
     }
 
-    fn error(&self, message: impl Into<String>) -> JobError {
+    pub(crate) fn error(&self, message: impl Into<String>) -> JobError {
         JobError::Spec {
             path: self.path.clone(),
             message: format!("job `{}`: {}", self.name, message.into()),
@@ -546,6 +563,9 @@ impl JobSpec {
         }
         if self.steps.is_empty() {
             return Err(self.error("`steps` is empty; a job needs at least one step"));
+        }
+        if self.execution.shards.is_some() {
+            self.check_shardable()?;
         }
         for field in &self.target.partition_by {
             medallion_catalog::PartitionField::parse(field)

@@ -133,6 +133,41 @@ fn rendered_jobs_carry_waves_labels_and_no_inline_secrets() {
     }
 }
 
+#[test]
+fn a_sharded_bronze_job_renders_as_an_indexed_job_whose_failed_index_retries_alone() {
+    let mut run = reference_run("2026-12-02");
+    let bronze = run
+        .jobs
+        .iter_mut()
+        .find(|j| j.name == "bronze_orders")
+        .unwrap();
+    bronze.shards = Some(4);
+    let jobs = render(&run, &Templates::embedded()).unwrap();
+    let text = to_multi_document_yaml(&jobs).unwrap();
+    assert_eq!(check_yaml_documents(&text).unwrap(), 7);
+    for job in &jobs {
+        let spec = job.job.spec.as_ref().unwrap();
+        if job.name().starts_with("bronze-orders") {
+            assert_eq!(spec.completion_mode.as_deref(), Some("Indexed"));
+            assert_eq!((spec.completions, spec.parallelism), (Some(4), Some(4)));
+            assert_eq!(spec.backoff_limit_per_index, Some(2));
+            assert_eq!(
+                spec.backoff_limit, None,
+                "a Job-wide limit would pool the indexes' failures"
+            );
+            // Each pod finds its shard in JOB_COMPLETION_INDEX: one argument list for all.
+            let args = spec.template.spec.as_ref().unwrap().containers[0]
+                .args
+                .as_ref()
+                .unwrap();
+            assert!(!args.iter().any(|a| a.contains("--shard")), "{args:?}");
+        } else {
+            assert_eq!(spec.completion_mode, None, "{}", job.name());
+            assert!(spec.backoff_limit.is_some());
+        }
+    }
+}
+
 fn spec_file(job_name: &str) -> String {
     // bronze-customers-2026-... → bronze/customers
     let (layer, rest) = job_name.split_once('-').unwrap();

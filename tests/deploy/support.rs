@@ -47,6 +47,7 @@ fn job_source(spec_path: PathBuf) -> JobSource {
         target_table: spec.target.table,
         reads: spec.inputs.into_iter().filter_map(|i| i.table).collect(),
         spec_path,
+        shards: None,
     }
 }
 
@@ -96,6 +97,7 @@ pub fn one_job_run(name: &str, job_id: &str) -> RunRequest {
             target_table: "bronze.orders".into(),
             reads: Vec::new(),
             spec_in_image: "/pipelines/reference/bronze/orders.yaml".into(),
+            shards: None,
         }],
         input: None,
         image: None,

@@ -16,6 +16,7 @@ mod support {
     mod pyiceberg;
     mod raw_facts;
     mod runtime;
+    mod sharded_events;
     mod tansu;
 
     pub use lakehouse::*;
@@ -27,6 +28,7 @@ mod support {
     pub use pyiceberg::*;
     pub use raw_facts::*;
     pub use runtime::*;
+    pub use sharded_events::*;
     pub use tansu::*;
 }
 
@@ -51,6 +53,7 @@ mod metrics_file;
 mod no_credentials;
 mod reruns;
 mod secrets;
+mod shards;
 mod spark_tables;
 mod time_travel;
 mod validate;

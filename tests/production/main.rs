@@ -7,6 +7,7 @@
 // Whole files of tests/support: each test binary names the ones it uses.
 #[path = "../support"]
 mod support {
+    mod history;
     mod lakehouse;
     mod listener;
     mod pipeline_copy;
@@ -16,6 +17,7 @@ mod support {
     mod raw_facts;
     mod runtime;
     mod served;
+    mod sharded_events;
     mod tansu;
 
     pub use lakehouse::*;
@@ -26,6 +28,7 @@ mod support {
     pub use raw_facts::*;
     pub use runtime::*;
     pub use served::*;
+    pub use sharded_events::*;
     pub use tansu::*;
 }
 
@@ -39,6 +42,7 @@ mod introspection;
 mod oidc;
 mod pipeline;
 mod proxy;
+mod shards;
 mod tcp_proxy;
 mod upload_api;
 mod upload_to_gold;

@@ -209,6 +209,17 @@ impl RunState {
                 "job {name} failed {} time(s), its backoffLimit: {message}",
                 job.status.as_ref().and_then(|s| s.failed).unwrap_or(0)
             ),
+            // An Indexed Job (a sharded bronze load) gives up on an index
+            // after its backoffLimitPerIndex; the other indexes stay done.
+            "FailedIndexes" => format!(
+                "job {name} gave up on index(es) {} after their backoffLimitPerIndex; the \
+                 indexes that succeeded keep their files, and the same job id submitted again \
+                 loads only what is missing: {message}",
+                job.status
+                    .as_ref()
+                    .and_then(|s| s.failed_indexes.clone())
+                    .unwrap_or_else(|| "?".into())
+            ),
             _ => format!("job {name} failed ({reason}): {message}"),
         };
         // Pods sort by name; any failed pod of the Job tells the cause.
@@ -253,7 +264,27 @@ fn job_state(job: &Job) -> String {
     if let Some(failed) = status.failed.filter(|f| *f > 0) {
         parts.push(format!("failed pods {failed}"));
     }
+    // An Indexed Job: which pods' shards are done, out of how many.
+    if let Some(completions) = job
+        .spec
+        .as_ref()
+        .and_then(|s| s.completions)
+        .filter(|_| indexed(job))
+    {
+        let done = status
+            .completed_indexes
+            .as_deref()
+            .filter(|i| !i.is_empty());
+        parts.push(format!(
+            "indexes done {} of {completions}",
+            done.unwrap_or("none")
+        ));
+    }
     parts.join(", ")
+}
+
+fn indexed(job: &Job) -> bool {
+    job.spec.as_ref().and_then(|s| s.completion_mode.as_deref()) == Some("Indexed")
 }
 
 fn pod_job_name(pod: &Pod) -> Option<&str> {

@@ -164,6 +164,7 @@ async fn batch_run_args(
         job_id: Some(job_id.to_string()),
         jobs,
         inputs,
+        shard: None,
     })
 }
 

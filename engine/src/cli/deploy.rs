@@ -22,6 +22,7 @@ pub(super) fn deploy_pipeline(path: &std::path::Path, only: &[String]) -> Result
             target_table: job.target.table.clone(),
             reads: job.input_tables().map(str::to_string).collect(),
             spec_path: job.path.clone(),
+            shards: job.execution.shards,
         })
         .collect();
     Ok(PipelineSource {

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use anyhow::{Result, bail};
 use clap::Args;
+use medallion_catalog::Shard;
 use medallion_jobs::{InputSpec, JobSpec, Pipeline, RunParameters, reference_pipeline_dir};
 use serde::Serialize;
 
@@ -57,6 +58,16 @@ pub struct RunArgs {
     /// only what was uploaded.
     #[arg(long = "input", value_name = "NAME=URI[,URI...]")]
     pub inputs: Vec<InputOverride>,
+    /// Load only shard INDEX of COUNT of the raw files (each file's shard
+    /// follows from its location alone), e.g. --shard 0/4 in the first of
+    /// four processes running the same job id. Only appends of raw files
+    /// (bronze) split. With `execution.commit: single` (the default) the
+    /// last shard to finish commits every shard's files in one snapshot;
+    /// with `per-shard` each commits its own. In a Kubernetes Indexed Job
+    /// the pod's JOB_COMPLETION_INDEX picks the shard of a job whose spec
+    /// declares `execution.shards`.
+    #[arg(long, value_name = "INDEX/COUNT", value_parser = Shard::parse)]
+    pub shard: Option<Shard>,
 }
 
 /// `--input NAME=URI,URI`: the files that replace a raw input's path.
@@ -187,7 +198,11 @@ pub async fn demo(
         .job_id
         .unwrap_or_else(|| format!("demo-sf{}", args.scale));
     let pipeline = Pipeline::load(&dir)?;
-    run_pipeline(engine, &pipeline, &[], &[], job_id, progress, trace_id).await
+    let run = RunParameters {
+        job_id,
+        ..RunParameters::default()
+    };
+    run_pipeline(engine, &pipeline, &[], &[], run, progress, trace_id).await
 }
 
 pub async fn generate(config: &Config, args: GenerateArgs) -> Result<RawReport> {
@@ -212,13 +227,18 @@ pub async fn run(
     progress: &Progress,
     trace_id: &str,
 ) -> Result<PipelineRun> {
-    let job_id = args.job_id.unwrap_or_else(new_job_id);
+    let run = RunParameters {
+        job_id: args.job_id.unwrap_or_else(new_job_id),
+        shard: args.shard,
+        completion_index: completion_index()?,
+        ..RunParameters::default()
+    };
     run_pipeline(
         engine,
         &pipeline,
         &args.jobs,
         &args.inputs,
-        job_id,
+        run,
         progress,
         trace_id,
     )
@@ -263,29 +283,48 @@ async fn run_pipeline(
     pipeline: &Pipeline,
     only: &[String],
     inputs: &[InputOverride],
-    job_id: String,
+    run: RunParameters,
     progress: &Progress,
     trace_id: &str,
 ) -> Result<PipelineRun> {
     let jobs = fed_jobs(pipeline.select(only)?, inputs)?;
+    if run.shard.is_some() {
+        // Refused before any job runs, not after the bronze jobs committed.
+        for job in &jobs {
+            job.shard(&run)?;
+        }
+    }
     let started = Instant::now();
     let run = RunParameters {
-        job_id: job_id.clone(),
         loaded_at_micros: chrono::Utc::now().timestamp_micros(),
         raw_inputs: inputs
             .iter()
             .map(|i| (i.name.clone(), i.uris.clone()))
             .collect(),
+        ..run
     };
     let (jobs, error) = engine.run_jobs(&jobs, &run, progress).await;
     let report = RunReport {
-        job_id,
+        job_id: run.job_id,
         trace_id: trace_id.to_string(),
         jobs,
         seconds: started.elapsed().as_secs_f64(),
         error: error.as_ref().map(crate::errors::one_line),
     };
     Ok(PipelineRun { report, error })
+}
+
+/// The pod's index in a Kubernetes Indexed Job (`JOB_COMPLETION_INDEX`):
+/// it picks the shard of a job whose spec declares `execution.shards`, so
+/// the rendered Job needs no argument per pod.
+fn completion_index() -> Result<Option<u32>> {
+    match std::env::var("JOB_COMPLETION_INDEX") {
+        Ok(text) => match text.trim().parse() {
+            Ok(index) => Ok(Some(index)),
+            Err(_) => bail!("JOB_COMPLETION_INDEX is `{text}`, not a shard index (0, 1, ...)"),
+        },
+        Err(_) => Ok(None),
+    }
 }
 
 /// The jobs a run with `--input` runs: those with no raw inputs, and those

@@ -26,6 +26,7 @@ pub fn record_job(registry: &Registry, job: &JobReport, commits: &CommitCounts) 
     let status = match job.status {
         JobStatus::Committed => "committed",
         JobStatus::AlreadyCommitted => "already_committed",
+        JobStatus::Staged => "staged",
         JobStatus::Failed => "failed",
     };
     let [job_label, table, layer_label] = labels;

@@ -78,7 +78,7 @@ const LATENCY_BUCKETS: &[f64] = &[0.005, 0.025, 0.1, 0.25, 1.0, 2.5, 10.0, 30.0,
 
 pub static JOB_RUNS: Metric = counter(
     "medallion_job_runs_total",
-    "Job runs by outcome: committed, already_committed (this job id had committed before) or failed.",
+    "Job runs by outcome: committed, already_committed (this job id had committed before), staged (one shard's files, waiting for the other shards) or failed.",
     &["job", "table", "layer", "status"],
 );
 pub static JOB_DURATION: Metric = gauge(
