@@ -325,16 +325,9 @@ pub(crate) async fn commit(
     files: &[DataFile],
     planner: &mut impl AttemptPlanner,
 ) -> Result<CommitOutcome> {
-    let commit = Commit {
-        lakehouse,
-        ident,
-        properties,
-        summary: properties.summary(),
-        written,
-        files,
-        owns_files: true,
-    };
-    commit.run(planner).await
+    Commit::new(lakehouse, ident, properties, written, files, true)
+        .run(planner)
+        .await
 }
 
 /// Commits files staged by the shards of a job as one append. Unlike
@@ -347,16 +340,9 @@ pub(crate) async fn commit_staged(
     written: &WriteSchema,
     files: &[DataFile],
 ) -> Result<CommitOutcome> {
-    let commit = Commit {
-        lakehouse,
-        ident,
-        properties,
-        summary: properties.summary(),
-        written,
-        files,
-        owns_files: false,
-    };
-    commit.run(&mut SameChange(SnapshotKind::Append)).await
+    Commit::new(lakehouse, ident, properties, written, files, false)
+        .run(&mut SameChange(SnapshotKind::Append))
+        .await
 }
 
 /// One commit in progress.
@@ -381,7 +367,26 @@ struct PastAttempt {
     stats: WriteStats,
 }
 
-impl Commit<'_> {
+impl<'a> Commit<'a> {
+    fn new(
+        lakehouse: &'a Lakehouse,
+        ident: &'a TableIdent,
+        properties: &'a CommitProperties,
+        written: &'a WriteSchema,
+        files: &'a [DataFile],
+        owns_files: bool,
+    ) -> Self {
+        Self {
+            lakehouse,
+            ident,
+            properties,
+            summary: properties.summary(),
+            written,
+            files,
+            owns_files,
+        }
+    }
+
     async fn run(&self, planner: &mut impl AttemptPlanner) -> Result<CommitOutcome> {
         let started = Instant::now();
         let mut retry = None;
