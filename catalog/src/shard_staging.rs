@@ -92,7 +92,7 @@ impl TableWrite {
         let stats = match staging.read(shard.index).await? {
             Some(staged) => {
                 tracing::info!(table = %table.identifier(), %shard, "this shard's files were staged by an earlier run; not writing them again");
-                WriteStats::of(&staged.1)
+                WriteStats::of(&staged.files)
             }
             None => self.stage(&staging, shard, &schema, partitions).await?,
         };
@@ -148,7 +148,7 @@ impl TableWrite {
             return Ok(ShardOutcome::Staged { stats, waiting_for });
         }
         let schema = staging.one_schema(&staged)?;
-        let files: Vec<DataFile> = staged.into_iter().flat_map(|(_, files)| files).collect();
+        let files: Vec<DataFile> = staged.into_iter().flat_map(|s| s.files).collect();
         let properties = self
             .options
             .commit
@@ -198,7 +198,7 @@ impl Staging<'_> {
 
     /// Shard `index`'s record and its files, if it staged them; a record
     /// that does not parse (its pod was killed writing it) counts as none.
-    async fn read(&self, index: u32) -> Result<Option<(StagedSchemaOf, Vec<DataFile>)>> {
+    async fn read(&self, index: u32) -> Result<Option<StagedFiles>> {
         let path = self.path(index);
         let io = self.table.file_io();
         let context = || format!("cannot read the staged files of a shard at {path}");
@@ -219,14 +219,21 @@ impl Staging<'_> {
             }
         };
         let files = files_from_json(self.table, &record)?;
-        Ok(Some(((record.schema, record.partition_spec_id), files)))
+        Ok(Some(StagedFiles {
+            schema: record.schema,
+            partition_spec_id: record.partition_spec_id,
+            files,
+        }))
     }
 
     /// The schema every shard wrote in; shards whose files differ in
     /// columns (raw files that drifted) cannot share one snapshot.
-    fn one_schema(&self, staged: &[(StagedSchemaOf, Vec<DataFile>)]) -> Result<StagedSchema> {
-        let (first, _) = &staged[0];
-        if let Some(index) = staged.iter().position(|(other, _)| other != first) {
+    fn one_schema(&self, staged: &[StagedFiles]) -> Result<StagedSchema> {
+        let first = &staged[0];
+        let same = |other: &StagedFiles| {
+            other.schema == first.schema && other.partition_spec_id == first.partition_spec_id
+        };
+        if let Some(index) = staged.iter().position(|other| !same(other)) {
             return Err(CatalogError::Shards {
                 table: self.table.identifier().clone(),
                 job_id: self.job_id.to_string(),
@@ -236,7 +243,7 @@ impl Staging<'_> {
                 ),
             });
         }
-        Ok(first.0.clone())
+        Ok(first.schema.clone())
     }
 
     /// The records of a committed job are no longer needed.
@@ -245,8 +252,13 @@ impl Staging<'_> {
     }
 }
 
-/// A staged shard's schema and the partition spec its files were written in.
-type StagedSchemaOf = (StagedSchema, i32);
+/// One shard's staged files, read back: the schema and partition spec
+/// they were written in.
+struct StagedFiles {
+    schema: StagedSchema,
+    partition_spec_id: i32,
+    files: Vec<DataFile>,
+}
 
 fn files_as_json(table: &Table, schema: &IcebergSchema, files: &[DataFile]) -> Result<Vec<String>> {
     let metadata = table.metadata();
