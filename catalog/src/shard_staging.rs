@@ -5,8 +5,10 @@
 //! finds every record commits all their files in one snapshot with the
 //! job id, so readers see the whole load or none of it.
 //!
-//! Whoever stages last finds every record: its own is written before it
-//! looks, so of two shards finishing together at least one sees the other.
+//! Object stores read after write (S3, MinIO, SeaweedFS), so whoever
+//! stages last finds every record: its own is written before it looks, and
+//! of two shards finishing together at least one sees the other. They meet
+//! at the table the catalog kept (see `execute_shard`).
 //! Two that both see every record both commit, and the job id makes the
 //! second a no-op. A pod retried after staging finds its record and only
 //! finalizes; a record half written by a killed pod does not parse and
@@ -84,47 +86,69 @@ impl TableWrite {
                 snapshot_id,
             }));
         }
-        let staging = Staging {
+        let own = Staging {
             table: &table,
             job_id,
             count: shard.count,
         };
-        let stats = match staging.read(shard.index).await? {
+        let written = match own.read(shard.index).await? {
             Some(staged) => {
                 tracing::info!(table = %table.identifier(), %shard, "this shard's files were staged by an earlier run; not writing them again");
-                WriteStats::of(&staged.files)
+                Written::Before(WriteStats::of(&staged.files))
             }
-            None => self.stage(&staging, shard, &schema, partitions).await?,
+            None => {
+                self.write_files(&table, job_id, shard, &schema, partitions)
+                    .await?
+            }
+        };
+        // The shards meet at the table as the catalog has it once this
+        // shard's files are written: a create of it by another shard still
+        // on its way when `ensure_table` looked has long landed (see there).
+        let head = self.lakehouse.load_table(&self.ident).await?;
+        let staging = Staging {
+            table: &head,
+            ..own
+        };
+        let stats = match written {
+            Written::Before(stats) => stats,
+            Written::Now { record, files } => {
+                if let Err(e) = staging.write(shard.index, &record).await {
+                    delete_quietly(&table, files.iter().map(|f| f.file_path().to_string())).await;
+                    return Err(e);
+                }
+                WriteStats::of(&files)
+            }
         };
         self.finalize(&staging, stats).await
     }
 
-    async fn stage<S, E>(
+    /// Writes this shard's rows into data files, and the record that
+    /// stages them.
+    async fn write_files<S, E>(
         &self,
-        staging: &Staging<'_>,
+        table: &Table,
+        job_id: &str,
         shard: Shard,
         schema: &SchemaRef,
         partitions: Vec<S>,
-    ) -> Result<WriteStats>
+    ) -> Result<Written>
     where
         S: Stream<Item = std::result::Result<RecordBatch, E>> + Send + Unpin + 'static,
         E: Into<Box<dyn StdError + Send + Sync>> + Send + 'static,
     {
-        let table = staging.table;
         let written = fit(table, schema, self.options.on_schema_change)?;
-        let files = write_data_files(table, &written, Some(staging.job_id), partitions).await?;
+        let files = write_data_files(table, &written, Some(job_id), partitions).await?;
         let record = StagedShard {
-            job_id: staging.job_id.to_string(),
+            job_id: job_id.to_string(),
             shard: shard.to_string(),
             schema: written.staged(),
             partition_spec_id: table.metadata().default_partition_spec_id(),
             data_files: files_as_json(table, &written.schema, &files)?,
         };
-        if let Err(e) = staging.write(shard.index, &record).await {
-            delete_quietly(table, files.iter().map(|f| f.file_path().to_string())).await;
-            return Err(e);
-        }
-        Ok(WriteStats::of(&files))
+        Ok(Written::Now {
+            record: Box::new(record),
+            files,
+        })
     }
 
     /// Commits every shard's files when all have staged.
@@ -165,6 +189,15 @@ impl TableWrite {
         staging.remove().await;
         Ok(ShardOutcome::Finished(outcome))
     }
+}
+
+/// This shard's files: staged by an earlier run of it, or written now.
+enum Written {
+    Before(WriteStats),
+    Now {
+        record: Box<StagedShard>,
+        files: Vec<DataFile>,
+    },
 }
 
 /// The staged records of one job's shards.

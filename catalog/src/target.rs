@@ -74,9 +74,13 @@ pub(crate) async fn ensure_table(
         .create_table(ident.namespace(), creation)
         .await
     {
-        Ok(table) => {
+        Ok(_) => {
             tracing::info!(table = %ident, "created table");
-            Ok((table, true))
+            // SeaweedFS answers each of several concurrent creates of one
+            // table with a new table of its own (its own uuid, at times its
+            // own location) and keeps one of them: the table is the one the
+            // catalog kept, wherever the files are to go.
+            Ok((lakehouse.load_table(ident).await?, true))
         }
         // A concurrent writer may have created it first; catalogs say so
         // differently (SQLite: a unique-constraint error), so look.
