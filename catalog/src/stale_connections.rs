@@ -1,8 +1,11 @@
-//! S3 reads retried when the HTTP pool handed out a connection the peer had
-//! just closed ("connection was not ready"). object_store 0.13 classifies
-//! that as an unknown error and does not retry it, although the request
-//! never reached the server; load balancers and proxies that close idle
-//! connections trigger it. Only reads are retried: they are idempotent.
+//! S3 requests retried when the HTTP pool handed out a connection the peer
+//! had just closed ("connection was not ready"). object_store 0.13
+//! classifies that as an unknown error and does not retry it, although the
+//! request never reached the server; load balancers and proxies that close
+//! idle connections trigger it. Reads and whole-object writes are retried
+//! (a request that was never sent is safe to send, whatever it does); a
+//! multipart upload's parts are not: its part numbers are counted by the
+//! upload, so a part sent again would be another part.
 
 use std::fmt;
 use std::ops::Range;
@@ -41,6 +44,26 @@ impl fmt::Display for RetryStaleConnections {
     }
 }
 
+/// Runs `request` until it no longer meets a closed pooled connection, at
+/// most [`ATTEMPTS`] times.
+async fn retried<T, F, Fut>(location: &Path, request: F) -> Result<T>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    let mut attempt = 1;
+    loop {
+        match request().await {
+            Err(e) if attempt < ATTEMPTS && stale_connection(&e) => {
+                tracing::debug!(%location, attempt, "a request met a closed pooled connection, retrying");
+                tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
+}
+
 #[async_trait]
 impl ObjectStore for RetryStaleConnections {
     async fn put_opts(
@@ -49,7 +72,10 @@ impl ObjectStore for RetryStaleConnections {
         payload: PutPayload,
         opts: PutOptions,
     ) -> Result<PutResult> {
-        self.0.put_opts(location, payload, opts).await
+        retried(location, || {
+            self.0.put_opts(location, payload.clone(), opts.clone())
+        })
+        .await
     }
 
     async fn put_multipart_opts(
@@ -61,30 +87,11 @@ impl ObjectStore for RetryStaleConnections {
     }
 
     async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
-        let mut attempt = 1;
-        loop {
-            match self.0.get_opts(location, options.clone()).await {
-                Err(e) if attempt < ATTEMPTS && stale_connection(&e) => {
-                    tracing::debug!(%location, attempt, "read met a closed pooled connection, retrying");
-                    tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
-                    attempt += 1;
-                }
-                result => return result,
-            }
-        }
+        retried(location, || self.0.get_opts(location, options.clone())).await
     }
 
     async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
-        let mut attempt = 1;
-        loop {
-            match self.0.get_ranges(location, ranges).await {
-                Err(e) if attempt < ATTEMPTS && stale_connection(&e) => {
-                    tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
-                    attempt += 1;
-                }
-                result => return result,
-            }
-        }
+        retried(location, || self.0.get_ranges(location, ranges)).await
     }
 
     fn delete_stream(
@@ -116,6 +123,104 @@ mod tests {
             store: "S3",
             source: message.to_string().into(),
         }
+    }
+
+    /// A store whose first `failures` writes meet a closed pooled
+    /// connection; everything else goes to memory.
+    #[derive(Debug)]
+    struct ClosedConnections {
+        failures: std::sync::atomic::AtomicU32,
+        inner: object_store::memory::InMemory,
+    }
+
+    impl fmt::Display for ClosedConnections {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("closed connections")
+        }
+    }
+
+    #[async_trait]
+    impl ObjectStore for ClosedConnections {
+        async fn put_opts(
+            &self,
+            path: &Path,
+            data: PutPayload,
+            o: PutOptions,
+        ) -> Result<PutResult> {
+            let left = self.failures.load(std::sync::atomic::Ordering::SeqCst);
+            if left > 0 {
+                self.failures
+                    .store(left - 1, std::sync::atomic::Ordering::SeqCst);
+                return Err(generic(
+                    "error sending request: client error (Canceled): connection was not ready",
+                ));
+            }
+            self.inner.put_opts(path, data, o).await
+        }
+
+        async fn put_multipart_opts(
+            &self,
+            path: &Path,
+            o: PutMultipartOptions,
+        ) -> Result<Box<dyn MultipartUpload>> {
+            self.inner.put_multipart_opts(path, o).await
+        }
+
+        async fn get_opts(&self, path: &Path, o: GetOptions) -> Result<GetResult> {
+            self.inner.get_opts(path, o).await
+        }
+
+        fn delete_stream(
+            &self,
+            paths: BoxStream<'static, Result<Path>>,
+        ) -> BoxStream<'static, Result<Path>> {
+            self.inner.delete_stream(paths)
+        }
+
+        fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
+            self.inner.list(prefix)
+        }
+
+        async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
+            self.inner.list_with_delimiter(prefix).await
+        }
+
+        async fn copy_opts(&self, from: &Path, to: &Path, o: CopyOptions) -> Result<()> {
+            self.inner.copy_opts(from, to, o).await
+        }
+    }
+
+    fn store_failing(failures: u32) -> RetryStaleConnections {
+        RetryStaleConnections(Arc::new(ClosedConnections {
+            failures: failures.into(),
+            inner: object_store::memory::InMemory::new(),
+        }))
+    }
+
+    #[tokio::test]
+    async fn a_write_that_met_a_closed_pooled_connection_is_sent_again() {
+        let store = store_failing(ATTEMPTS - 1);
+        let path = Path::from("data/file.parquet");
+        let put = store.put_opts(
+            &path,
+            PutPayload::from_static(b"rows"),
+            PutOptions::default(),
+        );
+        put.await.unwrap();
+        let stored = store.get_opts(&path, GetOptions::default()).await.unwrap();
+        assert_eq!(stored.bytes().await.unwrap(), Bytes::from_static(b"rows"));
+
+        let store = store_failing(ATTEMPTS);
+        let put = store.put_opts(
+            &path,
+            PutPayload::from_static(b"rows"),
+            PutOptions::default(),
+        );
+        let error = put.await.unwrap_err();
+        assert!(
+            stale_connection(&error),
+            "gives up after {ATTEMPTS}: {error}"
+        );
     }
 
     #[test]
