@@ -9,7 +9,7 @@ use anyhow::{Result, bail};
 use arrow::datatypes::SchemaRef;
 use datafusion::datasource::empty::EmptyTable;
 use iceberg::arrow::schema_to_arrow_schema;
-use medallion_catalog::{FormatVersion, normalize_arrow_schema, table_ident};
+use medallion_catalog::{FormatVersion, ShardCommit, normalize_arrow_schema, table_ident};
 use medallion_jobs::{InputSpec, Pipeline, RunParameters, plan_job};
 
 use crate::engine::Engine;
@@ -20,6 +20,18 @@ use crate::storage::{list_raw_files, raw_uri, some_of};
 const V3_READERS: &str = "target.format_version 3: readers need Iceberg v3 (deletion vectors, \
     row lineage); PyIceberg 0.11, DuckDB 1.5 and Spark with Iceberg 1.10 read medallion's v3 \
     tables, Iceberg Java before 1.8 and engines without v3 cannot";
+
+/// What `execution.shards` makes of a job where it is deployed.
+fn sharded(count: u32, commit: ShardCommit) -> String {
+    let commit = match commit {
+        ShardCommit::Single => "one snapshot once every shard has staged its files",
+        ShardCommit::PerShard => "one snapshot per shard (commit: per-shard)",
+    };
+    format!(
+        "runs in {count} shards (an Indexed Job of {count} pods, or `run --shard i/{count}`), \
+         each loading a stable share of the raw files; {commit}"
+    )
+}
 
 pub async fn validate_pipeline(engine: &Engine, pipeline: &Pipeline) -> Result<Vec<String>> {
     let run = RunParameters {
@@ -81,6 +93,9 @@ pub async fn validate_pipeline(engine: &Engine, pipeline: &Pipeline) -> Result<V
                     }
                 }
             }
+        }
+        if let Some(count) = job.execution.shards {
+            notes.push(sharded(count, job.execution.commit));
         }
         if job.target.format_version == Some(FormatVersion::V3) {
             notes.push(V3_READERS.to_string());

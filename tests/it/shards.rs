@@ -181,6 +181,12 @@ fn only_appends_of_raw_files_split_into_shards() {
     );
 
     let spec = spec(&lakehouse, "single");
+    let validated = lakehouse.ok(&["validate", &spec]);
+    assert!(validated.contains("runs in 4 shards"), "{validated}");
+    assert!(
+        validated.contains("one snapshot once every shard"),
+        "{validated}"
+    );
     let error = lakehouse.fails(&["run", &spec, "--shard", "1/3"]);
     assert!(error.contains("`execution.shards` says 4"), "{error}");
     let error = lakehouse.fails(&["run", &spec, "--shard", "4/4"]);
