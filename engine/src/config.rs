@@ -13,6 +13,7 @@ use medallion_catalog::{LakehouseConfig, RestSettings, S3Settings, Secret};
 use serde::Deserialize;
 use serde::de::value::MapAccessDeserializer;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
+use url::Url;
 
 /// The config file, every key optional. See `deploy/config/` for a
 /// production example (MinIO + Lakekeeper + Keycloak).
@@ -28,6 +29,7 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 ///   memory_limit: 4GiB            # DataFusion memory pool; spills beyond it
 ///   spill_dir: /tmp/medallion-spill
 ///   target_partitions: 2
+///   workers: [http://10.0.0.5:50051, http://10.0.0.6:50051]   # `medallion worker`s for distributed jobs
 /// events:
 ///   brokers: 127.0.0.1:9092       # Kafka; without brokers no events are published
 ///   outbox: ./lakehouse/outbox    # events wait here until the broker takes them
@@ -226,6 +228,8 @@ pub struct ExecutionFile {
     pub memory_limit: Option<String>,
     pub spill_dir: Option<PathBuf>,
     pub target_partitions: Option<usize>,
+    #[serde(default)]
+    pub workers: Vec<String>,
 }
 
 /// Settings given on the command line or through their environment
@@ -320,6 +324,16 @@ pub struct Overrides {
         value_name = "N"
     )]
     pub target_partitions: Option<usize>,
+    /// The `medallion worker`s that jobs with `execution.mode: distributed`
+    /// run their queries on, http://host:port[,http://host:port].
+    #[arg(
+        long,
+        global = true,
+        env = "MEDALLION_WORKERS",
+        value_name = "URL[,URL]",
+        value_delimiter = ','
+    )]
+    pub workers: Vec<String>,
     /// Push the command's metrics to this Prometheus Pushgateway at its end,
     /// failed or not (e.g. http://pushgateway:9091). A push that fails is a warning.
     #[arg(
@@ -432,6 +446,8 @@ pub struct Config {
     pub memory_limit: u64,
     pub spill_dir: Option<PathBuf>,
     pub target_partitions: usize,
+    /// The workers of distributed jobs.
+    pub workers: Vec<Url>,
     pub metrics: MetricsSettings,
     pub events: EventsSettings,
 }
@@ -486,6 +502,11 @@ impl Config {
             .or(file.execution.target_partitions)
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
             .max(1);
+        let workers = worker_urls(if overrides.workers.is_empty() {
+            &file.execution.workers
+        } else {
+            &overrides.workers
+        })?;
         let events = EventsSettings {
             brokers: overrides
                 .kafka_brokers
@@ -506,6 +527,7 @@ impl Config {
             memory_limit,
             spill_dir: overrides.spill_dir.clone().or(file.execution.spill_dir),
             target_partitions,
+            workers,
             events,
             metrics: MetricsSettings {
                 push_url: overrides.metrics_push_url.clone().or(file.metrics.push_url),
@@ -706,6 +728,23 @@ pub fn parse_size(text: &str) -> Result<u64> {
 /// track, so a Kubernetes Job spills instead of being OOM-killed; see
 /// [`crate::cgroup::pool_size`]. Elsewhere half of the machine's available
 /// memory, the other half covering the untracked memory.
+/// Worker addresses as URLs: `http://host:port`.
+fn worker_urls(addresses: &[String]) -> Result<Vec<Url>> {
+    addresses
+        .iter()
+        .map(|address| address.trim())
+        .filter(|address| !address.is_empty())
+        .map(|address| {
+            let url = Url::parse(address).ok().filter(|url| {
+                matches!(url.scheme(), "http" | "https") && url.port_or_known_default().is_some()
+            });
+            url.with_context(|| {
+                format!("bad worker address `{address}`: write it as http://host:port")
+            })
+        })
+        .collect()
+}
+
 pub fn default_memory_limit() -> u64 {
     let available = std::fs::read_to_string("/proc/meminfo")
         .ok()

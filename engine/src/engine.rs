@@ -3,12 +3,14 @@
 
 use std::sync::Arc;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::prelude::SessionContext;
 use medallion_catalog::{Lakehouse, ObjectStores};
+use medallion_jobs::{JobSpec, RunParameters};
 
 use crate::config::Config;
+use crate::distributed::distributed_session;
 use crate::metrics::{CommitCounts, Registry};
 pub use crate::query_tables::AsOf;
 use crate::query_tables::register_query_tables;
@@ -50,6 +52,16 @@ impl Engine {
 
     pub fn session(&self) -> SessionContext {
         session(&self.config, &self.runtime)
+    }
+
+    /// The session of one run of `job`: on the workers when it runs
+    /// distributed, else local.
+    pub fn session_for(&self, job: &JobSpec, run: &RunParameters) -> Result<SessionContext> {
+        if !job.runs_distributed(run) {
+            return Ok(self.session());
+        }
+        distributed_session(&self.config, &self.runtime)
+            .with_context(|| format!("job `{}` runs distributed", job.name))
     }
 
     /// A session for the query `sql`, in which the tables it names load

@@ -14,6 +14,7 @@ use datafusion::physical_plan::{
     ExecutionPlan, ExecutionPlanProperties, execute_stream_partitioned,
 };
 use datafusion::prelude::{DataFrame, SessionContext, ident, lit};
+use datafusion_distributed::DistributedExec;
 use iceberg::TableIdent;
 use iceberg::table::Table;
 use medallion_catalog::{
@@ -22,6 +23,7 @@ use medallion_catalog::{
 };
 use medallion_jobs::{InputSpec, JobSpec, RawFile, RunParameters, TableRead, TargetMode, plan_job};
 use tracing::Instrument;
+use url::Url;
 
 use crate::delete::{files_matching, rows_not_matching};
 use crate::engine::Engine;
@@ -85,10 +87,27 @@ impl Engine {
             return run_maintenance(self, job, &tasks, run).await;
         }
         let started = Instant::now();
-        on_new_heads(&format!("job `{}`", job.name), || {
+        let result = on_new_heads(&format!("job `{}`", job.name), || {
             self.run_job_on_head(job, run, progress, started)
         })
-        .await
+        .await;
+        if job.runs_distributed(run) && !self.config.workers.is_empty() {
+            // datafusion-distributed re-runs no task: a worker lost mid-job
+            // fails the job, before anything of it is committed.
+            return result.with_context(|| {
+                format!(
+                    "it ran distributed, on the workers {}; nothing of it was committed: once \
+                     every worker is up, re-run it with the same job id",
+                    self.config
+                        .workers
+                        .iter()
+                        .map(Url::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            });
+        }
+        result
     }
 
     /// Runs one (non-maintenance) job against the target's current head.
@@ -116,7 +135,7 @@ impl Engine {
             report.shard = shard.map(|s| s.to_string());
             return Ok(report);
         }
-        let ctx = self.session();
+        let ctx = self.session_for(job, run)?;
         let inputs = self
             .register_inputs(&ctx, job, run, shard, target_table.as_ref())
             .await?;
@@ -165,7 +184,7 @@ impl Engine {
     /// Registers every input of the job in `ctx`: tables by name (only
     /// their new rows when the job reads `new_rows`), raw inputs as the
     /// files listed under their path, or under the paths the run gives.
-    async fn register_inputs(
+    pub(crate) async fn register_inputs(
         &self,
         ctx: &SessionContext,
         job: &JobSpec,
@@ -269,6 +288,10 @@ impl Engine {
             .create_physical_plan()
             .await
             .with_context(|| format!("job `{}`: cannot plan the query", job.name))?;
+        if job.runs_distributed(run) && !plan.as_any().is::<DistributedExec>() {
+            // The planner keeps a plan whose every stage is one task whole.
+            tracing::info!(job = %job.name, "too small to split among the workers (one task per stage): it runs in this process");
+        }
         // Raw scans plan a partition per file range (many of them empty: a
         // range without a row group), and a union of scans (raw files with
         // different columns) adds up theirs: deal the batches out to one
@@ -398,9 +421,9 @@ fn plan_measures(plan: &dyn ExecutionPlan) -> JobMeasures {
 
 /// What registering a job's inputs found.
 #[derive(Default)]
-struct Inputs {
+pub(crate) struct Inputs {
     /// The files of each raw input, by input name.
-    raw_files: HashMap<String, Vec<RawFile>>,
+    pub(crate) raw_files: HashMap<String, Vec<RawFile>>,
     /// Objects under raw inputs that are not loaded.
     skipped_files: Vec<String>,
     /// Which snapshot of each input table this run read; the next run of

@@ -13,14 +13,16 @@ use datafusion::physical_expr_adapter::{
     PhysicalExprAdapterFactory,
 };
 use parquet::arrow::PARQUET_FIELD_ID_META_KEY;
+use serde::{Deserialize, Serialize};
 
 /// Reads each data file's columns by Iceberg field id (the `PARQUET:field_id`
 /// every Iceberg writer stores): a renamed column still reads its old
 /// files, and a column added later under a dropped or renamed column's old
 /// name reads as null there instead of as the other column's values. Types
 /// are then cast as DataFusion does for any schema change (old int files of
-/// a widened long column).
-#[derive(Debug)]
+/// a widened long column). Serialized whole into a distributed plan, so a
+/// worker reads the files as this process would.
+#[derive(Debug, Serialize, Deserialize)]
 pub struct FieldIds {
     /// The table's field id of each column, by name.
     ids: HashMap<String, i32>,

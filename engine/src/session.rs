@@ -51,6 +51,11 @@ const BROADCAST_JOIN_MAX_BYTES: usize = 256 * 1024 * 1024;
 const BROADCAST_JOIN_MAX_ROWS: usize = 4_000_000;
 
 pub fn session(config: &Config, runtime: &Arc<RuntimeEnv>) -> SessionContext {
+    SessionContext::new_with_config_rt(session_config(config), runtime.clone())
+}
+
+/// The options of every session, local or distributed.
+pub fn session_config(config: &Config) -> SessionConfig {
     let mut session_config = SessionConfig::new()
         .with_target_partitions(config.target_partitions)
         .with_information_schema(true);
@@ -63,7 +68,7 @@ pub fn session(config: &Config, runtime: &Arc<RuntimeEnv>) -> SessionContext {
     options.optimizer.hash_join_single_partition_threshold = BROADCAST_JOIN_MAX_BYTES;
     options.optimizer.hash_join_single_partition_threshold_rows = BROADCAST_JOIN_MAX_ROWS;
     options.sql_parser.enable_ident_normalization = true;
-    SessionContext::new_with_config_rt(session_config, runtime.clone())
+    session_config
 }
 
 /// Registers a loaded table under its name (`bronze.orders`), at a

@@ -28,6 +28,7 @@ use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, Pa
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::DataFusionError;
 use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_expr_adapter::PhysicalExprAdapterFactory;
 use datafusion::physical_plan::ExecutionPlan;
@@ -38,6 +39,7 @@ use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore};
 use tokio::sync::OnceCell;
 
+use crate::distributed::{IcebergScanExec, travels_to_workers};
 use crate::equality_deletes::{
     DeleteGroup, EqualityDeleteFile, FileGroups, anti_join, first_columns,
 };
@@ -125,6 +127,36 @@ impl DataFilesTable {
             field_ids: Arc::new(field_ids),
             statistics,
         })
+    }
+}
+
+/// What a scan of a table's data files knows beyond DataFusion's Parquet
+/// scan: the table (named in errors), each file's URI as the metadata
+/// spells it, and the field ids by which columns are read.
+#[derive(Debug)]
+pub struct TableFiles {
+    pub table: String,
+    pub uris: Arc<HashMap<Path, String>>,
+    pub field_ids: Arc<FieldIds>,
+}
+
+impl TableFiles {
+    /// `source` reading these files through the runtime's store and footer
+    /// cache, a file that is gone named as missing. The field ids are the
+    /// scan's expression adapter, set on its config.
+    pub fn reading(
+        self: &Arc<Self>,
+        source: ParquetSource,
+        runtime: &Arc<RuntimeEnv>,
+        store: &ObjectStoreUrl,
+    ) -> datafusion::common::Result<ParquetSource> {
+        let store = runtime.object_store(store)?;
+        let cached = CachedParquetFileReaderFactory::new(
+            store.clone(),
+            runtime.cache_manager.get_file_metadata_cache(),
+        );
+        let naming = NamingMissingFiles::new(self.clone(), store, Arc::new(cached));
+        Ok(source.with_parquet_file_reader_factory(Arc::new(naming)))
     }
 }
 
@@ -268,15 +300,13 @@ impl DataFilesTable {
         projection: Option<Vec<usize>>,
         limit: Option<usize>,
     ) -> datafusion::common::Result<Arc<dyn ExecutionPlan>> {
-        let runtime = state.runtime_env();
-        let store = runtime.object_store(&self.store)?;
-        let cached = CachedParquetFileReaderFactory::new(
-            store.clone(),
-            runtime.cache_manager.get_file_metadata_cache(),
-        );
-        let naming = NamingMissingFiles::new(&self.table, store, Arc::new(cached), scan.uris);
-        let source = ParquetSource::new(self.schema.clone())
-            .with_parquet_file_reader_factory(Arc::new(naming));
+        let files = Arc::new(TableFiles {
+            table: self.table.clone(),
+            uris: scan.uris,
+            field_ids: self.field_ids.clone(),
+        });
+        let source = ParquetSource::new(self.schema.clone());
+        let source = files.reading(source, state.runtime_env(), &self.store)?;
         let adapter: Arc<dyn PhysicalExprAdapterFactory> = self.field_ids.clone();
         // One group, as a `ListingTable` plans it: DataFusion's file-scan
         // repartitioning deals byte ranges of the files to the cores when
@@ -289,7 +319,11 @@ impl DataFilesTable {
             .with_limit(limit)
             .with_expr_adapter(Some(adapter))
             .build();
-        Ok(DataSourceExec::from_data_source(config))
+        let scan = DataSourceExec::from_data_source(config);
+        if travels_to_workers(state) {
+            return Ok(Arc::new(IcebergScanExec::new(scan, files)));
+        }
+        Ok(scan)
     }
 
     /// The rows of a group's data files that none of its equality delete

@@ -10,7 +10,7 @@ use arrow::datatypes::SchemaRef;
 use datafusion::datasource::empty::EmptyTable;
 use iceberg::arrow::schema_to_arrow_schema;
 use medallion_catalog::{FormatVersion, ShardCommit, normalize_arrow_schema, table_ident};
-use medallion_jobs::{InputSpec, Pipeline, RunParameters, plan_job};
+use medallion_jobs::{ExecutionMode, InputSpec, Pipeline, RunParameters, plan_job};
 
 use crate::engine::Engine;
 use crate::session::register_provider;
@@ -20,6 +20,10 @@ use crate::storage::{list_raw_files, raw_uri, some_of};
 const V3_READERS: &str = "target.format_version 3: readers need Iceberg v3 (deletion vectors, \
     row lineage); PyIceberg 0.11, DuckDB 1.5 and Spark with Iceberg 1.10 read medallion's v3 \
     tables, Iceberg Java before 1.8 and engines without v3 cannot";
+
+/// What `execution.mode: distributed` makes of a job.
+const DISTRIBUTED: &str = "runs its query on the workers of --workers (`medallion worker`; \
+    `medallion explain --distributed` shows its stages); this process writes and commits";
 
 /// What `execution.shards` makes of a job where it is deployed.
 fn sharded(count: u32, commit: ShardCommit) -> String {
@@ -96,6 +100,9 @@ pub async fn validate_pipeline(engine: &Engine, pipeline: &Pipeline) -> Result<V
         }
         if let Some(count) = job.execution.shards {
             notes.push(sharded(count, job.execution.commit));
+        }
+        if job.execution.mode == ExecutionMode::Distributed {
+            notes.push(DISTRIBUTED.to_string());
         }
         if job.target.format_version == Some(FormatVersion::V3) {
             notes.push(V3_READERS.to_string());

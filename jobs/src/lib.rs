@@ -7,6 +7,7 @@ mod bronze;
 mod csv_lines;
 mod dataset;
 mod dedup;
+mod distribution;
 mod error;
 mod exact_cast;
 mod job_id;
@@ -33,7 +34,7 @@ pub use query::{Effect, NotAQuery, QueryError, plan_query};
 pub use raw::{RawFile, compression_of};
 pub use run::RunParameters;
 pub use spec::{
-    BronzeStep, CastMode, ColumnSpec, DedupStep, ExecutionSpec, ExpireSpec, InputSpec, JobSpec,
-    MaintenanceSpec, OrphanSpec, RawFormat, StepKind, StepSpec, TableRead, TargetMode, TargetSpec,
-    parse_age,
+    BronzeStep, CastMode, ColumnSpec, DedupStep, ExecutionMode, ExecutionSpec, ExpireSpec,
+    InputSpec, JobSpec, MaintenanceSpec, OrphanSpec, RawFormat, StepKind, StepSpec, TableRead,
+    TargetMode, TargetSpec, parse_age,
 };

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use medallion_catalog::Shard;
 
+use crate::spec::ExecutionMode;
+
 /// What every job of one run shares.
 #[derive(Debug, Clone, Default)]
 pub struct RunParameters {
@@ -21,4 +23,7 @@ pub struct RunParameters {
     /// Indexed Job: the shard of a job whose spec declares
     /// `execution.shards`.
     pub completion_index: Option<u32>,
+    /// `run --execution`: where the jobs that read only tables run,
+    /// whatever their spec says.
+    pub execution: Option<ExecutionMode>,
 }

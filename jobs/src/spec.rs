@@ -12,10 +12,15 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 
 use crate::error::{JobError, Result};
 
-/// How a job's work is split (`execution: { shards: 4, commit: single }`).
+/// How a job's work is split (`execution: { shards: 4, commit: single }`)
+/// or where it runs (`execution: { mode: distributed }`).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExecutionSpec {
+    /// `local` (the default): in this process; `distributed`: its query on
+    /// the configured workers, this process writing and committing.
+    #[serde(default)]
+    pub mode: ExecutionMode,
     /// The processes its raw files are split among; each takes a stable
     /// shard of them. Unset: one process reads every file.
     #[serde(default)]
@@ -24,6 +29,19 @@ pub struct ExecutionSpec {
     /// `per-shard`: each shard commits its own.
     #[serde(default)]
     pub commit: medallion_catalog::ShardCommit,
+}
+
+/// Where a job's query runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExecutionMode {
+    /// In the process that runs the job.
+    #[default]
+    Local,
+    /// On the workers of a datafusion-distributed cluster (`medallion
+    /// worker`), stages split among them and shuffled between them over
+    /// Arrow Flight; the process that runs the job writes and commits.
+    Distributed,
 }
 
 /// One job: where its data comes from, how it is transformed and which table
@@ -566,6 +584,9 @@ impl JobSpec {
         }
         if self.execution.shards.is_some() {
             self.check_shardable()?;
+        }
+        if self.execution.mode == ExecutionMode::Distributed {
+            self.check_distributable()?;
         }
         for field in &self.target.partition_by {
             medallion_catalog::PartitionField::parse(field)

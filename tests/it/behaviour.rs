@@ -29,11 +29,14 @@
 //!   <its text, indented>
 //! python
 //!   <Python run with `catalog`, PyIceberg's catalog of the lakehouse>
+//! workers <N>
+//!   (from here on, jobs run with `--execution distributed` on N fresh
+//!   `medallion worker`s; a job that reads tables must send them tasks)
 //! ```
 
 use std::path::{Path, PathBuf};
 
-use crate::support::{Lakehouse, pyiceberg};
+use crate::support::{Lakehouse, Worker, pyiceberg, worker_urls};
 
 fn behaviour_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/behaviour")
@@ -122,6 +125,7 @@ fn run_file(name: &str) {
     let lakehouse = Lakehouse::new();
     let mut specs = 0;
     let mut checks = 0;
+    let mut workers: Vec<Worker> = Vec::new();
     let mut at = 0;
     while at < lines.len() {
         let line = lines[at];
@@ -136,8 +140,12 @@ fn run_file(name: &str) {
             let (yaml, end) = indented_block(&lines, at);
             specs += 1;
             let spec = lakehouse.path().join(format!("spec-{specs}.yaml"));
-            std::fs::write(&spec, yaml).unwrap();
-            let args = ["run", spec.to_str().unwrap(), "--job-id", job_id];
+            std::fs::write(&spec, &yaml).unwrap();
+            let urls = worker_urls(&workers.iter().collect::<Vec<_>>());
+            let mut args = vec!["run", spec.to_str().unwrap(), "--job-id", job_id];
+            if !workers.is_empty() {
+                args.extend(["--execution", "distributed", "--workers", &urls]);
+            }
             match failure {
                 None => {
                     let out = lakehouse.medallion(&args);
@@ -146,6 +154,10 @@ fn run_file(name: &str) {
                         "{place}: job {job_id} failed: {}",
                         String::from_utf8_lossy(&out.stderr)
                     );
+                    if !workers.is_empty() && yaml.contains("- table:") {
+                        let tasks: usize = workers.iter().map(|w| w.tasks.try_iter().count()).sum();
+                        assert!(tasks > 0, "{place}: job {job_id} sent the workers no task");
+                    }
                 }
                 Some(expected) => {
                     let error = lakehouse.fails(&args);
@@ -190,6 +202,10 @@ fn run_file(name: &str) {
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(&path, text).unwrap();
             at = end;
+        } else if let Some(count) = line.strip_prefix("workers ") {
+            let count: usize = count.trim().parse().expect("workers <N>");
+            workers = (0..count).map(|_| lakehouse.worker()).collect();
+            at += 1;
         } else if line == "python" {
             let (code, end) = indented_block(&lines, at);
             let folder = lakehouse.path().to_str().unwrap();
@@ -279,4 +295,9 @@ fn every_behaviour_file_has_a_test() {
             path.display()
         );
     }
+}
+
+#[test]
+fn distributed() {
+    run_file("distributed");
 }

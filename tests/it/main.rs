@@ -18,6 +18,7 @@ mod support {
     mod runtime;
     mod sharded_events;
     mod tansu;
+    mod workers;
 
     pub use lakehouse::*;
     pub use listener::*;
@@ -30,6 +31,7 @@ mod support {
     pub use runtime::*;
     pub use sharded_events::*;
     pub use tansu::*;
+    pub use workers::*;
 }
 
 mod bad_input;
@@ -38,6 +40,7 @@ mod beside_writers;
 mod concurrency;
 mod delete;
 mod demo;
+mod distributed;
 mod events;
 mod foreign_deletes;
 mod formats;

@@ -19,6 +19,7 @@ mod support {
     mod served;
     mod sharded_events;
     mod tansu;
+    mod workers;
 
     pub use lakehouse::*;
     pub use listener::*;
@@ -30,10 +31,12 @@ mod support {
     pub use served::*;
     pub use sharded_events::*;
     pub use tansu::*;
+    pub use workers::*;
 }
 
 mod auth;
 mod backend;
+mod distributed;
 mod duckdb_tables;
 mod faults;
 mod idp_outage;

@@ -165,6 +165,7 @@ async fn batch_run_args(
         jobs,
         inputs,
         shard: None,
+        execution: None,
     })
 }
 

@@ -5,12 +5,13 @@
 //! Handlers are grouped by what they act on: `run.rs` (pipelines and raw
 //! data), `sql.rs`, `tables.rs` (listing, history, deleting rows,
 //! rollback), `maintain.rs` (one maintenance task now), `check.rs`,
-//! `deploy.rs`, `listen.rs` (with its runners in `batch_runners.rs`) and
-//! `serve.rs`.
+//! `deploy.rs`, `listen.rs` (with its runners in `batch_runners.rs`),
+//! `serve.rs` and `worker.rs`.
 
 mod batch_runners;
 mod check;
 mod deploy;
+mod explain;
 mod ingest;
 mod job_id;
 mod listen;
@@ -21,6 +22,7 @@ mod serve;
 mod sql;
 mod tables;
 mod watch;
+mod worker;
 
 use std::path::Path;
 use std::time::Instant;
@@ -115,6 +117,14 @@ pub enum Command {
     /// Check job specs and SQL without running them: references, types, and
     /// that every query plans against the tables it reads.
     Validate(run::ValidateArgs),
+    /// Show the physical plan each job would run now, against the tables
+    /// as they are, without running it; with --distributed, the stages the
+    /// workers would run, their tasks and partitions, and the shuffles
+    /// between them.
+    #[command(
+        after_help = "Examples:\n  medallion explain jobs/reference --job gold_sales_dashboard\n  medallion explain jobs/reference/gold --distributed --workers http://w0:50051,http://w1:50051"
+    )]
+    Explain(explain::ExplainArgs),
     /// Query committed tables with SQL (DataFusion dialect).
     #[command(
         after_help = "Examples:\n  medallion sql \"SELECT market_segment, SUM(revenue) FROM gold.sales_dashboard GROUP BY 1\"\n  medallion sql --format csv \"SELECT * FROM silver.dq_report\""
@@ -184,6 +194,15 @@ pub enum Command {
         after_help = "Examples:\n  medallion serve --oidc-issuer https://keycloak.example.com/realms/data --oidc-audience medallion-upload\n  medallion serve --no-auth --listen 127.0.0.1:8080   # a laptop only\n  curl -H \"Authorization: Bearer $TOKEN\" -F file=@orders.csv 'http://127.0.0.1:8080/api/v1/upload?dataset=orders'\n\nA token needs the scope (or Keycloak role) upload:<dataset>."
     )]
     Serve(serve::ServeArgs),
+    /// A worker of a distributed cluster: runs the stages of the queries of
+    /// jobs with `execution.mode: distributed` (or `run --execution
+    /// distributed`) that coordinators send it, reading data files straight
+    /// from storage with its own credentials, within its own memory pool
+    /// (--memory-limit, spilling to --spill-dir). Stops cleanly on SIGTERM.
+    #[command(
+        after_help = "Examples:\n  medallion worker --listen 0.0.0.0:50051 --memory-limit 8GiB\n  medallion worker --listen 127.0.0.1:0   # any free port, printed at start\n\nThen: medallion run jobs/reference --execution distributed --workers http://10.0.0.5:50051,http://10.0.0.6:50051"
+    )]
+    Worker(worker::WorkerArgs),
 }
 
 /// Runs one command; the error, if any, is for `main` to print on one line.
@@ -205,6 +224,8 @@ pub async fn run(cli: Cli, trace_id: String) -> Result<()> {
         Command::Listen(args) => out.print(listen::listen(config, args).await?),
         // It holds its engine for as long as it serves.
         Command::Serve(args) => out.print(serve::serve(config, args).await?),
+        // It needs no catalog: coordinators plan, workers read files.
+        Command::Worker(args) => out.print(worker::worker(config, args).await?),
         command => {
             // A pipeline that does not load fails before the catalog is
             // reached, or created in a fresh folder.
@@ -261,6 +282,7 @@ impl Command {
         match self {
             Command::Run(args) => Some(&args.pipeline),
             Command::Validate(args) => Some(&args.pipeline),
+            Command::Explain(args) => Some(&args.pipeline),
             _ => None,
         }
     }
@@ -290,6 +312,7 @@ async fn on_engine(
         }
         Command::Ingest(args) => out.print(ingest::ingest(engine, args, progress).await?),
         Command::Validate(_) => out.print(run::validate(engine, &loaded()).await?),
+        Command::Explain(args) => out.print(explain::explain(engine, &loaded(), args).await?),
         Command::Sql(args) => sql::query(engine, args).await,
         Command::Tables => out.print(tables::list(engine).await?),
         Command::History(args) => out.print(tables::history(engine, args).await?),

@@ -7,7 +7,9 @@ use std::time::Instant;
 use anyhow::{Result, bail};
 use clap::Args;
 use medallion_catalog::Shard;
-use medallion_jobs::{InputSpec, JobSpec, Pipeline, RunParameters, reference_pipeline_dir};
+use medallion_jobs::{
+    ExecutionMode, InputSpec, JobSpec, Pipeline, RunParameters, reference_pipeline_dir,
+};
 use serde::Serialize;
 
 use super::job_id::new_job_id;
@@ -68,6 +70,12 @@ pub struct RunArgs {
     /// declares `execution.shards`.
     #[arg(long, value_name = "INDEX/COUNT", value_parser = Shard::parse)]
     pub shard: Option<Shard>,
+    /// Where the jobs that read only tables (silver, gold) run, whatever
+    /// their spec's `execution.mode` says: `distributed` runs their
+    /// queries on the workers of --workers, this process writing and
+    /// committing; jobs that read raw files stay local.
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub execution: Option<ExecutionMode>,
 }
 
 /// `--input NAME=URI,URI`: the files that replace a raw input's path.
@@ -231,6 +239,7 @@ pub async fn run(
         job_id: args.job_id.unwrap_or_else(new_job_id),
         shard: args.shard,
         completion_index: completion_index()?,
+        execution: args.execution,
         ..RunParameters::default()
     };
     run_pipeline(

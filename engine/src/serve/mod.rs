@@ -78,7 +78,8 @@ pub async fn serve(
         .context("the server stopped")
 }
 
-async fn stopped() {
+/// Completes on SIGTERM or SIGINT: the end of a long-running process.
+pub(crate) async fn stopped() {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::terminate()),
