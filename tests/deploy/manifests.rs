@@ -183,6 +183,7 @@ fn every_kustomization_in_deploy_builds_and_matches_the_schemas() {
         deploy.join("job/base"),
         deploy.join("gitops/jobs"),
         deploy.join("servers"),
+        deploy.join("workers"),
     ];
     for layer in LAYERS {
         dirs.push(deploy.join("job/overlays").join(layer));
@@ -263,6 +264,7 @@ fn config_and_argocd_manifests_hold_no_secrets() {
         "argocd/applications.yaml",
         "servers/serve.yaml",
         "servers/listen.yaml",
+        "workers/workers.yaml",
     ] {
         let text = std::fs::read_to_string(deploy_dir().join(relative)).unwrap();
         for word in [
@@ -277,7 +279,7 @@ fn config_and_argocd_manifests_hold_no_secrets() {
     }
     let apps =
         documents(&std::fs::read_to_string(deploy_dir().join("argocd/applications.yaml")).unwrap());
-    assert_eq!(apps.len(), 3);
+    assert_eq!(apps.len(), 4);
     for app in &apps {
         let sync = &app["spec"]["syncPolicy"];
         assert_eq!(sync["automated"]["prune"], true);
@@ -291,4 +293,60 @@ fn config_and_argocd_manifests_hold_no_secrets() {
                 .any(|o| o == "CreateNamespace=true")
         );
     }
+}
+
+#[test]
+fn the_configured_workers_are_the_worker_pods_and_job_pods_may_reach_them() {
+    let workers = documents(&kustomize(&deploy_dir().join("workers")));
+    let of_kind = |kind: &str| {
+        workers
+            .iter()
+            .find(|d| d["kind"] == kind)
+            .unwrap_or_else(|| panic!("deploy/workers has no {kind}"))
+    };
+    let (service, set) = (of_kind("Service"), of_kind("StatefulSet"));
+    assert_eq!(
+        service["spec"]["clusterIP"], "None",
+        "pod names need a headless Service"
+    );
+    let service_name = service["metadata"]["name"].as_str().unwrap();
+    assert_eq!(set["spec"]["serviceName"], service_name);
+    let port = service["spec"]["ports"][0]["port"].as_u64().unwrap();
+
+    // Every pod of the StatefulSet, and only those, in the coordinators' config.
+    let config: serde_json::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(deploy_dir().join("config/medallion.yaml")).unwrap(),
+    )
+    .unwrap();
+    let set_name = set["metadata"]["name"].as_str().unwrap();
+    let replicas = set["spec"]["replicas"].as_u64().unwrap();
+    let expected: Vec<String> = (0..replicas)
+        .map(|i| format!("http://{set_name}-{i}.{service_name}:{port}"))
+        .collect();
+    let configured: Vec<String> = config["execution"]["workers"]
+        .as_array()
+        .expect("execution.workers in deploy/config/medallion.yaml")
+        .iter()
+        .map(|w| w.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(configured, expected);
+
+    // Job pods may open the port; the workers take it from jobs and each other.
+    let job_policy = documents(
+        &std::fs::read_to_string(deploy_dir().join("config/network-policy.yaml")).unwrap(),
+    );
+    let to_workers = job_policy[0]["spec"]["egress"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|rule| {
+            rule["to"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "worker"
+                && rule["ports"][0]["port"].as_u64() == Some(port)
+        });
+    assert!(to_workers, "job pods cannot reach the workers on {port}");
+    let policy = of_kind("NetworkPolicy");
+    let from = &policy["spec"]["ingress"][0];
+    assert_eq!(from["ports"][0]["port"].as_u64(), Some(port));
+    let components = &from["from"][0]["podSelector"]["matchExpressions"][0]["values"];
+    assert_eq!(components, &serde_json::json!(["job", "worker"]));
 }
