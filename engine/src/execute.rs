@@ -26,6 +26,7 @@ use tracing::Instrument;
 use url::Url;
 
 use crate::delete::{files_matching, rows_not_matching};
+use crate::distributed::{NETWORK_BYTES, with_worker_metrics};
 use crate::engine::Engine;
 use crate::maintain::run_maintenance;
 use crate::progress::{JobProgress, Progress, TrackedStream};
@@ -169,8 +170,9 @@ impl Engine {
         report.measures = JobMeasures {
             plan_seconds: Some((planned - started).as_secs_f64()),
             write_seconds: Some(planned.elapsed().as_secs_f64()),
-            ..plan_measures(plan.as_ref())
+            ..plan_measures(with_worker_metrics(plan).as_ref())
         };
+        report.bytes_shuffled = report.measures.bytes_shuffled;
         report.skipped_files = inputs.skipped_files;
         // The commit's answer does not carry the new snapshot's summary; the
         // table as committed does.
@@ -296,9 +298,13 @@ impl Engine {
         // range without a row group), and a union of scans (raw files with
         // different columns) adds up theirs: deal the batches out to one
         // writer per core, so encoding stays parallel without a half-empty
-        // data file per range.
+        // data file per range. A distributed plan's rows arrive in one
+        // stream: dealt out too, or one core encodes them all into one file
+        // (which a later distributed job could not split among workers).
         let writers = self.config.target_partitions;
-        let plan = if plan.output_partitioning().partition_count() > writers {
+        let partitions = plan.output_partitioning().partition_count();
+        let one_stream = plan.as_any().is::<DistributedExec>() && partitions < writers;
+        let plan = if partitions > writers || one_stream {
             Arc::new(
                 RepartitionExec::try_new(plan, Partitioning::RoundRobinBatch(writers))
                     .with_context(|| format!("job `{}`: cannot plan the writers", job.name))?,
@@ -390,7 +396,8 @@ impl Engine {
 }
 
 /// What a job's plan read (rows out of its scans, the leaves; the bytes
-/// its Parquet scans fetched) and spilled, summed over every operator.
+/// its Parquet scans fetched), spilled and sent between stages, summed over
+/// every operator (of every stage, on whichever worker it ran).
 fn plan_measures(plan: &dyn ExecutionPlan) -> JobMeasures {
     let mut measures = JobMeasures {
         rows_read: Some(0),
@@ -415,6 +422,10 @@ fn plan_measures(plan: &dyn ExecutionPlan) -> JobMeasures {
             );
         }
         add(&mut measures.spilled_bytes, metrics.spilled_bytes());
+        // A custom metric, which `sum_by_name` leaves out.
+        for sent in metrics.iter().filter(|m| m.value().name() == NETWORK_BYTES) {
+            *measures.bytes_shuffled.get_or_insert(0) += sent.value().as_usize() as u64;
+        }
     }
     measures
 }

@@ -47,6 +47,10 @@ pub struct JobReport {
     /// The shard of the job this run loaded (`2/4`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shard: Option<String>,
+    /// A distributed job: the bytes its stages sent each other and this
+    /// process over the network (Arrow IPC, compressed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes_shuffled: Option<u64>,
     /// Staged: the shards whose files the commit still waits for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub waiting_for: Option<Vec<u32>>,
@@ -67,6 +71,8 @@ pub struct JobMeasures {
     pub bytes_read: Option<u64>,
     pub spilled_bytes: Option<u64>,
     pub pool_peak_bytes: Option<u64>,
+    /// Over the network between stages; `None`: the job ran in one process.
+    pub bytes_shuffled: Option<u64>,
 }
 
 impl JobReport {
@@ -92,6 +98,7 @@ impl JobReport {
             skipped_files: Vec::new(),
             shard: None,
             waiting_for: None,
+            bytes_shuffled: None,
             measures: JobMeasures::default(),
         }
     }
@@ -118,6 +125,7 @@ impl JobReport {
             skipped_files: Vec::new(),
             shard: None,
             waiting_for: None,
+            bytes_shuffled: None,
             measures: JobMeasures::default(),
         }
     }

@@ -61,6 +61,15 @@ fn silver_and_gold_on_two_workers_hold_exactly_what_a_local_run_holds() {
         assert_eq!(status, "committed", "{table} in {report}");
     }
     assert_demo_tables(&cluster, &expected_from_raw(&cluster));
+    // The report says what each job sent over the network; bronze ran here.
+    for job in report["jobs"].as_array().unwrap() {
+        let shuffled = job["bytes_shuffled"].as_u64();
+        if job["table"].as_str().unwrap().starts_with("gold.") {
+            assert!(shuffled.is_some_and(|bytes| bytes > 0), "{job}");
+        } else if job["table"].as_str().unwrap().starts_with("bronze.") {
+            assert_eq!(shuffled, None, "{job}");
+        }
+    }
     for table in SILVER_AND_GOLD {
         assert_eq!(
             contents(&cluster, table),

@@ -8,8 +8,15 @@ mod iceberg_scan;
 mod tasks;
 mod worker;
 
+use std::sync::Arc;
+
 use datafusion::catalog::Session;
-use datafusion_distributed::DistributedConfig;
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion_distributed::{
+    DistributedConfig, DistributedExec, DistributedMetricsFormat,
+    rewrite_distributed_plan_with_metrics,
+};
 
 pub use cluster::distributed_session;
 pub use codec::IcebergScanCodec;
@@ -23,4 +30,27 @@ pub fn travels_to_workers(state: &dyn Session) -> bool {
         .extensions
         .get::<DistributedConfig>()
         .is_some()
+}
+
+/// The metric of the bytes a network boundary received from the stage below.
+pub const NETWORK_BYTES: &str = "bytes_transferred";
+
+/// An executed plan with what its stages measured on the workers, each
+/// metric summed over the tasks: a local plan as it is.
+pub fn with_worker_metrics(plan: Arc<dyn ExecutionPlan>) -> Arc<dyn ExecutionPlan> {
+    let measured = plan.clone().transform_down(|node| {
+        if !node.as_any().is::<DistributedExec>() {
+            return Ok(Transformed::no(node));
+        }
+        let measured =
+            rewrite_distributed_plan_with_metrics(node, DistributedMetricsFormat::Aggregated)?;
+        Ok(Transformed::new(measured, true, TreeNodeRecursion::Jump))
+    });
+    match measured {
+        Ok(measured) => measured.data,
+        Err(e) => {
+            tracing::warn!("the workers' metrics of a finished plan are not there: {e}");
+            plan
+        }
+    }
 }
