@@ -21,6 +21,14 @@ fn reference() -> String {
     concat!(env!("CARGO_MANIFEST_DIR"), "/../jobs/reference").to_string()
 }
 
+/// Two worker addresses where nothing listens.
+fn nobody() -> String {
+    let urls: Vec<String> = (0..2)
+        .map(|_| format!("http://127.0.0.1:{}", crate::support::free_port()))
+        .collect();
+    urls.join(",")
+}
+
 /// A table's rows as CSV in a fixed order, without the columns a run
 /// stamps on silver's rows (its load time, job id and the raw file's path).
 fn contents(lakehouse: &Lakehouse, table: &str) -> String {
@@ -207,9 +215,7 @@ fn a_distributed_job_without_workers_says_how_to_name_them_and_commits_nothing()
     let error = lakehouse.fails(&["run", gold, "--job-id", "g-2", "--execution", "distributed"]);
     assert!(error.contains("--workers"), "{error}");
     // Workers that are not there: the job fails naming one, commits nothing.
-    let nobody: Vec<String> = (0..2)
-        .map(|_| format!("http://127.0.0.1:{}", crate::support::free_port()))
-        .collect();
+    let nobody = nobody();
     let error = lakehouse.fails(&[
         "run",
         gold,
@@ -218,7 +224,7 @@ fn a_distributed_job_without_workers_says_how_to_name_them_and_commits_nothing()
         "--execution",
         "distributed",
         "--workers",
-        &nobody.join(","),
+        &nobody,
     ]);
     assert!(
         error.contains("Error connecting to Distributed DataFusion worker"),
@@ -282,18 +288,10 @@ fn explain_distributed_shows_stages_tasks_and_shuffles_without_contacting_the_wo
     let lakehouse = Lakehouse::new();
     lakehouse.ok(&["demo", "--scale", SCALE]);
     let gold = concat!(env!("CARGO_MANIFEST_DIR"), "/../jobs/reference/gold");
-    let nobody: Vec<String> = (0..2)
-        .map(|_| format!("http://127.0.0.1:{}", crate::support::free_port()))
-        .collect();
+    let nobody = nobody();
     let only = ["--job", "gold_sales_dashboard"];
     let plan = lakehouse.ok(&[
-        &[
-            "explain",
-            gold,
-            "--distributed",
-            "--workers",
-            &nobody.join(","),
-        ][..],
+        &["explain", gold, "--distributed", "--workers", &nobody][..],
         &only[..],
     ]
     .concat());

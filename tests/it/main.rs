@@ -5,6 +5,7 @@
 // Whole files of tests/support: each test binary names the ones it uses.
 #[path = "../support"]
 mod support {
+    mod announced;
     mod history;
     mod lakehouse;
     mod listener;

@@ -1,13 +1,12 @@
 //! `medallion serve` as a background process on a free port: the test
 //! reads the address it prints, talks HTTP to it, and reads its log.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
-use std::sync::mpsc;
+use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::Lakehouse;
+use super::announced::{Announced, start_announced};
 
 pub struct Served {
     child: Child,
@@ -23,33 +22,8 @@ impl Lakehouse {
         args.extend(["serve", "--listen", "127.0.0.1:0"]);
         args.extend(serve_args);
         let mut command = self.command(&args);
-        command
-            .env("RUST_LOG", "warn,medallion_engine=info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut child = command.spawn().expect("medallion serve starts");
-        let lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (address, announced) = mpsc::channel();
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                if let Some(rest) = line.strip_prefix("listening on ") {
-                    let url = rest.split_whitespace().next().unwrap_or_default();
-                    let _ = address.send(url.to_string());
-                }
-                sink.lock().unwrap().push(line);
-            }
-        });
-        let url = announced
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| {
-                let _ = child.kill();
-                panic!(
-                    "medallion serve did not start; log:\n{}",
-                    log.lock().unwrap().join("\n")
-                )
-            });
+        command.env("RUST_LOG", "warn,medallion_engine=info");
+        let Announced { child, url, log } = start_announced(command, "listening on ", |_| {});
         Served { child, url, log }
     }
 }

@@ -2,13 +2,12 @@
 //! datafusion-distributed cluster for the jobs that run distributed. Each
 //! worker's log is kept; it logs every task it is sent.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use super::Lakehouse;
+use super::announced::{Announced, start_announced};
 
 pub struct Worker {
     child: Child,
@@ -22,45 +21,23 @@ pub struct Worker {
 impl Lakehouse {
     /// `medallion worker --listen 127.0.0.1:0`, up, with a 512 MiB pool.
     pub fn worker(&self) -> Worker {
-        let mut command = self.command(&[
+        let args = [
             "--memory-limit",
             "512MiB",
             "worker",
             "--listen",
             "127.0.0.1:0",
-        ]);
-        command
-            .env("RUST_LOG", "warn,medallion_engine=info")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut child = command.spawn().expect("medallion worker starts");
-        let lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (address, announced) = mpsc::channel();
+        ];
+        let mut command = self.command(&args);
+        command.env("RUST_LOG", "warn,medallion_engine=info");
         let (task, tasks) = mpsc::channel();
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                if let Some(rest) = line.strip_prefix("worker listening on ") {
-                    let url = rest.split_whitespace().next().unwrap_or_default();
-                    let _ = address.send(url.to_string());
-                }
-                if line.contains("running a task") {
-                    let _ = task.send(line.clone());
-                }
-                sink.lock().unwrap().push(line);
+        let on_line = move |line: &str| {
+            if line.contains("running a task") {
+                let _ = task.send(line.to_string());
             }
-        });
-        let url = announced
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| {
-                let _ = child.kill();
-                panic!(
-                    "medallion worker did not start; log:\n{}",
-                    log.lock().unwrap().join("\n")
-                )
-            });
+        };
+        let Announced { child, url, log } =
+            start_announced(command, "worker listening on ", on_line);
         Worker {
             child,
             url,
