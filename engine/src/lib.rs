@@ -34,6 +34,7 @@ pub mod serve;
 pub mod session;
 pub mod sharded;
 pub mod storage;
+pub mod table_files;
 pub mod table_scan;
 pub mod tables;
 pub mod tpch;

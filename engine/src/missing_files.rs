@@ -2,6 +2,7 @@
 //! table, not an empty file: reading it fails with the table and the file
 //! named ([`MissingDataFile`]), and with what to do about it.
 
+use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -19,35 +20,32 @@ use parquet::arrow::async_reader::AsyncFileReader;
 use parquet::errors::ParquetError;
 use parquet::file::metadata::ParquetMetaData;
 
-use crate::table_scan::TableFiles;
-
 /// Wraps a reader factory so that "not found" from storage becomes
 /// [`MissingDataFile`]. DataFusion's caching reader turns the cause of a
 /// failed footer read into text, so on a failure the file is looked up once
 /// more to tell a missing file from any other failure.
 #[derive(Debug)]
 pub struct NamingMissingFiles {
-    files: Arc<TableFiles>,
+    table: String,
     store: Arc<dyn ObjectStore>,
     inner: Arc<dyn ParquetFileReaderFactory>,
+    /// Each file's URI as the table's metadata spells it, so errors quote it.
+    uris: Arc<HashMap<Path, String>>,
 }
 
 impl NamingMissingFiles {
     pub fn new(
-        files: Arc<TableFiles>,
+        table: &str,
         store: Arc<dyn ObjectStore>,
         inner: Arc<dyn ParquetFileReaderFactory>,
+        uris: Arc<HashMap<Path, String>>,
     ) -> Self {
         Self {
-            files,
+            table: table.to_string(),
             store,
             inner,
+            uris,
         }
-    }
-
-    /// The table the scan reads, as a worker needs it to scan the same files.
-    pub fn files(&self) -> &Arc<TableFiles> {
-        &self.files
     }
 }
 
@@ -61,14 +59,13 @@ impl ParquetFileReaderFactory for NamingMissingFiles {
     ) -> datafusion::common::Result<Box<dyn AsyncFileReader + Send>> {
         let location = &file.object_meta.location;
         let uri = self
-            .files
             .uris
             .get(location)
             .map_or_else(|| location.to_string(), String::clone);
         let file_ref = FileRef {
             store: self.store.clone(),
             location: file.object_meta.location.clone(),
-            table: self.files.table.clone(),
+            table: self.table.clone(),
             uri,
         };
         let inner = self

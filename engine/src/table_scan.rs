@@ -21,14 +21,11 @@ use datafusion::common::stats::Precision;
 use datafusion::common::{Statistics, project_schema};
 use datafusion::datasource::TableType;
 use datafusion::datasource::listing::{ListingTableUrl, PartitionedFile};
-use datafusion::datasource::physical_plan::parquet::{
-    CachedParquetFileReaderFactory, ParquetAccessPlan,
-};
+use datafusion::datasource::physical_plan::parquet::ParquetAccessPlan;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::DataFusionError;
 use datafusion::execution::object_store::ObjectStoreUrl;
-use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_expr_adapter::PhysicalExprAdapterFactory;
 use datafusion::physical_plan::ExecutionPlan;
@@ -44,8 +41,8 @@ use crate::equality_deletes::{
     DeleteGroup, EqualityDeleteFile, FileGroups, anti_join, first_columns,
 };
 use crate::field_ids::FieldIds;
-use crate::missing_files::NamingMissingFiles;
 use crate::position_deletes::{access_plan, deleted_rows, location};
+use crate::table_files::TableFiles;
 
 /// The data files of one table (or of one snapshot's part of it) as a
 /// DataFusion table, read in parallel with Parquet pruning and by field id.
@@ -127,36 +124,6 @@ impl DataFilesTable {
             field_ids: Arc::new(field_ids),
             statistics,
         })
-    }
-}
-
-/// What a scan of a table's data files knows beyond DataFusion's Parquet
-/// scan: the table (named in errors), each file's URI as the metadata
-/// spells it, and the field ids by which columns are read.
-#[derive(Debug)]
-pub struct TableFiles {
-    pub table: String,
-    pub uris: Arc<HashMap<Path, String>>,
-    pub field_ids: Arc<FieldIds>,
-}
-
-impl TableFiles {
-    /// `source` reading these files through the runtime's store and footer
-    /// cache, a file that is gone named as missing. The field ids are the
-    /// scan's expression adapter, set on its config.
-    pub fn reading(
-        self: &Arc<Self>,
-        source: ParquetSource,
-        runtime: &Arc<RuntimeEnv>,
-        store: &ObjectStoreUrl,
-    ) -> datafusion::common::Result<ParquetSource> {
-        let store = runtime.object_store(store)?;
-        let cached = CachedParquetFileReaderFactory::new(
-            store.clone(),
-            runtime.cache_manager.get_file_metadata_cache(),
-        );
-        let naming = NamingMissingFiles::new(self.clone(), store, Arc::new(cached));
-        Ok(source.with_parquet_file_reader_factory(Arc::new(naming)))
     }
 }
 

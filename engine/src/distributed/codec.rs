@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use super::iceberg_scan::IcebergScanExec;
 use crate::field_ids::FieldIds;
-use crate::table_scan::TableFiles;
+use crate::table_files::TableFiles;
 
 /// Encodes and decodes [`IcebergScanExec`]; registered with the
 /// coordinator's session and with every worker's.

@@ -26,7 +26,7 @@ use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_plan::metrics::MetricsSet;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
 
-use crate::table_scan::TableFiles;
+use crate::table_files::TableFiles;
 
 /// A Parquet scan of an Iceberg table's data files, with the table it reads.
 #[derive(Debug)]
