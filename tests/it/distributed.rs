@@ -55,6 +55,7 @@ fn silver_and_gold_on_two_workers_hold_exactly_what_a_local_run_holds() {
     let workers = [cluster.worker(), cluster.worker()];
     cluster.ok(&["generate", "--scale", SCALE]);
     let urls = worker_urls(&[&workers[0], &workers[1]]);
+    let metrics = cluster.path().join("medallion.prom");
     let report = cluster.report(&[
         "run",
         &reference(),
@@ -64,6 +65,8 @@ fn silver_and_gold_on_two_workers_hold_exactly_what_a_local_run_holds() {
         "distributed",
         "--workers",
         &urls,
+        "--metrics-file",
+        metrics.to_str().unwrap(),
     ]);
     for (table, status) in statuses(&report) {
         assert_eq!(status, "committed", "{table} in {report}");
@@ -78,6 +81,14 @@ fn silver_and_gold_on_two_workers_hold_exactly_what_a_local_run_holds() {
             assert_eq!(shuffled, None, "{job}");
         }
     }
+    // And so do the metrics an operator watches.
+    let text = std::fs::read_to_string(&metrics).unwrap();
+    let shuffled = text
+        .lines()
+        .find(|l| l.starts_with("medallion_shuffled_bytes_total{job=\"gold_sales_dashboard\""))
+        .unwrap_or_else(|| panic!("no shuffle metric of gold_sales_dashboard:\n{text}"));
+    let bytes: f64 = shuffled.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(bytes > 0.0, "{shuffled}");
     for table in SILVER_AND_GOLD {
         assert_eq!(
             contents(&cluster, table),

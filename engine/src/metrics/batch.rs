@@ -68,6 +68,7 @@ fn record_measures(registry: &Registry, job: &JobReport, labels: &[(&'static str
         (&ROWS_READ, measures.rows_read),
         (&BYTES_READ, measures.bytes_read),
         (&SPILLED_BYTES, measures.spilled_bytes),
+        (&SHUFFLED_BYTES, measures.bytes_shuffled),
     ];
     for (metric, value) in counters {
         if let Some(value) = value {

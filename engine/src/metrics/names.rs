@@ -131,6 +131,11 @@ pub static SPILLED_BYTES: Metric = counter(
     "Bytes the job's operators spilled to disk beyond the memory pool.",
     JOB,
 );
+pub static SHUFFLED_BYTES: Metric = counter(
+    "medallion_shuffled_bytes_total",
+    "Bytes a distributed job's stages sent over the network, to each other and to the job's process (Arrow IPC, compressed).",
+    JOB,
+);
 pub static POOL_PEAK: Metric = gauge(
     "medallion_memory_pool_peak_bytes",
     "Largest reservation of the DataFusion memory pool during the job's last run.",
