@@ -723,11 +723,6 @@ pub fn parse_size(text: &str) -> Result<u64> {
     Ok((number * factor) as u64)
 }
 
-/// The memory pool when none is configured. In a container (a cgroup with
-/// a memory limit) the limit minus headroom for memory the pool does not
-/// track, so a Kubernetes Job spills instead of being OOM-killed; see
-/// [`crate::cgroup::pool_size`]. Elsewhere half of the machine's available
-/// memory, the other half covering the untracked memory.
 /// Worker addresses as URLs: `http://host:port`.
 fn worker_urls(addresses: &[String]) -> Result<Vec<Url>> {
     addresses
@@ -745,6 +740,11 @@ fn worker_urls(addresses: &[String]) -> Result<Vec<Url>> {
         .collect()
 }
 
+/// The memory pool when none is configured. In a container (a cgroup with
+/// a memory limit) the limit minus headroom for memory the pool does not
+/// track, so a Kubernetes Job spills instead of being OOM-killed; see
+/// [`crate::cgroup::pool_size`]. Elsewhere half of the machine's available
+/// memory, the other half covering the untracked memory.
 pub fn default_memory_limit() -> u64 {
     let available = std::fs::read_to_string("/proc/meminfo")
         .ok()
@@ -767,6 +767,21 @@ pub fn default_memory_limit() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn worker_addresses_are_http_urls_and_anything_else_says_how_to_write_one() {
+        let workers = [" http://10.0.0.5:50051", "", "https://w1.example:443"].map(String::from);
+        let urls = worker_urls(&workers).unwrap();
+        let urls: Vec<&str> = urls.iter().map(Url::as_str).collect();
+        assert_eq!(urls, ["http://10.0.0.5:50051/", "https://w1.example/"]);
+        for bad in ["10.0.0.5:50051", "grpc://w0:50051", "http://"] {
+            let error = worker_urls(&[bad.to_string()]).unwrap_err().to_string();
+            assert!(
+                error.contains(bad) && error.contains("http://host:port"),
+                "{error}"
+            );
+        }
+    }
 
     #[test]
     fn sizes_parse() {
