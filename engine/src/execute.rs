@@ -285,15 +285,7 @@ impl Engine {
         run: &RunParameters,
         progress: &JobProgress,
     ) -> Result<Output> {
-        let frame = plan_job(ctx, job, raw_files, run).await?;
-        let plan = frame
-            .create_physical_plan()
-            .await
-            .with_context(|| format!("job `{}`: cannot plan the query", job.name))?;
-        if job.runs_distributed(run) && !plan.as_any().is::<DistributedExec>() {
-            // The planner keeps a plan whose every stage is one task whole.
-            tracing::info!(job = %job.name, "too small to split among the workers (one task per stage): it runs in this process");
-        }
+        let plan = physical_plan(ctx, job, raw_files, run).await?;
         // Raw scans plan a partition per file range (many of them empty: a
         // range without a row group), and a union of scans (raw files with
         // different columns) adds up theirs: deal the batches out to one
@@ -393,6 +385,26 @@ impl Engine {
         report.measures.pool_peak_bytes = Some(self.pool.take_peak() as u64);
         report
     }
+}
+
+/// The job's query as DataFusion (and, distributed, the planner of its
+/// stages) plans it in `ctx`: what `run` executes and `explain` prints.
+pub(crate) async fn physical_plan(
+    ctx: &SessionContext,
+    job: &JobSpec,
+    raw_files: &HashMap<String, Vec<RawFile>>,
+    run: &RunParameters,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    let plan = plan_job(ctx, job, raw_files, run)
+        .await?
+        .create_physical_plan()
+        .await
+        .with_context(|| format!("job `{}`: cannot plan the query", job.name))?;
+    if job.runs_distributed(run) && !plan.as_any().is::<DistributedExec>() {
+        // The planner keeps a plan whose every stage is one task whole.
+        tracing::info!(job = %job.name, "too small to split among the workers (one task per stage): it runs in this process");
+    }
+    Ok(plan)
 }
 
 /// What a job's plan read (rows out of its scans, the leaves; the bytes

@@ -4,13 +4,14 @@
 //! their partitions, and the shuffle or broadcast between stages. The
 //! workers are named, never contacted.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use datafusion::physical_plan::displayable;
 use datafusion_distributed::display_plan_ascii;
 use medallion_catalog::table_ident;
-use medallion_jobs::{JobSpec, RunParameters, plan_job};
+use medallion_jobs::{JobSpec, RunParameters};
 
 use crate::engine::Engine;
+use crate::execute::physical_plan;
 
 impl Engine {
     /// The plan of one run of `job`, as text.
@@ -24,11 +25,7 @@ impl Engine {
         let inputs = self
             .register_inputs(&ctx, job, run, shard, target.as_ref())
             .await?;
-        let plan = plan_job(&ctx, job, &inputs.raw_files, run)
-            .await?
-            .create_physical_plan()
-            .await
-            .with_context(|| format!("job `{}`: cannot plan the query", job.name))?;
+        let plan = physical_plan(&ctx, job, &inputs.raw_files, run).await?;
         Ok(if job.runs_distributed(run) {
             display_plan_ascii(plan.as_ref(), false)
         } else {
