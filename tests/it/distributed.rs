@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use crate::support::{
-    Lakehouse, SCALE, assert_demo_tables, edit, error_line, expected_from_raw, statuses,
-    worker_urls,
+    Lakehouse, SCALE, assert_demo_tables, edit, error_line, expected_from_raw, run_on_workers,
+    statuses, worker_urls,
 };
 
 const SILVER_AND_GOLD: [&str; 5] = [
@@ -56,18 +56,10 @@ fn silver_and_gold_on_two_workers_hold_exactly_what_a_local_run_holds() {
     cluster.ok(&["generate", "--scale", SCALE]);
     let urls = worker_urls(&[&workers[0], &workers[1]]);
     let metrics = cluster.path().join("medallion.prom");
-    let report = cluster.report(&[
-        "run",
-        &reference(),
-        "--job-id",
-        "distributed-1",
-        "--execution",
-        "distributed",
-        "--workers",
-        &urls,
-        "--metrics-file",
-        metrics.to_str().unwrap(),
-    ]);
+    let reference = reference();
+    let mut run = run_on_workers(&reference, "distributed-1", &urls);
+    run.extend(["--metrics-file", metrics.to_str().unwrap()]);
+    let report = cluster.report(&run);
     for (table, status) in statuses(&report) {
         assert_eq!(status, "committed", "{table} in {report}");
     }
@@ -140,16 +132,7 @@ fn rows_deleted_by_position_deletes_stay_deleted_on_the_workers() {
 
     let workers = [lakehouse.worker(), lakehouse.worker()];
     let urls = worker_urls(&[&workers[0], &workers[1]]);
-    lakehouse.ok(&[
-        "run",
-        gold,
-        "--job-id",
-        "distributed-after-delete",
-        "--execution",
-        "distributed",
-        "--workers",
-        &urls,
-    ]);
+    lakehouse.ok(&run_on_workers(gold, "distributed-after-delete", &urls));
     assert_eq!(
         lakehouse.scalar("SELECT SUM(order_count) FROM gold.customer_metrics"),
         left.to_string()
@@ -169,17 +152,9 @@ fn a_worker_killed_mid_job_commits_nothing_and_the_same_job_id_then_loads_exactl
     let mut doomed = lakehouse.worker();
     let healthy = lakehouse.worker();
     let urls = worker_urls(&[&doomed, &healthy]);
-    let run = [
-        "run",
-        &reference(),
-        "--job-id",
-        "load-1",
-        "--execution",
-        "distributed",
-        "--workers",
-        &urls,
-        "--json",
-    ];
+    let reference = reference();
+    let mut run = run_on_workers(&reference, "load-1", &urls);
+    run.push("--json");
     let coordinator = lakehouse.spawn(&run);
     // The first task it is sent: the job is under way.
     doomed
@@ -204,16 +179,7 @@ fn a_worker_killed_mid_job_commits_nothing_and_the_same_job_id_then_loads_exactl
     }
     let replacement = lakehouse.worker();
     let urls = worker_urls(&[&healthy, &replacement]);
-    lakehouse.ok(&[
-        "run",
-        &reference(),
-        "--job-id",
-        "load-1",
-        "--execution",
-        "distributed",
-        "--workers",
-        &urls,
-    ]);
+    lakehouse.ok(&run_on_workers(&reference, "load-1", &urls));
     assert_demo_tables(&lakehouse, &expected_from_raw(&lakehouse));
 }
 
@@ -227,16 +193,7 @@ fn a_distributed_job_without_workers_says_how_to_name_them_and_commits_nothing()
     assert!(error.contains("--workers"), "{error}");
     // Workers that are not there: the job fails naming one, commits nothing.
     let nobody = nobody();
-    let error = lakehouse.fails(&[
-        "run",
-        gold,
-        "--job-id",
-        "g-2",
-        "--execution",
-        "distributed",
-        "--workers",
-        &nobody,
-    ]);
+    let error = lakehouse.fails(&run_on_workers(gold, "g-2", &nobody));
     assert!(
         error.contains("Error connecting to Distributed DataFusion worker"),
         "{error}"

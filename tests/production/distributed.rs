@@ -4,7 +4,9 @@
 //! catalog.
 
 use crate::backend::Backend;
-use crate::support::{SCALE, assert_demo_tables, expected_from_raw, statuses, worker_urls};
+use crate::support::{
+    SCALE, assert_demo_tables, expected_from_raw, run_on_workers, statuses, worker_urls,
+};
 
 #[test]
 fn silver_and_gold_on_two_workers_read_s3_and_commit_through_the_rest_catalog() {
@@ -17,16 +19,7 @@ fn silver_and_gold_on_two_workers_read_s3_and_commit_through_the_rest_catalog() 
     lakehouse.ok(&["run", &bronze, "--job-id", "load-1"]);
 
     let urls = worker_urls(&[&workers[0], &workers[1]]);
-    let run = [
-        "run",
-        reference,
-        "--job-id",
-        "load-1",
-        "--execution",
-        "distributed",
-        "--workers",
-        &urls,
-    ];
+    let run = run_on_workers(reference, "load-1", &urls);
     let report = lakehouse.report(&run);
     let status = statuses(&report);
     for table in [

@@ -47,6 +47,12 @@ impl Lakehouse {
     }
 }
 
+/// `run <pipeline> --job-id <job_id> --execution distributed --workers <urls>`.
+pub fn run_on_workers<'a>(pipeline: &'a str, job_id: &'a str, urls: &'a str) -> Vec<&'a str> {
+    let execution = ["--execution", "distributed", "--workers", urls];
+    [&["run", pipeline, "--job-id", job_id][..], &execution].concat()
+}
+
 /// `--workers` for these workers.
 pub fn worker_urls(workers: &[&Worker]) -> String {
     workers
