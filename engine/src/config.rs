@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use medallion_catalog::{LakehouseConfig, RestSettings, S3Settings, Secret};
+use medallion_catalog::{LakehouseConfig, RestSettings, S3Settings, Secret, redacted_uri};
 use serde::Deserialize;
 use serde::de::value::MapAccessDeserializer;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
@@ -723,7 +723,9 @@ pub fn parse_size(text: &str) -> Result<u64> {
     Ok((number * factor) as u64)
 }
 
-/// Worker addresses as URLs: `http://host:port`.
+/// Worker addresses as URLs: `http://host:port`. A worker takes no
+/// credentials in its address, and one written with them is refused
+/// without showing them (the address reaches errors and logs).
 fn worker_urls(addresses: &[String]) -> Result<Vec<Url>> {
     addresses
         .iter()
@@ -731,10 +733,16 @@ fn worker_urls(addresses: &[String]) -> Result<Vec<Url>> {
         .filter(|address| !address.is_empty())
         .map(|address| {
             let url = Url::parse(address).ok().filter(|url| {
-                matches!(url.scheme(), "http" | "https") && url.port_or_known_default().is_some()
+                matches!(url.scheme(), "http" | "https")
+                    && url.port_or_known_default().is_some()
+                    && url.username().is_empty()
+                    && url.password().is_none()
             });
             url.with_context(|| {
-                format!("bad worker address `{address}`: write it as http://host:port")
+                format!(
+                    "bad worker address `{}`: write it as http://host:port, without a user or password",
+                    redacted_uri(address)
+                )
             })
         })
         .collect()
@@ -781,6 +789,11 @@ mod tests {
                 "{error}"
             );
         }
+        let error = worker_urls(&["http://ops:hunter2@w0:50051".to_string()])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("without a user or password"), "{error}");
+        assert!(!error.contains("hunter2"), "{error}");
     }
 
     #[test]
