@@ -11,6 +11,7 @@ use arrow::array::{ArrayRef, RecordBatch, new_null_array};
 use arrow::compute::cast;
 use arrow::datatypes::SchemaRef;
 use futures::{Stream, StreamExt};
+use iceberg::TableIdent;
 use iceberg::arrow::{RecordBatchPartitionSplitter, schema_to_arrow_schema};
 use iceberg::spec::{DataFile, DataFileFormat, TableMetadata, TableProperties};
 use iceberg::table::Table;
@@ -79,43 +80,75 @@ where
     S: Stream<Item = std::result::Result<RecordBatch, E>> + Send + Unpin + 'static,
     E: Into<Box<dyn StdError + Send + Sync>> + Send + 'static,
 {
-    let ident = table.identifier();
-    let target = Arc::new(
-        schema_to_arrow_schema(&written.schema)
-            .context(|| format!("cannot map the schema of {ident} to Arrow"))?,
-    );
-    let sources: Arc<[Option<usize>]> = written.sources.clone().into();
-    let rolling = rolling_writer(table, written, job_id)?;
-    let splitter = splitter(table, written)?;
+    let writers = FileWriters::new(table, written, job_id)?;
     let mut tasks = JoinSet::new();
-    for (index, mut stream) in partitions.into_iter().enumerate() {
-        let (rolling, target, sources) = (rolling.clone(), target.clone(), sources.clone());
-        let (ident, splitter) = (ident.clone(), splitter.clone());
-        tasks.spawn(async move {
-            let mut writer = PartitionWriters::new(DataFileWriterBuilder::new(rolling), splitter);
-            while let Some(batch) = stream.next().await {
-                let batch = batch.map_err(|e| CatalogError::Source {
-                    partition: index,
-                    source: e.into(),
-                })?;
-                if batch.num_rows() == 0 {
-                    continue;
-                }
-                let batch = conform(&batch, &sources, &target).context(|| {
-                    format!("cannot convert the job's output to the columns of {ident}")
-                })?;
-                writer
-                    .write(batch)
-                    .await
-                    .context(|| format!("cannot write a data file of {ident}"))?;
-            }
-            writer
-                .close()
-                .await
-                .context(|| format!("cannot finish a data file of {ident}"))
-        });
+    for (index, stream) in partitions.into_iter().enumerate() {
+        tasks.spawn(writers.clone().write(index, stream));
     }
     join_writers(table, tasks).await
+}
+
+/// What every writer of one write shares: where its files go, how they
+/// are named and split by partition, and the columns they take.
+#[derive(Clone)]
+pub(crate) struct FileWriters {
+    ident: TableIdent,
+    rolling: Rolling,
+    splitter: Option<Arc<RecordBatchPartitionSplitter>>,
+    target: SchemaRef,
+    sources: Arc<[Option<usize>]>,
+}
+
+impl FileWriters {
+    pub(crate) fn new(table: &Table, written: &WriteSchema, job_id: Option<&str>) -> Result<Self> {
+        let ident = table.identifier().clone();
+        let target = Arc::new(
+            schema_to_arrow_schema(&written.schema)
+                .context(|| format!("cannot map the schema of {ident} to Arrow"))?,
+        );
+        Ok(Self {
+            rolling: rolling_writer(table, written, job_id)?,
+            splitter: splitter(table, written)?,
+            sources: written.sources.clone().into(),
+            target,
+            ident,
+        })
+    }
+
+    /// Streams one partition's rows (the `index`th) into data files.
+    pub(crate) async fn write<S, E>(self, index: usize, mut stream: S) -> Result<Vec<DataFile>>
+    where
+        S: Stream<Item = std::result::Result<RecordBatch, E>> + Unpin,
+        E: Into<Box<dyn StdError + Send + Sync>>,
+    {
+        let Self {
+            ident,
+            rolling,
+            splitter,
+            target,
+            sources,
+        } = self;
+        let mut writer = PartitionWriters::new(DataFileWriterBuilder::new(rolling), splitter);
+        while let Some(batch) = stream.next().await {
+            let batch = batch.map_err(|e| CatalogError::Source {
+                partition: index,
+                source: e.into(),
+            })?;
+            if batch.num_rows() == 0 {
+                continue;
+            }
+            let batch = conform(&batch, &sources, &target)
+                .context(|| format!("cannot convert the job's output to the columns of {ident}"))?;
+            writer
+                .write(batch)
+                .await
+                .context(|| format!("cannot write a data file of {ident}"))?;
+        }
+        writer
+            .close()
+            .await
+            .context(|| format!("cannot finish a data file of {ident}"))
+    }
 }
 
 /// Every write gets its own file-name prefix: iceberg-rust's name

@@ -27,6 +27,7 @@ mod deletion_vector_files;
 mod deletion_vectors;
 mod error;
 mod fanout;
+mod file_target;
 mod history;
 mod maintenance;
 mod merge;
@@ -56,6 +57,7 @@ pub use credentials::NoCredentials;
 pub use data_files::data_file_properties;
 pub use delete_files::DeletedPositions;
 pub use error::{CatalogError, MissingDataFile, Result};
+pub use file_target::FileTarget;
 pub use history::{
     SnapshotInfo, TableInfo, input_read, snapshot_infos, snapshot_of_job, snapshot_of_shard,
     table_rows,

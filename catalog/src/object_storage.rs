@@ -15,8 +15,8 @@ use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use iceberg::io::{
-    FileMetadata, FileRead, FileWrite, InputFile, OutputFile, Storage, StorageConfig,
-    StorageFactory,
+    FileIO, FileIOBuilder, FileMetadata, FileRead, FileWrite, InputFile, OutputFile, Storage,
+    StorageConfig, StorageFactory,
 };
 use iceberg::{Error, ErrorKind};
 use object_store::aws::AmazonS3Builder;
@@ -189,6 +189,13 @@ impl ObjectStores {
             stores: Mutex::default(),
             vended: RwLock::default(),
         })
+    }
+
+    /// Iceberg's file access over these stores, with this process's own
+    /// credentials: how a worker writes the data files of a table it was
+    /// never handed by a catalog.
+    pub fn file_io(self: &Arc<Self>) -> FileIO {
+        FileIOBuilder::new(Arc::new(ObjectStoreStorageFactory::new(self.clone()))).build()
     }
 
     /// Files under `prefix` (a table location) use what the catalog sent

@@ -6,8 +6,9 @@ use std::error::Error as StdError;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use iceberg::TableIdent;
+use iceberg::io::FileIO;
 use iceberg::spec::{DataFile, FormatVersion};
 use iceberg::table::Table;
 
@@ -16,8 +17,9 @@ use crate::commit::{
 };
 use crate::conflicts::{FilterOverwrite, OverwriteByFilter};
 use crate::connection::Lakehouse;
-use crate::data_files::write_data_files;
-use crate::error::Result;
+use crate::data_files::{delete_quietly, write_data_files};
+use crate::error::{CatalogError, Result};
+use crate::file_target::FileTarget;
 use crate::partition::PartitionField;
 use crate::row_level::RowLevelMode;
 use crate::schema::{SchemaEvolution, WriteSchema};
@@ -113,44 +115,63 @@ impl TableWrite {
 
     /// Streams every partition into data files (one writer per partition,
     /// in parallel), then commits them as one snapshot.
-    pub async fn execute<S, E>(
-        mut self,
-        schema: SchemaRef,
-        partitions: Vec<S>,
-    ) -> Result<CommitOutcome>
+    pub async fn execute<S, E>(self, schema: SchemaRef, partitions: Vec<S>) -> Result<CommitOutcome>
     where
         S: Stream<Item = std::result::Result<RecordBatch, E>> + Send + Unpin + 'static,
         E: Into<Box<dyn StdError + Send + Sync>> + Send + 'static,
     {
+        self.execute_with(&schema, WrittenHere(partitions)).await
+    }
+
+    /// Has tasks elsewhere write the data files (the workers of a
+    /// distributed job): `start` gets where they go, and the storage of
+    /// this process for tasks that run here; it returns the stream of the
+    /// tasks' answers ([`FileTarget::write`]). Then commits every file
+    /// answered as one snapshot, as [`Self::execute`] does; when a task
+    /// fails, the files answered so far are deleted.
+    pub async fn execute_elsewhere<F, S, E>(
+        self,
+        schema: SchemaRef,
+        start: F,
+    ) -> Result<CommitOutcome>
+    where
+        F: FnOnce(FileTarget, FileIO) -> std::result::Result<S, E>,
+        S: Stream<Item = std::result::Result<RecordBatch, E>> + Unpin,
+        E: Into<Box<dyn StdError + Send + Sync>>,
+    {
+        self.execute_with(&schema, WrittenElsewhere(start)).await
+    }
+
+    async fn execute_with(
+        mut self,
+        schema: &SchemaRef,
+        writers: impl Writers,
+    ) -> Result<CommitOutcome> {
         let options = &self.options;
         let (table, created) =
-            ensure_table(&self.lakehouse, &self.ident, &schema, options.layout()).await?;
+            ensure_table(&self.lakehouse, &self.ident, schema, options.layout()).await?;
         if let Some(snapshot_id) = options.commit.committed_in(&table) {
             return Ok(CommitOutcome::AlreadyCommitted { snapshot_id });
         }
         options.commit.check_not_sharded_before(&table)?;
         // Other shards may be writing into the table a shard created.
         let purge_on_failure = created && options.commit.shard_of_commit().is_none();
-        let result = self.write_and_commit(&table, &schema, partitions).await;
+        let result = self.write_and_commit(&table, schema, writers).await;
         if result.is_err() && purge_on_failure {
             drop_if_still_empty(&self.lakehouse, &self.ident).await;
         }
         result
     }
 
-    async fn write_and_commit<S, E>(
+    async fn write_and_commit(
         &mut self,
         table: &Table,
         schema: &SchemaRef,
-        partitions: Vec<S>,
-    ) -> Result<CommitOutcome>
-    where
-        S: Stream<Item = std::result::Result<RecordBatch, E>> + Send + Unpin + 'static,
-        E: Into<Box<dyn StdError + Send + Sync>> + Send + 'static,
-    {
+        writers: impl Writers,
+    ) -> Result<CommitOutcome> {
         let written = fit(table, schema, self.options.on_schema_change)?;
         let job_id = self.options.commit.job();
-        let files = write_data_files(table, &written, job_id, partitions).await?;
+        let files = writers.write(table, &written, job_id).await?;
         let (written, files) = (&written, &files[..]);
         match (self.replacing.take(), self.mode) {
             (Some(mut replacing), _) => self.commit(written, files, &mut replacing).await,
@@ -189,6 +210,69 @@ impl TableWrite {
     }
 }
 
+/// Who writes a write's data files.
+trait Writers {
+    async fn write(
+        self,
+        table: &Table,
+        written: &WriteSchema,
+        job_id: Option<&str>,
+    ) -> Result<Vec<DataFile>>;
+}
+
+/// This process's writer tasks, one per stream.
+struct WrittenHere<S>(Vec<S>);
+
+impl<S, E> Writers for WrittenHere<S>
+where
+    S: Stream<Item = std::result::Result<RecordBatch, E>> + Send + Unpin + 'static,
+    E: Into<Box<dyn StdError + Send + Sync>> + Send + 'static,
+{
+    async fn write(
+        self,
+        table: &Table,
+        written: &WriteSchema,
+        job_id: Option<&str>,
+    ) -> Result<Vec<DataFile>> {
+        write_data_files(table, written, job_id, self.0).await
+    }
+}
+
+/// Tasks elsewhere, started by the function held, answering in a stream.
+struct WrittenElsewhere<F>(F);
+
+impl<F, S, E> Writers for WrittenElsewhere<F>
+where
+    F: FnOnce(FileTarget, FileIO) -> std::result::Result<S, E>,
+    S: Stream<Item = std::result::Result<RecordBatch, E>> + Unpin,
+    E: Into<Box<dyn StdError + Send + Sync>>,
+{
+    async fn write(
+        self,
+        table: &Table,
+        written: &WriteSchema,
+        job_id: Option<&str>,
+    ) -> Result<Vec<DataFile>> {
+        let target = FileTarget::new(table, written, job_id);
+        let failed = |e: E| CatalogError::Source {
+            partition: 0,
+            source: e.into(),
+        };
+        let mut answers = (self.0)(target.clone(), table.file_io().clone()).map_err(failed)?;
+        let mut files = Vec::new();
+        while let Some(answer) = answers.next().await {
+            match answer.map_err(failed).and_then(|a| target.files_of(&a)) {
+                Ok(answered) => files.extend(answered),
+                Err(e) => {
+                    delete_quietly(table, files.iter().map(|f| f.file_path().to_string())).await;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(files)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashSet;
@@ -202,7 +286,6 @@ mod tests {
     use iceberg::spec::Datum;
 
     use super::*;
-    use crate::error::CatalogError;
     use crate::history::{lineage, snapshot_infos};
     use crate::schema::table_ident;
 

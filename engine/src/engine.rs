@@ -60,7 +60,7 @@ impl Engine {
         if !job.runs_distributed(run) {
             return Ok(self.session());
         }
-        distributed_session(&self.config, &self.runtime)
+        distributed_session(&self.config, &self.runtime, &self.stores)
             .with_context(|| format!("job `{}` runs distributed", job.name))
     }
 

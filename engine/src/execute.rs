@@ -15,7 +15,6 @@ use datafusion::physical_plan::{
 };
 use datafusion::prelude::{DataFrame, SessionContext, ident, lit};
 use datafusion_distributed::DistributedExec;
-use iceberg::TableIdent;
 use iceberg::table::Table;
 use medallion_catalog::{
     CommitProperties, FilterOverwrite, Shard, ShardCommit, WriteOptions, input_read, table_ident,
@@ -26,7 +25,7 @@ use tracing::Instrument;
 use url::Url;
 
 use crate::delete::{files_matching, rows_not_matching};
-use crate::distributed::{NETWORK_BYTES, with_worker_metrics};
+use crate::distributed::{NETWORK_BYTES, log_if_whole, with_worker_metrics};
 use crate::engine::Engine;
 use crate::maintain::run_maintenance;
 use crate::progress::{JobProgress, Progress, TrackedStream};
@@ -140,31 +139,16 @@ impl Engine {
         let inputs = self
             .register_inputs(&ctx, job, run, shard, target_table.as_ref())
             .await?;
-        let mut output = self
-            .plan_output(&ctx, job, &inputs.raw_files, run, progress)
-            .await?;
-        let plan = output.plan.clone();
-        let planned = Instant::now();
-        let replaced = match (&job.target.replace_where, &target_table) {
-            (Some(predicate), Some(table)) => {
-                let replaced =
-                    rows_replaced(&ctx, job, table, predicate, &output, progress).await?;
-                output.partitions.extend(replaced.staying);
-                Some(replaced.overwrite)
-            }
-            _ => None,
+        let Wrote {
+            written,
+            plan,
+            planned,
+        } = if self.writes_on_workers(job, run, shard) {
+            self.write_on_workers(&ctx, job, run, &inputs).await?
+        } else {
+            self.write_here(&ctx, job, run, &inputs, target_table.as_ref(), progress)
+                .await?
         };
-        let written = self
-            .commit_output(
-                target.clone(),
-                job,
-                run,
-                shard,
-                inputs.read,
-                output,
-                replaced,
-            )
-            .await?;
         let snapshot_id = written.snapshot_id();
         let mut report = written.report(job, shard, started);
         report.measures = JobMeasures {
@@ -181,6 +165,41 @@ impl Engine {
             report.table_rows = table_rows(&committed, snapshot_id);
         }
         Ok(report)
+    }
+
+    /// Plans the job's query here and streams its rows (with the rows
+    /// `replace_where` keeps) into data files that this process writes and
+    /// commits.
+    async fn write_here(
+        &self,
+        ctx: &SessionContext,
+        job: &JobSpec,
+        run: &RunParameters,
+        inputs: &Inputs,
+        target_table: Option<&Table>,
+        progress: &JobProgress,
+    ) -> Result<Wrote> {
+        let mut output = self
+            .plan_output(ctx, job, &inputs.raw_files, run, progress)
+            .await?;
+        let plan = output.plan.clone();
+        let planned = Instant::now();
+        let replaced = match (&job.target.replace_where, target_table) {
+            (Some(predicate), Some(table)) => {
+                let replaced = rows_replaced(ctx, job, table, predicate, &output, progress).await?;
+                output.partitions.extend(replaced.staying);
+                Some(replaced.overwrite)
+            }
+            _ => None,
+        };
+        let written = self
+            .commit_output(job, run, &inputs.read, output, replaced)
+            .await?;
+        Ok(Wrote {
+            written,
+            plan,
+            planned,
+        })
     }
 
     /// Registers every input of the job in `ctx`: tables by name (only
@@ -321,33 +340,18 @@ impl Engine {
     /// of the target, in the job's mode, with what the run read recorded.
     /// One shard of a `commit: single` job stages its files instead, and
     /// the last shard to stage commits them all.
-    #[allow(clippy::too_many_arguments)]
     async fn commit_output(
         &self,
-        target: TableIdent,
         job: &JobSpec,
         run: &RunParameters,
-        shard: Option<Shard>,
-        inputs_read: Vec<(String, i64)>,
+        inputs_read: &[(String, i64)],
         output: Output,
         replaced: Option<FilterOverwrite>,
     ) -> Result<Written> {
-        let mut commit = CommitProperties::default()
-            .job_id(run.job_id.clone())
-            .job_name(job.name.clone());
+        let shard = job.shard(run)?;
         let single = job.execution.commit == ShardCommit::Single;
-        if let Some(shard) = shard.filter(|_| !single) {
-            commit = commit.shard(shard);
-        }
-        let options = WriteOptions {
-            commit: inputs_read
-                .iter()
-                .fold(commit, |commit, (input, id)| commit.input_read(input, *id)),
-            partition_by: job.target.partition_fields(),
-            on_schema_change: job.target.on_schema_change,
-            row_level: job.target.write_mode,
-            format_version: job.target.format_version,
-        };
+        let options = write_options(job, run, shard.filter(|_| !single), inputs_read);
+        let target = table_ident(&job.target.table)?;
         let Output {
             schema, partitions, ..
         } = output;
@@ -387,6 +391,31 @@ impl Engine {
     }
 }
 
+/// What the job's write carries: its job id and what it read, the
+/// table's layout and schema policy; `shard` when each shard commits its own.
+pub(crate) fn write_options(
+    job: &JobSpec,
+    run: &RunParameters,
+    shard: Option<Shard>,
+    inputs_read: &[(String, i64)],
+) -> WriteOptions {
+    let mut commit = CommitProperties::default()
+        .job_id(run.job_id.clone())
+        .job_name(job.name.clone());
+    if let Some(shard) = shard {
+        commit = commit.shard(shard);
+    }
+    WriteOptions {
+        commit: inputs_read
+            .iter()
+            .fold(commit, |commit, (input, id)| commit.input_read(input, *id)),
+        partition_by: job.target.partition_fields(),
+        on_schema_change: job.target.on_schema_change,
+        row_level: job.target.write_mode,
+        format_version: job.target.format_version,
+    }
+}
+
 /// The job's query as DataFusion (and, distributed, the planner of its
 /// stages) plans it in `ctx`: what `run` executes and `explain` prints.
 pub(crate) async fn physical_plan(
@@ -400,9 +429,8 @@ pub(crate) async fn physical_plan(
         .create_physical_plan()
         .await
         .with_context(|| format!("job `{}`: cannot plan the query", job.name))?;
-    if job.runs_distributed(run) && !plan.as_any().is::<DistributedExec>() {
-        // The planner keeps a plan whose every stage is one task whole.
-        tracing::info!(job = %job.name, "too small to split among the workers (one task per stage): it runs in this process");
+    if job.runs_distributed(run) {
+        log_if_whole(&job.name, &plan);
     }
     Ok(plan)
 }
@@ -451,7 +479,7 @@ pub(crate) struct Inputs {
     skipped_files: Vec<String>,
     /// Which snapshot of each input table this run read; the next run of
     /// the job reads only what was appended after it.
-    read: Vec<(String, i64)>,
+    pub(crate) read: Vec<(String, i64)>,
 }
 
 /// A running query on its way to the writers.
@@ -460,6 +488,14 @@ struct Output {
     partitions: Vec<TrackedStream>,
     /// The plan, whose metrics say what it read once it ran.
     plan: Arc<dyn ExecutionPlan>,
+}
+
+/// What a job's write did, and the plan that fed it (whose metrics say
+/// what it read) with when its planning ended.
+pub(crate) struct Wrote {
+    pub(crate) written: Written,
+    pub(crate) plan: Arc<dyn ExecutionPlan>,
+    pub(crate) planned: Instant,
 }
 
 /// What `replace_where` replaces: the files holding rows the predicate

@@ -41,3 +41,4 @@ pub mod tpch;
 pub mod tpch_changes;
 pub mod upload_status;
 pub mod validate;
+pub mod worker_writes;

@@ -89,6 +89,18 @@ fn silver_and_gold_on_two_workers_hold_exactly_what_a_local_run_holds() {
         );
     }
 
+    // The workers wrote gold's data files themselves; silver's merge
+    // writes in the job's process.
+    let logs: String = workers.iter().map(|w| w.log()).collect();
+    let wrote = |table: &str| {
+        logs.lines()
+            .any(|l| l.contains("wrote data files") && l.contains(&format!("table={table}")))
+    };
+    for table in ["gold.customer_metrics", "gold.sales_dashboard"] {
+        assert!(wrote(table), "no worker wrote {table}:\n{logs}");
+    }
+    assert!(!wrote("silver.orders"), "{logs}");
+
     // Both workers ran tasks, and the tables travelled to them as Iceberg
     // scans (deletes, field ids and all), not as bare Parquet scans.
     for worker in &workers {

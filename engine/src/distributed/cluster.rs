@@ -1,7 +1,8 @@
 //! The session of a job that runs distributed: DataFusion plans it here,
 //! datafusion-distributed cuts the physical plan into stages at its
-//! shuffles and sends each stage's tasks to the configured workers, and the
-//! last stage's rows stream back to this process, which writes and commits.
+//! shuffles and sends each stage's tasks to the configured workers. The
+//! last stage writes the job's data files (see `write.rs`), or streams its
+//! rows back to this process, which writes them; this process commits.
 
 use std::sync::Arc;
 
@@ -9,17 +10,25 @@ use anyhow::{Result, bail};
 use datafusion::error::DataFusionError;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 use datafusion_distributed::{DistributedExt, DistributedPhysicalOptimizerRule, WorkerResolver};
+use medallion_catalog::ObjectStores;
 use url::Url;
 
-use super::codec::IcebergScanCodec;
+use super::codec::IcebergCodec;
 use super::tasks::IcebergScanTasks;
 use crate::config::Config;
 use crate::session::session_config;
 
 /// A session whose queries run on `config.workers`.
-pub fn distributed_session(config: &Config, runtime: &Arc<RuntimeEnv>) -> Result<SessionContext> {
+pub fn distributed_session(
+    config: &Config,
+    runtime: &Arc<RuntimeEnv>,
+    stores: &Arc<ObjectStores>,
+) -> Result<SessionContext> {
     if config.workers.is_empty() {
         bail!(
             "no workers to run a distributed job on; start `medallion worker` processes and \
@@ -32,7 +41,9 @@ pub fn distributed_session(config: &Config, runtime: &Arc<RuntimeEnv>) -> Result
         .with_runtime_env(runtime.clone())
         .with_default_features()
         .with_distributed_worker_resolver(Workers(config.workers.clone()))
-        .with_distributed_user_codec(IcebergScanCodec)
+        .with_distributed_user_codec(IcebergCodec {
+            file_io: stores.file_io(),
+        })
         .with_distributed_task_estimator(IcebergScanTasks)
         // A job declared distributed uses the cluster: each data file (or
         // byte range of one) may be a task, up to one task per worker.
@@ -44,6 +55,34 @@ pub fn distributed_session(config: &Config, runtime: &Arc<RuntimeEnv>) -> Result
         .with_physical_optimizer_rule(Arc::new(DistributedPhysicalOptimizerRule))
         .build();
     Ok(SessionContext::new_with_state(state))
+}
+
+/// `logical` planned as `ctx` plans it, but not yet cut into stages, so a
+/// job's plan can gain its writers first; [`distribute`] cuts it then.
+pub async fn plan_uncut(
+    ctx: &SessionContext,
+    logical: &LogicalPlan,
+) -> datafusion::common::Result<Arc<dyn ExecutionPlan>> {
+    let state = ctx.state();
+    let rules = state
+        .physical_optimizers()
+        .iter()
+        .filter(|rule| rule.name() != DistributedPhysicalOptimizerRule.name())
+        .cloned()
+        .collect();
+    let state = SessionStateBuilder::new_from_existing(state)
+        .with_physical_optimizer_rules(rules)
+        .build();
+    state.create_physical_plan(logical).await
+}
+
+/// `plan` cut into stages for the workers, as the session's last optimizer
+/// rule cuts the plans it makes.
+pub fn distribute(
+    plan: Arc<dyn ExecutionPlan>,
+    ctx: &SessionContext,
+) -> datafusion::common::Result<Arc<dyn ExecutionPlan>> {
+    DistributedPhysicalOptimizerRule.optimize(plan, ctx.state().config_options())
 }
 
 /// The workers as configured: every task of a stage goes to one of them.

@@ -1,10 +1,14 @@
-//! How an [`IcebergScanExec`] travels to a worker: its Parquet scan as
-//! DataFusion's plan encoding writes it, and beside it what that encoding
-//! drops (the table, its files' URIs, the field ids, and the rows each file
-//! with deletes leaves out), from which the worker rebuilds the same scan.
+//! How medallion's plan nodes travel to a worker. An [`IcebergScanExec`]:
+//! its Parquet scan as DataFusion's plan encoding writes it, and beside it
+//! what that encoding drops (the table, its files' URIs, the field ids, and
+//! the rows each file with deletes leaves out), from which the worker
+//! rebuilds the same scan. A [`DataFileWriteExec`]: where its files go
+//! (its [`medallion_catalog::FileTarget`]); the worker writes them through
+//! its own storage.
 //!
-//! On the wire: the length of the JSON part (4 bytes, little-endian), the
-//! JSON part, then the encoded Parquet scan.
+//! On the wire, after a byte naming the node: for a scan, the length of the
+//! JSON part (4 bytes, little-endian), the JSON part, then the encoded
+//! Parquet scan; for a write, the target as JSON.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -19,74 +23,103 @@ use datafusion_proto::bytes::{
     physical_plan_from_bytes_with_extension_codec, physical_plan_to_bytes_with_extension_codec,
 };
 use datafusion_proto::physical_plan::{DefaultPhysicalExtensionCodec, PhysicalExtensionCodec};
+use iceberg::io::FileIO;
 use object_store::path::Path;
 use parquet::arrow::arrow_reader::{RowSelection, RowSelector};
 use serde::{Deserialize, Serialize};
 
 use super::iceberg_scan::IcebergScanExec;
+use super::write::DataFileWriteExec;
 use crate::field_ids::FieldIds;
 use crate::table_files::TableFiles;
 
-/// Encodes and decodes [`IcebergScanExec`]; registered with the
-/// coordinator's session and with every worker's.
+/// Encodes and decodes medallion's plan nodes, [`IcebergScanExec`] and
+/// [`DataFileWriteExec`]; registered with the coordinator's session and
+/// with every worker's. `file_io` is the storage a decoded write writes to.
 #[derive(Debug)]
-pub struct IcebergScanCodec;
+pub struct IcebergCodec {
+    pub file_io: FileIO,
+}
 
-impl PhysicalExtensionCodec for IcebergScanCodec {
+/// The first byte of an encoded node: which node it is.
+const SCAN: u8 = b'S';
+const WRITE: u8 = b'W';
+
+impl PhysicalExtensionCodec for IcebergCodec {
     fn try_decode(
         &self,
         buf: &[u8],
         inputs: &[Arc<dyn ExecutionPlan>],
         ctx: &TaskContext,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        if !inputs.is_empty() {
-            return internal_err!(
-                "an Iceberg scan has no inputs; it was given {}",
-                inputs.len()
-            );
+        match (buf.split_first(), inputs) {
+            (Some((&SCAN, scan)), []) => decode_scan(scan, ctx),
+            (Some((&WRITE, target)), [input]) => {
+                let target = serde_json::from_slice(target).map_err(external)?;
+                let write =
+                    DataFileWriteExec::new(input.clone(), Arc::new(target), self.file_io.clone());
+                Ok(Arc::new(write))
+            }
+            _ => internal_err!(
+                "not an encoded Iceberg scan or write with {} inputs ({} bytes)",
+                inputs.len(),
+                buf.len()
+            ),
         }
-        let (wire, scan) = split(buf)?;
-        let wire: ScanOnTheWire = serde_json::from_slice(wire).map_err(external)?;
-        let scan = physical_plan_from_bytes_with_extension_codec(
-            scan,
-            ctx,
-            &DefaultPhysicalExtensionCodec {},
-        )?;
-        let Some((config, _)) = scan
-            .as_any()
-            .downcast_ref::<DataSourceExec>()
-            .and_then(|scan| scan.downcast_to_file_source::<ParquetSource>())
-        else {
-            return internal_err!(
-                "an encoded Iceberg scan holds a Parquet scan, not {}",
-                scan.name()
-            );
-        };
-        let config = wire.restore_deletes(config.clone())?;
-        let files = Arc::new(wire.table_files()?);
-        Ok(Arc::new(IcebergScanExec::decoded(config, files, ctx)?))
     }
 
     fn try_encode(&self, node: Arc<dyn ExecutionPlan>, buf: &mut Vec<u8>) -> Result<()> {
-        let Some(scan) = node.as_any().downcast_ref::<IcebergScanExec>() else {
-            return internal_err!(
-                "medallion's plan encoding knows Iceberg scans, not {}",
-                node.name()
-            );
-        };
-        let wire = serde_json::to_vec(&ScanOnTheWire::of(scan)).map_err(external)?;
-        let parquet = physical_plan_to_bytes_with_extension_codec(
-            scan.parquet_scan(),
-            &DefaultPhysicalExtensionCodec {},
-        )?;
-        let length = u32::try_from(wire.len()).map_err(|_| {
-            DataFusionError::Internal("an Iceberg scan over 4 GiB of file names".into())
-        })?;
-        buf.extend_from_slice(&length.to_le_bytes());
-        buf.extend_from_slice(&wire);
-        buf.extend_from_slice(&parquet);
-        Ok(())
+        if let Some(scan) = node.as_any().downcast_ref::<IcebergScanExec>() {
+            buf.push(SCAN);
+            return encode_scan(scan, buf);
+        }
+        if let Some(write) = node.as_any().downcast_ref::<DataFileWriteExec>() {
+            buf.push(WRITE);
+            return serde_json::to_writer(buf, write.target()).map_err(external);
+        }
+        internal_err!(
+            "medallion's plan encoding knows Iceberg scans and writes, not {}",
+            node.name()
+        )
     }
+}
+
+fn decode_scan(buf: &[u8], ctx: &TaskContext) -> Result<Arc<dyn ExecutionPlan>> {
+    let (wire, scan) = split(buf)?;
+    let wire: ScanOnTheWire = serde_json::from_slice(wire).map_err(external)?;
+    let scan = physical_plan_from_bytes_with_extension_codec(
+        scan,
+        ctx,
+        &DefaultPhysicalExtensionCodec {},
+    )?;
+    let Some((config, _)) = scan
+        .as_any()
+        .downcast_ref::<DataSourceExec>()
+        .and_then(|scan| scan.downcast_to_file_source::<ParquetSource>())
+    else {
+        return internal_err!(
+            "an encoded Iceberg scan holds a Parquet scan, not {}",
+            scan.name()
+        );
+    };
+    let config = wire.restore_deletes(config.clone())?;
+    let files = Arc::new(wire.table_files()?);
+    Ok(Arc::new(IcebergScanExec::decoded(config, files, ctx)?))
+}
+
+fn encode_scan(scan: &IcebergScanExec, buf: &mut Vec<u8>) -> Result<()> {
+    let wire = serde_json::to_vec(&ScanOnTheWire::of(scan)).map_err(external)?;
+    let parquet = physical_plan_to_bytes_with_extension_codec(
+        scan.parquet_scan(),
+        &DefaultPhysicalExtensionCodec {},
+    )?;
+    let length = u32::try_from(wire.len()).map_err(|_| {
+        DataFusionError::Internal("an Iceberg scan over 4 GiB of file names".into())
+    })?;
+    buf.extend_from_slice(&length.to_le_bytes());
+    buf.extend_from_slice(&wire);
+    buf.extend_from_slice(&parquet);
+    Ok(())
 }
 
 /// The JSON part and the encoded scan.

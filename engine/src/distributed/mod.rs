@@ -7,6 +7,7 @@ mod codec;
 mod iceberg_scan;
 mod tasks;
 mod worker;
+mod write;
 
 use std::sync::Arc;
 
@@ -18,10 +19,11 @@ use datafusion_distributed::{
     rewrite_distributed_plan_with_metrics,
 };
 
-pub use cluster::distributed_session;
-pub use codec::IcebergScanCodec;
+pub use cluster::{distribute, distributed_session, plan_uncut};
+pub use codec::IcebergCodec;
 pub use iceberg_scan::IcebergScanExec;
 pub use worker::serve_worker;
+pub use write::{DataFileWriteExec, writing};
 
 /// Whether `state` runs its plans on workers, so scans must travel whole.
 pub fn travels_to_workers(state: &dyn Session) -> bool {
@@ -30,6 +32,17 @@ pub fn travels_to_workers(state: &dyn Session) -> bool {
         .extensions
         .get::<DistributedConfig>()
         .is_some()
+}
+
+/// The planner keeps a plan whose every stage is one task whole: then the
+/// job's own process runs it, which an operator should hear of.
+pub fn log_if_whole(job: &str, plan: &Arc<dyn ExecutionPlan>) {
+    if !plan.as_any().is::<DistributedExec>() {
+        tracing::info!(
+            job,
+            "too small to split among the workers (one task per stage): it runs in this process"
+        );
+    }
 }
 
 /// The metric of the bytes a network boundary received from the stage below.

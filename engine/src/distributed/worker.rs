@@ -1,7 +1,8 @@
 //! `medallion worker`: one process of a distributed cluster. It runs the
 //! tasks coordinators send it, reading Iceberg data files straight from
-//! storage with its own credentials (none travel in a plan) and within its
-//! own bounded, spilling memory pool.
+//! storage with its own credentials (none travel in a plan), writing the
+//! data files of the tables jobs write the same way, and within its own
+//! bounded, spilling memory pool.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use medallion_catalog::ObjectStores;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
-use super::codec::IcebergScanCodec;
+use super::codec::IcebergCodec;
 use crate::config::Config;
 use crate::metrics::Registry;
 use crate::serve::stopped;
@@ -27,12 +28,13 @@ pub async fn serve_worker(
     listening: impl FnOnce(SocketAddr),
 ) -> Result<()> {
     let stores = ObjectStores::new(config.s3.clone());
-    let (runtime, _pool) = runtime(config, stores, Arc::new(Registry::default()))?;
-    let mut worker = Worker::from_session_builder(|ctx: WorkerQueryContext| async move {
-        Ok(ctx
-            .builder
-            .with_distributed_user_codec(IcebergScanCodec)
-            .build())
+    let (runtime, _pool) = runtime(config, stores.clone(), Arc::new(Registry::default()))?;
+    let file_io = stores.file_io();
+    let mut worker = Worker::from_session_builder(move |ctx: WorkerQueryContext| {
+        let codec = IcebergCodec {
+            file_io: file_io.clone(),
+        };
+        async move { Ok(ctx.builder.with_distributed_user_codec(codec).build()) }
     })
     .with_runtime_env(runtime);
     worker.add_on_plan_hook(|plan| {
