@@ -4,6 +4,7 @@
 
 mod chart;
 mod checks;
+mod cluster;
 mod engines;
 mod machine;
 mod measure;
@@ -29,7 +30,8 @@ use crate::engines::{Engine, Mode, Setup};
         target/release/medallion-bench --scale 1 --engines medallion,duckdb --runs 3\n  \
         target/release/medallion-bench --scale 10 --memory-limit 1GiB --engines medallion\n  \
         target/release/medallion-bench --scale 1 --mode one-process\n  \
-        target/release/medallion-bench --scale 1 --engines medallion,duckdb --loads 2\n\n\
+        target/release/medallion-bench --scale 1 --engines medallion,duckdb --loads 2\n  \
+        target/release/medallion-bench --scale 10 --engines medallion --memory-limit 1GiB --workers 2,4\n\n\
         Peers: pip install -r benches/requirements.txt (DuckDB); \
         pip install -r benches/requirements-spark.txt (Spark, needs Java 17).\n\
         Exits with 1 when an engine's results differ or an engine fails."
@@ -80,6 +82,12 @@ struct Args {
     /// (127.0.0.1:19333 and :19181), and must read the same answer.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
     loads: u8,
+    /// Worker counts, e.g. 2,4: after the benchmark, medallion's silver and
+    /// gold again, in one process and on it plus N `medallion worker`
+    /// processes on this machine (each under --memory-limit), --runs times
+    /// each: wall time, every process's peak memory, bytes over the network.
+    #[arg(long, value_name = "N,...", value_delimiter = ',')]
+    workers: Vec<usize>,
     /// The script that starts SeaweedFS (S3 + Iceberg REST) for DuckDB's second load.
     #[arg(long, value_name = "FILE", default_value = ".ci/seaweedfs.sh")]
     seaweedfs: PathBuf,
@@ -158,6 +166,20 @@ fn run(args: Args) -> Result<bool> {
             Some(_) => eprintln!("second load: duckdb skipped, its first load failed or differs"),
             None => {}
         }
+    }
+
+    if !args.workers.is_empty() {
+        if args.workers.contains(&0) {
+            anyhow::bail!(
+                "--workers counts workers of a cluster: give 1 or more, e.g. --workers 2,4"
+            );
+        }
+        report.cluster = Some(cluster::measure(
+            &setup,
+            &args.workers,
+            args.runs,
+            &work_dir,
+        )?);
     }
 
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;

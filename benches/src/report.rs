@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 
 use crate::checks::Results;
+use crate::cluster::ClusterRuns;
 use crate::engines::Mode;
 use crate::machine::Machine;
 use crate::measure::Usage;
@@ -40,6 +41,9 @@ pub struct Report {
     /// `--loads 2` with duckdb: its second load, a MERGE INTO on Iceberg.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub second_load_duckdb: Option<DuckdbSecondLoad>,
+    /// `--workers`: silver and gold on one process and on clusters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<Vec<ClusterRuns>>,
 }
 
 /// medallion's medians divided by DuckDB's: below 1, medallion is faster
@@ -293,6 +297,9 @@ impl Report {
             if let Some(duckdb) = &self.second_load_duckdb {
                 crate::second_load_duckdb::render(duckdb, loads, &mut md);
             }
+        }
+        if let Some(cluster) = &self.cluster {
+            crate::cluster::render(cluster, &mut md);
         }
         self.render_targets(&mut md);
         md
@@ -676,6 +683,7 @@ pub(crate) mod tests {
             headline: None,
             second_load: None,
             second_load_duckdb: None,
+            cluster: None,
         }
     }
 

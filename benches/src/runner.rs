@@ -167,6 +167,7 @@ pub fn benchmark(
         headline: None,
         second_load: None,
         second_load_duckdb: None,
+        cluster: None,
     };
     report.headline = report.compute_headline();
     Ok(report)
