@@ -1,12 +1,13 @@
 //! `medallion explain`: the physical plan a job would run now, against the
 //! tables as they are, without running it. Distributed, the plan is cut
 //! into stages: each with its tasks (one per worker it would occupy) and
-//! their partitions, and the shuffle or broadcast between stages. The
-//! workers are named, never contacted.
+//! their partitions, and the shuffle or broadcast between stages, and where
+//! the job's data files are written. The workers are named, and contacted
+//! only by a dedup step, which looks up repeated keys as it is planned.
 
 use anyhow::Result;
 use datafusion::physical_plan::displayable;
-use datafusion_distributed::display_plan_ascii;
+use datafusion_distributed::{DistributedExec, display_plan_ascii};
 use medallion_catalog::table_ident;
 use medallion_jobs::{JobSpec, RunParameters};
 
@@ -26,10 +27,29 @@ impl Engine {
             .register_inputs(&ctx, job, run, shard, target.as_ref())
             .await?;
         let plan = physical_plan(&ctx, job, &inputs.raw_files, run).await?;
-        Ok(if job.runs_distributed(run) {
-            display_plan_ascii(plan.as_ref(), false)
+        if !job.runs_distributed(run) {
+            return Ok(displayable(plan.as_ref()).indent(true).to_string());
+        }
+        let table = &job.target.table;
+        let writes = if !plan.as_any().is::<DistributedExec>() {
+            format!(
+                "Too small to split among the workers (one task per stage): this process runs \
+                 it, writes {table} and commits."
+            )
+        } else if self.writes_on_workers(job, run, shard) {
+            format!(
+                "The last stage's tasks also write the data files of {table} (a \
+                 DataFileWriteExec on top of the stage); this process commits them."
+            )
         } else {
-            displayable(plan.as_ref()).indent(true).to_string()
-        })
+            format!(
+                "The last stage's rows come back to this process, which writes {table} (a merge \
+                 or replace_where reads the table's own rows here) and commits."
+            )
+        };
+        Ok(format!(
+            "{}{writes}\n",
+            display_plan_ascii(plan.as_ref(), false)
+        ))
     }
 }

@@ -264,7 +264,7 @@ fn only_jobs_that_read_tables_run_distributed_and_validate_says_where_they_do() 
 }
 
 #[test]
-fn explain_distributed_shows_stages_tasks_and_shuffles_without_contacting_the_workers() {
+fn explain_distributed_shows_stages_tasks_shuffles_and_where_files_are_written() {
     let lakehouse = Lakehouse::new();
     lakehouse.ok(&["demo", "--scale", SCALE]);
     let gold = concat!(env!("CARGO_MANIFEST_DIR"), "/../jobs/reference/gold");
@@ -281,6 +281,55 @@ fn explain_distributed_shows_stages_tasks_and_shuffles_without_contacting_the_wo
     assert!(
         plan.contains("IcebergScanExec: table=silver.orders"),
         "{plan}"
+    );
+    assert!(
+        plan.contains("write the data files of gold.sales_dashboard"),
+        "{plan}"
+    );
+    // Silver's merges have read every bronze row: nothing new to split.
+    let silver = concat!(env!("CARGO_MANIFEST_DIR"), "/../jobs/reference/silver");
+    let merge = lakehouse.ok(&[
+        "explain",
+        silver,
+        "--distributed",
+        "--workers",
+        &nobody,
+        "--job",
+        "silver_orders",
+    ]);
+    assert!(
+        merge.contains("Too small to split among the workers"),
+        "{merge}"
+    );
+    // Before silver.orders' first run it reads all of bronze.orders; a
+    // merge gets its rows back, as it reads the table's own rows here.
+    // Its dedup looks up repeated keys while it is planned: on workers.
+    let first = Lakehouse::new();
+    first.ok(&["generate", "--scale", SCALE]);
+    let bronze = concat!(env!("CARGO_MANIFEST_DIR"), "/../jobs/reference/bronze");
+    first.ok(&["run", bronze, "--job-id", "load-1"]);
+    first.ok(&[
+        "run",
+        silver,
+        "--job-id",
+        "load-1",
+        "--job",
+        "silver_customers",
+    ]);
+    let workers = [first.worker(), first.worker()];
+    let urls = worker_urls(&[&workers[0], &workers[1]]);
+    let merge = first.ok(&[
+        "explain",
+        silver,
+        "--distributed",
+        "--workers",
+        &urls,
+        "--job",
+        "silver_orders",
+    ]);
+    assert!(
+        merge.contains("rows come back to this process, which writes silver.orders"),
+        "{merge}"
     );
 
     let local = lakehouse.ok(&[&["explain", gold][..], &only[..]].concat());

@@ -19,8 +19,10 @@ pub struct ExplainArgs {
     pub jobs: Vec<String>,
     /// Plan the jobs that read only tables as `run --execution distributed`
     /// would: their stages, each stage's tasks and partitions, and the
-    /// shuffles between them, for the workers of --workers (named, not
-    /// contacted: name as many as you mean to run).
+    /// shuffles between them, and where the data files are written, for
+    /// the workers of --workers (name as many as you mean to run). They
+    /// are not contacted, except by a dedup step with rows to read: it
+    /// looks up repeated keys while it is planned.
     #[arg(long)]
     pub distributed: bool,
 }
