@@ -59,15 +59,17 @@ cargo nextest run --workspace --no-fail-fast "$@"
 # copy-on-write and merge-on-read, before and after compact, and DuckDB's
 # second load (MERGE INTO on Iceberg, through a SeaweedFS of the harness's
 # own on 127.0.0.1:19333/19181, ~8 s, stopped by its PID file) must read the
-# same (medallion-bench exits non-zero otherwise). The Spark peer stays out: a
-# run takes minutes (see README, Benchmarks).
+# same (medallion-bench exits non-zero otherwise). With --workers 2 silver
+# and gold run again on two medallion workers and must hash the same as in
+# one process. The Spark peer stays out: a run takes minutes (see README,
+# Benchmarks).
 cargo build --quiet -p medallion-engine -p medallion-bench --bins
 bench_dir="$(mktemp -d)"
-if ! cargo run --quiet -p medallion-bench -- --scale 0.01 --engines medallion,duckdb --runs 1 --loads 2 \
+if ! cargo run --quiet -p medallion-bench -- --scale 0.01 --engines medallion,duckdb --runs 1 --loads 2 --workers 2 \
   --out "$bench_dir/report" --work-dir "$bench_dir/work" > "$bench_dir/bench.log" 2>&1; then
   cat "$bench_dir/bench.log"
   echo "benchmark smoke run failed: medallion and DuckDB differ, or an engine failed (above)"
   exit 1
 fi
-echo "benchmark smoke run: medallion and DuckDB computed the same tables at scale 0.01, and their second loads agree"
+echo "benchmark smoke run: medallion and DuckDB computed the same tables at scale 0.01, their second loads agree, and so do one process and two workers"
 rm -rf "$bench_dir"

@@ -276,9 +276,10 @@ pub fn render(runs: &[ClusterRuns], md: &mut String) {
         let peaks: Vec<String> = run.worker_peak_bytes.iter().map(|b| size(*b)).collect();
         let _ = writeln!(
             md,
-            "| {processes} | {:.2} s ({} runs) | {:.2}x | {} | {} | {} |",
+            "| {processes} | {:.2} s ({} run{}) | {:.2}x | {} | {} | {} |",
             run.wall_seconds,
             run.runs,
+            if run.runs == 1 { "" } else { "s" },
             run.wall_seconds / alone,
             size(run.coordinator_peak_bytes),
             if peaks.is_empty() {

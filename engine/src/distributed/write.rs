@@ -25,15 +25,18 @@ use medallion_catalog::FileTarget;
 use crate::errors::one_line;
 
 /// `plan` with its rows written into `target`'s data files, by one writer
-/// per partition: a plan of one partition is dealt out to `writers` of
-/// them first, so its rows too are encoded in parallel (on the workers).
+/// per partition. A plan of one partition is dealt out to `writers` of
+/// them first, so its rows too are encoded in parallel (on the workers),
+/// and so is a plan of more (a union of small aggregates), which would
+/// otherwise write a near-empty file per partition.
 pub fn writing(
     plan: Arc<dyn ExecutionPlan>,
     target: FileTarget,
     file_io: FileIO,
     writers: usize,
 ) -> Result<Arc<dyn ExecutionPlan>> {
-    let plan = if plan.output_partitioning().partition_count() == 1 && writers > 1 {
+    let partitions = plan.output_partitioning().partition_count();
+    let plan = if partitions != writers && (partitions == 1 || partitions > writers) {
         Arc::new(RepartitionExec::try_new(
             plan,
             Partitioning::RoundRobinBatch(writers),
