@@ -149,7 +149,7 @@ impl FileTarget {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use arrow::array::Int64Array;
     use futures::{StreamExt, stream};
 
@@ -168,7 +168,7 @@ mod tests {
 
     /// Each batch written by a task of its own, as a worker would: the
     /// target read back from its JSON, the storage the worker's own.
-    fn tasks(
+    pub(crate) fn tasks(
         target: FileTarget,
         batches: Vec<RecordBatch>,
     ) -> impl Stream<Item = Result<RecordBatch>> + Unpin {

@@ -211,7 +211,7 @@ impl TableWrite {
 }
 
 /// Who writes a write's data files.
-trait Writers {
+pub(crate) trait Writers {
     async fn write(
         self,
         table: &Table,
@@ -239,7 +239,7 @@ where
 }
 
 /// Tasks elsewhere, started by the function held, answering in a stream.
-struct WrittenElsewhere<F>(F);
+pub(crate) struct WrittenElsewhere<F>(pub(crate) F);
 
 impl<F, S, E> Writers for WrittenElsewhere<F>
 where

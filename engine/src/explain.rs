@@ -43,8 +43,8 @@ impl Engine {
             )
         } else {
             format!(
-                "The last stage's rows come back to this process, which writes {table} (a merge \
-                 or replace_where reads the table's own rows here) and commits."
+                "The last stage's rows come back to this process, which writes {table} \
+                 (replace_where and a merge's delete_when need the rows here) and commits."
             )
         };
         Ok(format!(

@@ -1,10 +1,11 @@
-//! A distributed job that appends or overwrites has its workers write the
-//! data files: its plan gains a writer on top before it is cut into stages,
-//! so the last stage's tasks encode the rows where they are computed and
-//! only the files' descriptions come back. This process commits them in
-//! one snapshot through the same commit protocol as every write (a re-plan
-//! on a newer head, the job id that makes a re-run a no-op). Merges and
-//! `replace_where` read the table's own rows here, so they write here.
+//! A distributed job has its workers write the data files: its plan gains
+//! a writer on top before it is cut into stages, so the last stage's tasks
+//! encode the rows where they are computed and only the files'
+//! descriptions come back. This process commits them in one snapshot
+//! through the same commit protocol as every write (a re-plan on a newer
+//! head, the job id that makes a re-run a no-op); a merge reads the new
+//! files' keys back first. `replace_where` and a merge's `delete_when`
+//! need the rows themselves here, so they write here.
 
 use std::time::Instant;
 
@@ -12,7 +13,7 @@ use anyhow::{Context, Result};
 use datafusion::physical_plan::execute_stream;
 use datafusion::prelude::SessionContext;
 use medallion_catalog::{Shard, table_ident};
-use medallion_jobs::{JobSpec, RunParameters, plan_job};
+use medallion_jobs::{JobSpec, RunParameters, TargetMode, plan_job};
 
 use crate::distributed::{distribute, log_if_whole, plan_uncut, writing};
 use crate::engine::Engine;
@@ -27,9 +28,13 @@ impl Engine {
         run: &RunParameters,
         shard: Option<Shard>,
     ) -> bool {
+        let writes_rows = match job.target.mode {
+            TargetMode::Merge => job.target.delete_when.is_none(),
+            mode => mode.write_mode().is_some(),
+        };
         job.runs_distributed(run)
             && !self.config.workers.is_empty()
-            && job.target.mode.write_mode().is_some()
+            && writes_rows
             && job.target.replace_where.is_none()
             && shard.is_none()
     }
@@ -48,21 +53,29 @@ impl Engine {
             .await
             .with_context(|| format!("job `{}`: cannot plan the query", job.name))?;
         let planned = Instant::now();
-        let mode = job.target.mode.write_mode().expect("a job writing rows");
         let options = write_options(job, run, None, &inputs.read);
-        let writers = self.config.target_partitions;
+        let (schema, writers) = (plan.schema(), self.config.target_partitions);
+        let target = table_ident(&job.target.table)?;
         let mut executed = None;
-        let outcome = self
-            .lakehouse
-            .write(table_ident(&job.target.table)?, mode)
-            .with_options(options)
-            .execute_elsewhere(plan.schema(), |target, file_io| {
-                let cut = distribute(writing(plan.clone(), target, file_io, writers)?, ctx)?;
-                log_if_whole(&job.name, &cut);
-                executed = Some(cut.clone());
-                execute_stream(cut, ctx.task_ctx())
-            })
-            .await?;
+        let start = |files, file_io| {
+            let cut = distribute(writing(plan.clone(), files, file_io, writers)?, ctx)?;
+            log_if_whole(&job.name, &cut);
+            executed = Some(cut.clone());
+            execute_stream(cut, ctx.task_ctx())
+        };
+        let outcome = match job.target.mode.write_mode() {
+            Some(mode) => {
+                let write = self.lakehouse.write(target, mode).with_options(options);
+                write.execute_elsewhere(schema, start).await?
+            }
+            None => {
+                let merge = self.lakehouse.merge(target, job.target.keys.clone());
+                merge
+                    .with_options(options)
+                    .execute_elsewhere(schema, start)
+                    .await?
+            }
+        };
         Ok(Wrote {
             written: Written::Committed(outcome),
             plan: executed.unwrap_or(plan),

@@ -1,6 +1,6 @@
 //! Silver and gold on two `medallion worker` processes against SeaweedFS:
 //! the workers read bronze's data files from S3 with their own
-//! credentials and write gold's data files there, the coordinating
+//! credentials and write the tables' data files there, the coordinating
 //! `medallion run` commits through the REST catalog.
 
 use crate::backend::Backend;
@@ -40,13 +40,16 @@ fn silver_and_gold_on_two_workers_read_s3_and_commit_through_the_rest_catalog() 
             "no table scan reached a worker:\n{log}"
         );
     }
-    // Gold's data files went to S3 from the workers, with their own keys.
+    // The data files went to S3 from the workers, with their own keys:
+    // silver's merge's new rows as gold's aggregates.
     let logs: String = workers.iter().map(|w| w.log()).collect();
-    assert!(
-        logs.lines()
-            .any(|l| l.contains("wrote data files") && l.contains("table=gold.customer_metrics")),
-        "no worker wrote gold.customer_metrics:\n{logs}"
-    );
+    for table in ["silver.orders", "gold.customer_metrics"] {
+        assert!(
+            logs.lines()
+                .any(|l| l.contains("wrote data files") && l.contains(&format!("table={table}"))),
+            "no worker wrote {table}:\n{logs}"
+        );
+    }
 
     // The same job id again: every job already committed, on the cluster too.
     let before = lakehouse.snapshots();

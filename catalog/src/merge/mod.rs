@@ -10,6 +10,7 @@
 //! duplicated.
 
 mod copy_on_write;
+mod elsewhere;
 mod key_scan;
 mod key_set;
 mod keys;
@@ -23,6 +24,7 @@ use arrow::array::RecordBatch;
 use arrow::compute::filter_record_batch;
 use arrow::compute::kernels::boolean::not;
 use arrow::datatypes::{DataType, Schema, SchemaRef};
+use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
 use iceberg::TableIdent;
 use iceberg::arrow::schema_to_arrow_schema;
@@ -219,25 +221,9 @@ impl MergeWrite {
         if suspects.is_empty() {
             return Ok(());
         }
-        let schema = written.schema.clone();
-        let key_ids: Vec<i32> = keys
-            .names
-            .iter()
-            .filter_map(|name| schema.field_id_by_name(name))
-            .collect();
         let mut seen = HashSet::new();
         for file in files {
-            let task = FileScanTask::builder()
-                .with_file_size_in_bytes(file.file_size_in_bytes())
-                .with_start(0)
-                .with_length(file.file_size_in_bytes())
-                .with_data_file_path(file.file_path().to_string())
-                .with_data_file_format(file.file_format())
-                .with_schema(schema.clone())
-                .with_project_field_ids(key_ids.clone())
-                .with_case_sensitive(true)
-                .build();
-            let mut batches = read_file(table, task)?;
+            let mut batches = read_keys(table, written, file, keys)?;
             while let Some(batch) = batches.next().await {
                 let repeat = keys
                     .first_repeat(&batch?, &suspects, &mut seen)
@@ -260,6 +246,32 @@ impl MergeWrite {
             other => other,
         }
     }
+}
+
+/// The key columns of one of the merge's new data files, read back.
+fn read_keys(
+    table: &Table,
+    written: &WriteSchema,
+    file: &DataFile,
+    keys: &MergeKeys,
+) -> Result<BoxStream<'static, Result<RecordBatch>>> {
+    let schema = written.schema.clone();
+    let key_ids: Vec<i32> = keys
+        .names
+        .iter()
+        .filter_map(|name| schema.field_id_by_name(name))
+        .collect();
+    let task = FileScanTask::builder()
+        .with_file_size_in_bytes(file.file_size_in_bytes())
+        .with_start(0)
+        .with_length(file.file_size_in_bytes())
+        .with_data_file_path(file.file_path().to_string())
+        .with_data_file_format(file.file_format())
+        .with_schema(schema)
+        .with_project_field_ids(key_ids)
+        .with_case_sensitive(true)
+        .build();
+    read_file(table, task)
 }
 
 #[cfg(test)]
