@@ -5,27 +5,20 @@
 //! there it is the same merge: a repeated or null key is refused, and each
 //! commit attempt matches the keys against the head it builds on.
 
-use std::sync::Arc;
-
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use futures::{Stream, StreamExt};
-use iceberg::arrow::schema_to_arrow_schema;
 use iceberg::io::FileIO;
 use iceberg::spec::DataFile;
 use iceberg::table::Table;
 
 use super::keys::MergeKeys;
-use super::plan::MergePlanner;
 use super::{MergeWrite, read_keys};
-use crate::commit::{CommitOutcome, commit};
+use crate::commit::CommitOutcome;
 use crate::data_files::delete_quietly;
-use crate::error::{BoxError, Context, Result};
+use crate::error::{BoxError, Result};
 use crate::file_target::FileTarget;
-use crate::history::may_have_rows;
-use crate::row_level::{RowLevelMode, RowLevelOperation};
 use crate::schema::WriteSchema;
-use crate::target::{drop_if_still_empty, ensure_table, fit};
 use crate::write::{Writers, WrittenElsewhere};
 
 impl MergeWrite {
@@ -48,61 +41,19 @@ impl MergeWrite {
                 "a merge with a delete flag (`{flag}`) writes its new rows in the job's process"
             )));
         }
-        let (lakehouse, ident) = (&self.lakehouse, &self.ident);
-        let (table, created) =
-            ensure_table(lakehouse, ident, &schema, self.options.layout()).await?;
-        if let Some(snapshot_id) = self.options.commit.committed_in(&table) {
-            return Ok(CommitOutcome::AlreadyCommitted { snapshot_id });
-        }
-        let result = self.merge_elsewhere(&table, &schema, start).await;
-        if result.is_err() && created {
-            drop_if_still_empty(lakehouse, ident).await;
-        }
-        result
-    }
-
-    async fn merge_elsewhere<F, S, E>(
-        &self,
-        table: &Table,
-        schema: &SchemaRef,
-        start: F,
-    ) -> Result<CommitOutcome>
-    where
-        F: FnOnce(FileTarget, FileIO) -> std::result::Result<S, E>,
-        S: Stream<Item = std::result::Result<RecordBatch, E>> + Unpin,
-        E: Into<BoxError>,
-    {
-        let written = fit(table, schema, self.options.on_schema_change)?;
-        let columns = schema_to_arrow_schema(&written.schema)
-            .context(|| format!("cannot map the schema of {} to Arrow", self.ident))?;
-        let keys = Arc::new(
-            MergeKeys::new(&self.keys, &columns, may_have_rows(table))
-                .map_err(|e| self.problem(e))?,
-        );
-        let job_id = self.options.commit.job();
-        let files = WrittenElsewhere(start)
-            .write(table, &written, job_id)
-            .await?;
-        if let Err(e) = self.remember_keys(table, &written, &files, &keys).await {
-            let paths: Vec<String> = files.iter().map(|f| f.file_path().to_string()).collect();
-            delete_quietly(table, paths).await;
-            return Err(e);
-        }
-        let mut planner = MergePlanner {
-            ident: &self.ident,
-            job_id,
-            keys,
-            mode: RowLevelMode::for_table(self.options.row_level, table, RowLevelOperation::Merge),
-        };
-        let properties = &self.options.commit;
-        commit(
-            &self.lakehouse,
-            &self.ident,
-            properties,
-            &written,
-            &files,
-            &mut planner,
-        )
+        self.on_table(&schema, async |table| {
+            let (written, keys) = self.fitted(table, &schema)?;
+            let job_id = self.options.commit.job();
+            let files = WrittenElsewhere(start)
+                .write(table, &written, job_id)
+                .await?;
+            if let Err(e) = self.remember_keys(table, &written, &files, &keys).await {
+                let paths: Vec<String> = files.iter().map(|f| f.file_path().to_string()).collect();
+                delete_quietly(table, paths).await;
+                return Err(e);
+            }
+            self.commit_merge(table, &written, &files, keys).await
+        })
         .await
     }
 
@@ -132,6 +83,7 @@ impl MergeWrite {
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
+    use std::sync::Arc;
 
     use arrow::array::{AsArray, Int64Array, StringArray};
     use arrow::datatypes::{DataType, Field, Int64Type, Schema};

@@ -94,19 +94,73 @@ impl MergeWrite {
             .filter(|&i| Some(i) != flag)
             .collect();
         let stored_schema = Arc::new(schema.project(&stored).expect("indices of the schema"));
+        self.on_table(&stored_schema, async |table| {
+            self.merge_into(table, stored_schema.clone(), stored, flag, partitions)
+                .await
+        })
+        .await
+    }
+
+    /// Runs `merge` on the table (created on first write) unless this job
+    /// id already committed to it; a table the merge created is dropped
+    /// again when the merge fails.
+    async fn on_table(
+        &self,
+        schema: &SchemaRef,
+        merge: impl AsyncFnOnce(&Table) -> Result<CommitOutcome>,
+    ) -> Result<CommitOutcome> {
         let (lakehouse, ident) = (&self.lakehouse, &self.ident);
         let (table, created) =
-            ensure_table(lakehouse, ident, &stored_schema, self.options.layout()).await?;
+            ensure_table(lakehouse, ident, schema, self.options.layout()).await?;
         if let Some(snapshot_id) = self.options.commit.committed_in(&table) {
             return Ok(CommitOutcome::AlreadyCommitted { snapshot_id });
         }
-        let result = self
-            .merge_into(&table, stored_schema, stored, flag, partitions)
-            .await;
+        let result = merge(&table).await;
         if result.is_err() && created {
             drop_if_still_empty(lakehouse, ident).await;
         }
         result
+    }
+
+    /// The schema the new rows are written in, and the keys they will be
+    /// matched by.
+    fn fitted(&self, table: &Table, schema: &SchemaRef) -> Result<(WriteSchema, Arc<MergeKeys>)> {
+        let written = fit(table, schema, self.options.on_schema_change)?;
+        let columns = schema_to_arrow_schema(&written.schema)
+            .context(|| format!("cannot map the schema of {} to Arrow", self.ident))?;
+        // Into an empty table a merge inserts: its keys match nothing, so
+        // only their hashes are kept, to refuse a repeated key (the first
+        // load of a big table needs no full key set).
+        let keys = MergeKeys::new(&self.keys, &columns, may_have_rows(table))
+            .map_err(|e| self.problem(e))?;
+        Ok((written, Arc::new(keys)))
+    }
+
+    /// Commits the new rows' files, each attempt matching `keys` against
+    /// the head it builds on.
+    async fn commit_merge(
+        &self,
+        table: &Table,
+        written: &WriteSchema,
+        files: &[DataFile],
+        keys: Arc<MergeKeys>,
+    ) -> Result<CommitOutcome> {
+        let mut planner = MergePlanner {
+            ident: &self.ident,
+            job_id: self.options.commit.job(),
+            keys,
+            mode: RowLevelMode::for_table(self.options.row_level, table, RowLevelOperation::Merge),
+        };
+        let properties = &self.options.commit;
+        commit(
+            &self.lakehouse,
+            &self.ident,
+            properties,
+            written,
+            files,
+            &mut planner,
+        )
+        .await
     }
 
     fn flag_column(&self, schema: &Schema) -> Result<Option<usize>> {
@@ -146,16 +200,7 @@ impl MergeWrite {
         S: Stream<Item = std::result::Result<RecordBatch, E>> + Send + Unpin + 'static,
         E: Into<BoxError> + Send + 'static,
     {
-        let written = fit(table, &stored_schema, self.options.on_schema_change)?;
-        let columns = schema_to_arrow_schema(&written.schema)
-            .context(|| format!("cannot map the schema of {} to Arrow", self.ident))?;
-        // Into an empty table a merge inserts: its keys match nothing, so
-        // only their hashes are kept, to refuse a repeated key (the first
-        // load of a big table needs no full key set).
-        let keys = Arc::new(
-            MergeKeys::new(&self.keys, &columns, may_have_rows(table))
-                .map_err(|e| self.problem(e))?,
-        );
+        let (written, keys) = self.fitted(table, &stored_schema)?;
         let stored = Arc::new(stored);
         let sources = partitions
             .into_iter()
@@ -189,22 +234,7 @@ impl MergeWrite {
             delete_quietly(table, files.iter().map(|f| f.file_path().to_string())).await;
             return Err(e);
         }
-        let mut planner = MergePlanner {
-            ident: &self.ident,
-            job_id,
-            keys,
-            mode: RowLevelMode::for_table(self.options.row_level, table, RowLevelOperation::Merge),
-        };
-        let properties = &self.options.commit;
-        commit(
-            &self.lakehouse,
-            &self.ident,
-            properties,
-            &written,
-            &files,
-            &mut planner,
-        )
-        .await
+        self.commit_merge(table, &written, &files, keys).await
     }
 
     /// Into an empty table, the keys whose hash repeated are looked up in

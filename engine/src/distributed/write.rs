@@ -36,7 +36,7 @@ pub fn writing(
     writers: usize,
 ) -> Result<Arc<dyn ExecutionPlan>> {
     let partitions = plan.output_partitioning().partition_count();
-    let plan = if partitions != writers && (partitions == 1 || partitions > writers) {
+    let plan = if partitions > writers || (partitions == 1 && writers > 1) {
         Arc::new(RepartitionExec::try_new(
             plan,
             Partitioning::RoundRobinBatch(writers),
